@@ -1,0 +1,45 @@
+"""tracklite: experiment tracking in a plain folder, a drop-in for qlib's ``R``.
+
+>>> from tracklite import R
+>>> with R.start(experiment_name="demo"):            # doctest: +SKIP
+...     R.log_params(lr=0.1)
+...     R.log_metrics(step=0, loss=0.5)
+
+Stores are folders of JSON metadata and Parquet metric segments (``docs/format.md``), readable
+with pandas alone. pandas and pyarrow are imported only when first needed.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .api.experiment import Experiment
+from .api.manager import ExpManager
+from .api.qlib_r import QlibRecorder, R
+from .api.recorder import Recorder
+from .errors import (
+    ExpAlreadyExistError,
+    LoadObjectError,
+    MetricWriteError,
+    NotFoundError,
+    RecorderInitializationError,
+    StoreError,
+    TrackliteError,
+    UsageError,
+)
+
+__all__ = [
+    "ExpAlreadyExistError",
+    "ExpManager",
+    "Experiment",
+    "LoadObjectError",
+    "MetricWriteError",
+    "NotFoundError",
+    "QlibRecorder",
+    "R",
+    "Recorder",
+    "RecorderInitializationError",
+    "StoreError",
+    "TrackliteError",
+    "UsageError",
+    "__version__",
+]

@@ -1,0 +1,326 @@
+"""``Recorder``: one run, with qlib's ``MLflowRecorder`` contract."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LoadObjectError, UsageError
+from ..metrics.latest import values_of
+from ..metrics.values import to_float, to_step
+from ..metrics.writer import get_writer
+from ..store import artifacts
+from ..store.clock import iso_to_local_string, now_iso, now_ms
+from ..store.names import check_key
+from ..store.ref import RecorderRef
+from ..store.root import Meta, owner
+from . import provenance
+from .stores import store_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATUSES = ("SCHEDULED", "RUNNING", "FINISHED", "FAILED")
+
+
+class Recorder:
+    """A recorder (run): params, tags, metrics and artifacts stored in one folder.
+
+    Objects come from :meth:`Experiment.get_recorder`, :meth:`Experiment.create_recorder` or
+    ``R.get_recorder()``; one built directly starts unsaved (``id`` None, ``SCHEDULED``).
+    """
+
+    STATUS_S = "SCHEDULED"
+    STATUS_R = "RUNNING"
+    STATUS_FI = "FINISHED"
+    STATUS_FA = "FAILED"
+
+    def __init__(self, experiment_id: str, uri: str, name: str | None = None) -> None:
+        self.experiment_id = experiment_id
+        self.name = name
+        self.id: str | None = None
+        self.start_time: str | None = None
+        self.end_time: str | None = None
+        self.status = Recorder.STATUS_S
+        self._uri = uri
+        self._ref: RecorderRef | None = None
+
+    @classmethod
+    def _from_meta(cls, uri: str, meta: Meta) -> Recorder:
+        rec = cls(meta["experiment_id"], uri, meta["name"])
+        rec._load(meta)
+        return rec
+
+    def _load(self, meta: Meta) -> None:
+        self.id = meta["id"]
+        self.name = meta["name"]
+        self.status = meta["status"]
+        self.start_time = iso_to_local_string(meta.get("start_time"))
+        self.end_time = iso_to_local_string(meta.get("end_time"))
+        self._ref = RecorderRef(store_for(self._uri).root, self.experiment_id, meta["id"])
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI of the store this recorder lives in."""
+        return self._uri
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {
+            "class": "Recorder",
+            "id": self.id,
+            "name": self.name,
+            "experiment_id": self.experiment_id,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "status": self.status,
+        }
+
+    def __repr__(self) -> str:
+        return f"Recorder(info={self.info}, uri={self._uri!r})"
+
+    def __str__(self) -> str:
+        return str(self.info)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recorder) and other.id == self.id and self.id is not None
+
+    def set_recorder_name(self, rname: str) -> None:
+        """Set the name used when the recorder is first started."""
+        self.name = check_key(rname, "recorder_name")
+
+    @property
+    def ref(self) -> RecorderRef:
+        """The recorder's folder; ``ValueError`` if it was never started."""
+        if self._ref is None:
+            raise UsageError(
+                "Please make sure the recorder has been created and started properly before "
+                "using it (this recorder has no id yet)."
+            )
+        return self._ref
+
+    @property
+    def artifact_uri(self) -> str:
+        return self.ref.artifacts_dir.as_uri()
+
+    def get_artifact_uri(self) -> str:
+        """The ``file://`` URI of the recorder's artifacts folder."""
+        return self.artifact_uri
+
+    def get_local_dir(self) -> str:
+        """The recorder's folder on the local filesystem."""
+        path = self.ref.dir
+        if not path.is_dir():
+            raise RuntimeError("This recorder is not saved in the local file system.")
+        return str(path)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start_run(self) -> Recorder:
+        """Create this recorder on disk (or resume it), RUNNING, recording provenance."""
+        store = store_for(self._uri)
+        name = self.name or "mlflow_recorder"
+        started = now_iso()
+        params = provenance.start_params()
+        tags = provenance.system_tags(name)
+        if self.id is None:
+            meta = store.create_recorder(
+                self.experiment_id, name, start_time=started,
+                extra={"params": params, "tags": tags},
+            )
+        else:
+
+            def resume(meta: Meta) -> None:
+                meta["status"] = Recorder.STATUS_R
+                meta["end_time"] = None
+                meta["owner"] = owner()
+                # Resuming from another command line replaces cmd-sys.argv (qlib's MLflow
+                # raised here and silently lost every later log of the run).
+                meta["params"].update(params)
+                meta["tags"].update(tags)
+
+            meta = store.update_recorder(self.experiment_id, self.id, resume)
+        self._load(meta)
+        for name_, data in provenance.git_snapshot().items():
+            artifacts.write_artifact(self.ref.artifacts_dir, name_, data)
+        return self
+
+    def end_run(self, status: str = STATUS_S) -> None:
+        """Flush everything and mark the run ended with ``status``."""
+        if status not in STATUSES:
+            raise UsageError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        self.end_time = iso_to_local_string(ended := now_iso())
+        if self.status != Recorder.STATUS_S:
+            self.status = status
+        if self._ref is None:
+            return
+        get_writer().close(self._ref)
+        final = self.status
+
+        def finish(meta: Meta) -> None:
+            meta["status"] = final
+            meta["end_time"] = ended
+
+        store_for(self._uri).update_recorder(self.experiment_id, self.ref.recorder_id, finish)
+
+    def flush(self) -> None:
+        """Write every metric point accepted so far to disk (raises a pending write error)."""
+        if self._ref is not None:
+            get_writer().flush(self._ref)
+
+    def refresh(self) -> Recorder:
+        """Re-read status and times from disk (another process may have changed them)."""
+        meta = self._meta()
+        self._load(meta)
+        return self
+
+    def _meta(self) -> Meta:
+        meta = store_for(self._uri).read_recorder(self.experiment_id, self.ref.recorder_id)
+        if meta is None:
+            raise FileNotFoundError(f"recorder folder {self.ref.dir} has disappeared")
+        return meta
+
+    def _update(self, mutate: Any) -> Meta:
+        return store_for(self._uri).update_recorder(
+            self.experiment_id, self.ref.recorder_id, mutate
+        )
+
+    # ------------------------------------------------------------------ params, tags, metrics
+
+    def log_params(self, **kwargs: Any) -> None:
+        """Record params; values are stored as strings (``[1, 2]`` becomes ``'[1, 2]'``)."""
+        params = {check_key(k, "param key"): str(v) for k, v in kwargs.items()}
+        if params:
+            self._update(lambda meta: meta["params"].update(params))
+
+    def set_tags(self, **kwargs: Any) -> None:
+        """Set tags; values are stored as strings."""
+        tags = {check_key(k, "tag key"): str(v) for k, v in kwargs.items()}
+        if tags:
+            self._update(lambda meta: meta["tags"].update(tags))
+
+    def delete_tags(self, *keys: str) -> None:
+        """Remove tags (missing keys are ignored)."""
+
+        def drop(meta: Meta) -> None:
+            for key in keys:
+                meta["tags"].pop(key, None)
+
+        self._update(drop)
+
+    def log_metrics(self, step: int | None = None, **kwargs: Any) -> None:
+        """Record one point per keyword at ``step`` (None means 0). Values must be numbers."""
+        keys = list(kwargs)
+        values = [to_float(k, v) for k, v in kwargs.items()]
+        for key in keys:
+            check_key(key, "metric key")
+        get_writer().log(self.ref, to_step(step), now_ms(), keys, values)
+
+    def list_metrics(self) -> dict[str, float]:
+        """The latest value of every metric (highest step, then newest timestamp)."""
+        self.flush()
+        return values_of(self._meta()["metrics"])
+
+    def list_params(self) -> dict[str, str]:
+        return dict(self._meta()["params"])
+
+    def list_tags(self) -> dict[str, str]:
+        return dict(self._meta()["tags"])
+
+    def get_metric_history(self, key: str | None = None) -> pd.DataFrame:
+        """Every point logged (all keys, or one), columns key, step, value, timestamp."""
+        from ..metrics.history import recorder_history
+
+        self.flush()
+        return recorder_history(self.ref, key)
+
+    # ------------------------------------------------------------------ artifacts
+
+    def save_objects(
+        self, local_path: str | os.PathLike[str] | None = None,
+        artifact_path: str | None = None, **kwargs: Any,
+    ) -> None:
+        """Save a local file or a folder's contents, or pickle objects, under ``artifact_path``.
+
+        A folder's *contents* land under ``artifact_path`` (the folder's own name is dropped); a
+        file keeps its base name; each ``name=obj`` is pickled (cloudpickle) to ``name``.
+        """
+        if local_path is not None and kwargs:
+            raise UsageError(
+                "You can choose only one of `local_path`(save the files in a path) or "
+                "`kwargs`(pass in the objects directly)"
+            )
+        prefix = artifacts.safe_relative(artifact_path)
+        target = self.ref.artifacts_dir
+        if local_path is not None:
+            self._save_local(Path(local_path), prefix)
+            return
+        blobs = []
+        for name, obj in kwargs.items():
+            if "/" in name or "\\" in name:
+                raise ValueError(
+                    f"object name {name!r} holds a path separator; put folders in artifact_path"
+                )
+            relative = artifacts.safe_relative(f"{prefix}/{name}" if prefix else name, "name")
+            # Pickle everything before writing anything: no partial save on a bad object.
+            blobs.append((relative, artifacts.pickle_object(name, obj)))
+        for relative, data in blobs:
+            artifacts.write_artifact(target, relative, data)
+
+    def _save_local(self, source: Path, prefix: str) -> None:
+        target = self.ref.artifacts_dir
+        if source.is_dir():
+            plan = artifacts.plan_directory(source)
+            for real, rel in plan:
+                relative = f"{prefix}/{rel}" if prefix else rel
+                artifacts.save_file(target, artifacts.safe_relative(relative), real)
+        elif source.is_file():
+            relative = f"{prefix}/{source.name}" if prefix else source.name
+            artifacts.save_file(target, artifacts.safe_relative(relative), source)
+        else:
+            raise FileNotFoundError(f"local_path {str(source)!r} does not exist")
+
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Save one local file (or a folder's contents) under ``artifact_path``."""
+        self._save_local(Path(local_path), artifacts.safe_relative(artifact_path))
+
+    def list_artifacts(self, artifact_path: str | None = None) -> list[str]:
+        """Immediate children of ``artifact_path`` (``None`` or ``""`` is the root), as paths
+        relative to the artifact root: ``["sig"]``, then ``["sig/pred.pkl"]``."""
+        relative = artifacts.safe_relative(artifact_path or None)
+        return artifacts.list_children(self.ref.artifacts_dir, relative)
+
+    def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
+        """Unpickle artifact ``name`` in place; any failure is a :class:`LoadObjectError`."""
+        try:
+            relative = artifacts.safe_relative(name, "name")
+            return artifacts.load_object(self.ref.artifacts_dir, relative, unpickler)
+        except Exception as exc:
+            raise LoadObjectError(f"cannot load artifact {name!r}: {exc}") from exc
+
+    def download_artifact(self, path: str, dst_path: str | None = None) -> str:
+        """Copy artifact ``path`` (file or folder) to ``dst_path`` (an existing folder) or a new
+        temporary folder; returns the local path of the copy."""
+        relative = artifacts.safe_relative(path, "path")
+        source = artifacts.resolve(self.ref.artifacts_dir, relative, "path")
+        if not source.exists():
+            raise FileNotFoundError(f"no artifact {path!r} in recorder {self.id}")
+        if dst_path is None:
+            dst_path = tempfile.mkdtemp(prefix="tracklite-")
+        elif not os.path.isdir(dst_path):
+            raise FileNotFoundError(f"dst_path {dst_path!r} is not an existing folder")
+        destination = Path(dst_path) / (source.name or "artifacts")
+        if source.is_dir():
+            shutil.copytree(source, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, destination)
+        return str(destination)

@@ -1,0 +1,45 @@
+"""Exceptions raised by tracklite.
+
+Every error tracklite raises on purpose derives from :class:`TrackliteError`. Where qlib raises a
+plain ``ValueError`` or ``AssertionError`` the tracklite class also derives from that builtin, so
+code written against qlib's ``R`` that catches those keeps working.
+"""
+
+from __future__ import annotations
+
+
+class TrackliteError(Exception):
+    """Base class of every error tracklite raises on purpose."""
+
+
+class LoadObjectError(TrackliteError):
+    """An artifact could not be loaded as an object (missing, unreadable or not a pickle)."""
+
+
+class ExpAlreadyExistError(TrackliteError):
+    """An active experiment with that name already exists."""
+
+
+class RecorderInitializationError(TrackliteError):
+    """tracklite was re-initialised while an experiment is active."""
+
+
+class NotFoundError(TrackliteError, ValueError):
+    """No experiment or recorder matches the id or name given (qlib raises ``ValueError``)."""
+
+
+class UsageError(TrackliteError, ValueError, AssertionError):
+    """A call's arguments are missing or contradict each other.
+
+    qlib signals these with ``assert``; this class is both an ``AssertionError`` (for code written
+    against qlib) and a ``ValueError`` (what the problem really is).
+    """
+
+
+class StoreError(TrackliteError):
+    """The store folder cannot be used: it holds something else, or a format this version
+    does not know."""
+
+
+class MetricWriteError(TrackliteError):
+    """Writing metric points or recorder metadata failed in the background writer."""

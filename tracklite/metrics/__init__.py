@@ -1,0 +1,1 @@
+"""Metric points: validation, Parquet segments, the background writer and history readers."""

@@ -1,0 +1,87 @@
+"""Where everything lives inside a store folder, and how a tracking URI names that folder.
+
+::
+
+    <root>/tracklite.json                 store marker (format_version, created)
+    <root>/.lock                          lock for store-wide changes
+    <root>/<experiment_id>/experiment.json
+    <root>/<experiment_id>/<recorder_id>/recorder.json
+    <root>/<experiment_id>/<recorder_id>/heartbeat
+    <root>/<experiment_id>/<recorder_id>/metrics/<segment>.parquet
+    <root>/<experiment_id>/<recorder_id>/artifacts/...
+
+``docs/format.md`` is the contract; this module is its only implementation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+FORMAT_VERSION = 1
+MARKER = "tracklite.json"
+STORE_LOCK = ".lock"
+EXPERIMENT_FILE = "experiment.json"
+RECORDER_FILE = "recorder.json"
+RECORDER_LOCK = ".lock"
+HEARTBEAT_FILE = "heartbeat"
+METRICS_DIR = "metrics"
+ARTIFACTS_DIR = "artifacts"
+SEGMENT_SUFFIX = ".parquet"
+QUARANTINE_DIR = ".quarantine"
+
+#: The store used when no URI is configured: a folder in the current directory. The name cannot
+#: be mistaken for MLflow's ``mlruns`` or TensorBoard's ``runs``.
+DEFAULT_STORE_NAME = "tracklite-store"
+URI_ENV = "TRACKLITE_URI"
+
+
+def default_uri() -> str:
+    """``$TRACKLITE_URI`` if set, else ``./tracklite-store`` (absolute, from the current folder)."""
+    env = os.environ.get(URI_ENV)
+    if env:
+        return env
+    return str(Path.cwd() / DEFAULT_STORE_NAME)
+
+
+def uri_to_path(uri: str | os.PathLike[str]) -> Path:
+    """Turn a tracking URI into an absolute store path.
+
+    Accepts plain paths (relative or absolute, ``~`` expanded) and ``file:`` URIs in all their
+    spellings: ``file:/abs``, ``file:///abs``, ``file://localhost/abs`` and ``file:relative``.
+    """
+    text = os.fspath(uri)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"tracking URI must be a non-empty path or file: URI, got {uri!r}")
+    if text.startswith("file:"):
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"tracking URI {text!r} names host {parsed.netloc!r}; tracklite stores are local "
+                "folders (use file:/absolute/path or a plain path)"
+            )
+        text = unquote(parsed.path)
+        if not text:
+            raise ValueError(f"tracking URI {uri!r} has no path")
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(
+            f"tracking URI {text!r} uses scheme {scheme!r}; tracklite stores are local folders "
+            "(use file:/absolute/path or a plain path)"
+        )
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def experiment_dir(root: Path, experiment_id: str) -> Path:
+    return root / experiment_id
+
+
+def recorder_dir(root: Path, experiment_id: str, recorder_id: str) -> Path:
+    return root / experiment_id / recorder_id
+
+
+def is_id_name(name: str) -> bool:
+    """Whether a folder entry could be an experiment or recorder folder (not hidden, not a file
+    tracklite owns)."""
+    return not name.startswith(".") and name not in (MARKER, STORE_LOCK) and "." not in name
