@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..liveness import effective_status
 from ..store.root import Meta, Store
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ def records_frame(store: Store, metas: Sequence[Meta]) -> pd.DataFrame:
     for row, meta in enumerate(metas):
         columns["run_id"].append(meta["id"])
         columns["experiment_id"].append(meta["experiment_id"])
-        columns["status"].append(meta["status"])
+        # DEAD for a RUNNING recorder whose process is gone (tracklite.liveness).
+        columns["status"].append(_status(store, meta))
         columns["artifact_uri"].append(
             (store.root / meta["experiment_id"] / meta["id"] / "artifacts").as_uri()
         )
@@ -74,7 +76,8 @@ def records_frame(store: Store, metas: Sequence[Meta]) -> pd.DataFrame:
         data[f"params.{key}"] = pd.Series(params[key], dtype=object)
     for key in sorted(tags):
         data[f"tags.{key}"] = pd.Series(tags[key], dtype=object)
-    return pd.DataFrame(data)
+    result: pd.DataFrame = pd.DataFrame(data)
+    return result
 
 
 def search_records(
@@ -96,7 +99,8 @@ def search_records(
     frame = _order(frame, order_by)
     if max_results is not None:
         frame = frame.head(_check_max(max_results))
-    return frame.reset_index(drop=True)
+    result: pd.DataFrame = frame.reset_index(drop=True)
+    return result
 
 
 def matching_recorder_metas(
@@ -111,13 +115,17 @@ def matching_recorder_metas(
     """Recorder metadata matching a filter and status, newest first, at most ``max_results``."""
     metas = collect_metas(store, experiment_ids, run_view_type)
     if status is not None:
-        metas = [m for m in metas if m["status"] == status]
+        metas = [m for m in metas if _status(store, m) == status]
     if filter_string and filter_string.strip():
         frame = _filter(records_frame(store, metas), filter_string)
         metas = [metas[i] for i in frame.index]
     if max_results is not None:
         metas = metas[: _check_max(max_results)]
     return metas
+
+
+def _status(store: Store, meta: Meta) -> str:
+    return effective_status(meta, store.root / meta["experiment_id"] / meta["id"])
 
 
 def _check_max(max_results: Any) -> int:
@@ -134,7 +142,8 @@ def _filter(frame: pd.DataFrame, filter_string: str | None) -> pd.DataFrame:
     expr = parse_filter(filter_string)
     if expr is None:
         return frame
-    return frame[expr.mask(frame)]
+    result: pd.DataFrame = frame[expr.mask(frame)]
+    return result
 
 
 def _order(frame: pd.DataFrame, order_by: Sequence[str] | None) -> pd.DataFrame:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,9 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read experiment {experiment_id} in {self.root}: {exc}") from exc
+            raise StoreError(
+                f"cannot read experiment {experiment_id} in {self.root}: {exc}"
+            ) from exc
         return meta
 
     def iter_experiments(self, include_deleted: bool = False) -> Iterator[Meta]:
@@ -144,7 +145,7 @@ class Store:
 
     def create_experiment(self, name: str, *, experiment_id: str | None = None) -> Meta:
         """Create an experiment; :class:`ExpAlreadyExistError` if an active one has that name."""
-        meta, created = self._create_experiment(name, experiment_id, must_be_new=True)
+        meta, _ = self._create_experiment(name, experiment_id, must_be_new=True)
         return meta
 
     def get_or_create_experiment(self, name: str) -> tuple[Meta, bool]:
@@ -315,7 +316,9 @@ class Store:
 
 def owner() -> Meta:
     """Who writes a recorder: host, pid and process start, so readers can tell a dead run."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": now_iso()}
+    from ..liveness import owner_record
+
+    return owner_record()
 
 
 def _plain_id(value: str) -> bool:
