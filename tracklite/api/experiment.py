@@ -58,7 +58,10 @@ class Experiment:
     # ------------------------------------------------------------------ runs
 
     def start(
-        self, *, recorder_id: str | None = None, recorder_name: str | None = None,
+        self,
+        *,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
         resume: bool = False,
     ) -> Recorder:
         """Start a new recorder (or, with ``resume``, the one with that id or the latest with that
@@ -84,8 +87,11 @@ class Experiment:
         return Recorder(self.id, self._uri, recorder_name or self._default_rec_name)
 
     def get_recorder(
-        self, recorder_id: str | None = None, recorder_name: str | None = None,
-        create: bool = True, start: bool = False,
+        self,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
+        create: bool = True,
+        start: bool = False,
     ) -> Recorder:
         """qlib's lookup table: the active recorder when nothing is named; else by id, else the
         latest with that name; created (and, with ``start``, started and made active) if
@@ -114,7 +120,9 @@ class Experiment:
         self, recorder_id: str | None = None, recorder_name: str | None = None
     ) -> Recorder:
         if recorder_id is None and recorder_name is None:
-            raise UsageError("Please input at least one of recorder id or name before retrieving recorder.")
+            raise UsageError(
+                "Please input at least one of recorder id or name before retrieving recorder."
+            )
         store = store_for(self._uri)
         if recorder_id is not None:
             meta = store.read_recorder(self.id, recorder_id)
@@ -133,7 +141,9 @@ class Experiment:
             f"correct: no recorder named {recorder_name!r} in experiment {self.name!r}."
         )
 
-    def delete_recorder(self, recorder_id: str | None = None, recorder_name: str | None = None) -> None:
+    def delete_recorder(
+        self, recorder_id: str | None = None, recorder_name: str | None = None
+    ) -> None:
         """Soft-delete a recorder of this experiment, by id or by (latest) name."""
         if recorder_id is None and recorder_name is None:
             raise UsageError("Please input a valid recorder id or name before deleting.")
@@ -151,7 +161,10 @@ class Experiment:
     # ------------------------------------------------------------------ listing
 
     def list_recorders(
-        self, rtype: str = RT_D, max_results: int | None = None, status: str | None = None,
+        self,
+        rtype: str = RT_D,
+        max_results: int | None = None,
+        status: str | None = None,
         filter_string: str = "",
     ) -> dict[str, Recorder] | list[Recorder]:
         """Active recorders, newest first, as ``{id: Recorder}`` (``"dict"``) or a list.
@@ -164,7 +177,10 @@ class Experiment:
         from ..search.listing import matching_recorder_metas
 
         metas = matching_recorder_metas(
-            store_for(self._uri), [self.id], filter_string=filter_string, status=status,
+            store_for(self._uri),
+            [self.id],
+            filter_string=filter_string,
+            status=status,
             max_results=max_results,
         )
         recorders = [Recorder._from_meta(self._uri, meta) for meta in metas]
@@ -173,7 +189,7 @@ class Experiment:
         return recorders
 
     def search_records(self, **kwargs: Any) -> pd.DataFrame:
-        """``R.search_records`` limited to this experiment: a DataFrame like ``mlflow.search_runs``."""
+        """``R.search_records`` limited to this experiment (``mlflow.search_runs``' frame)."""
         from ..search.listing import search_records
 
         return search_records(store_for(self._uri), [self.id], **kwargs)

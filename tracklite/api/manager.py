@@ -23,7 +23,9 @@ class ExpManager:
     Constructing a manager does no I/O.
     """
 
-    def __init__(self, uri: str | None = None, default_exp_name: str | None = DEFAULT_EXP_NAME) -> None:
+    def __init__(
+        self, uri: str | None = None, default_exp_name: str | None = DEFAULT_EXP_NAME
+    ) -> None:
         self._default_uri = uri
         self._active_exp_uri: str | None = None
         self._default_exp_name = default_exp_name or DEFAULT_EXP_NAME
@@ -55,9 +57,15 @@ class ExpManager:
     # ------------------------------------------------------------------ runs
 
     def start_exp(
-        self, *, experiment_id: str | None = None, experiment_name: str | None = None,
-        recorder_id: str | None = None, recorder_name: str | None = None,
-        uri: str | None = None, resume: bool = False, **kwargs: Any,
+        self,
+        *,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
+        uri: str | None = None,
+        resume: bool = False,
+        **kwargs: Any,
     ) -> Experiment:
         """Activate an experiment (found by id, else by name, created by name if missing) and
         start a recorder in it."""
@@ -91,7 +99,9 @@ class ExpManager:
         from .recorder import STATUSES
 
         if recorder_status not in STATUSES:
-            raise UsageError(f"status must be one of {', '.join(STATUSES)}, got {recorder_status!r}")
+            raise UsageError(
+                f"status must be one of {', '.join(STATUSES)}, got {recorder_status!r}"
+            )
         self._active_exp_uri = None
         experiment = self.active_experiment
         if experiment is None:
@@ -111,8 +121,12 @@ class ExpManager:
         return Experiment(meta["id"], meta["name"], self.uri)
 
     def get_exp(
-        self, *, experiment_id: str | None = None, experiment_name: str | None = None,
-        create: bool = True, start: bool = False,
+        self,
+        *,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
+        create: bool = True,
+        start: bool = False,
     ) -> Experiment:
         """qlib's lookup table: the active experiment when nothing is named, else the default
         name; created if ``create``; with ``start`` and nothing active, activated and started."""
@@ -146,16 +160,22 @@ class ExpManager:
         meta, created = store_for(self.uri).get_or_create_experiment(experiment_name)
         return Experiment(meta["id"], meta["name"], self.uri), created
 
-    def _get_exp(self, experiment_id: str | None = None, experiment_name: str | None = None) -> Experiment:
+    def _get_exp(
+        self, experiment_id: str | None = None, experiment_name: str | None = None
+    ) -> Experiment:
         if experiment_id is None and experiment_name is None:
-            raise UsageError("Please input at least one of experiment/recorder id or name before retrieving experiment/recorder.")
+            raise UsageError(
+                "Please input at least one of experiment/recorder id or name before "
+                "retrieving experiment/recorder."
+            )
         store = store_for(self.uri)
         if experiment_id is not None:
             meta = store.read_experiment(str(experiment_id))
             if meta is None or meta.get("lifecycle") != "active":
                 raise NotFoundError(
                     "No valid experiment has been found, please make sure the input experiment "
-                    f"id is correct: no active experiment with id {experiment_id!r} in {store.root}."
+                    f"id is correct: no active experiment with id {experiment_id!r} in "
+                    f"{store.root}."
                 )
         else:
             assert experiment_name is not None
@@ -163,12 +183,15 @@ class ExpManager:
             if found is None:
                 raise NotFoundError(
                     "No valid experiment has been found, please make sure the input experiment "
-                    f"name is correct: no active experiment named {experiment_name!r} in {store.root}."
+                    f"name is correct: no active experiment named {experiment_name!r} in "
+                    f"{store.root}."
                 )
             meta = found
         return Experiment(meta["id"], meta["name"], self.uri)
 
-    def delete_exp(self, experiment_id: str | None = None, experiment_name: str | None = None) -> None:
+    def delete_exp(
+        self, experiment_id: str | None = None, experiment_name: str | None = None
+    ) -> None:
         """Soft-delete an experiment; its name can be used again afterwards."""
         if experiment_id is None and experiment_name is None:
             raise UsageError("Please input a valid experiment id or name before deleting.")
@@ -183,7 +206,7 @@ class ExpManager:
         }
 
     def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """A DataFrame shaped like ``mlflow.search_runs``' (see :func:`tracklite.search_records`)."""
+        """A DataFrame shaped like ``mlflow.search_runs``' (see ``R.search_records``)."""
         from ..search.listing import search_records
 
         return search_records(store_for(self.uri), experiment_ids, **kwargs)

@@ -58,7 +58,10 @@ def git_snapshot(cwd: str | None = None) -> dict[str, bytes]:
     try:
         probe = subprocess.run(
             ["git", "rev-parse", "--is-inside-work-tree"],
-            cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT, check=False,
+            cwd=cwd,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return {}  # no git binary, or it hung: a run start must not fail for provenance
@@ -75,8 +78,11 @@ def git_snapshot(cwd: str | None = None) -> dict[str, bytes]:
             continue
         data = done.stdout
         if len(data) > GIT_MAX_BYTES:
-            data = data[:GIT_MAX_BYTES] + (
-                f"\n[tracklite: output cut at {GIT_MAX_BYTES} of {len(done.stdout)} bytes]\n"
-            ).encode()
+            data = (
+                data[:GIT_MAX_BYTES]
+                + (
+                    f"\n[tracklite: output cut at {GIT_MAX_BYTES} of {len(done.stdout)} bytes]\n"
+                ).encode()
+            )
         out[name] = data
     return out

@@ -39,9 +39,14 @@ class QlibRecorder:
 
     @contextmanager
     def start(
-        self, *, experiment_id: str | None = None, experiment_name: str | None = None,
-        recorder_id: str | None = None, recorder_name: str | None = None,
-        uri: str | None = None, resume: bool = False,
+        self,
+        *,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
+        uri: str | None = None,
+        resume: bool = False,
     ) -> Iterator[Experiment]:
         """Run the ``with`` block inside a recorder; yields the Experiment.
 
@@ -49,8 +54,12 @@ class QlibRecorder:
         FAILED and is re-raised.
         """
         experiment = self.start_exp(
-            experiment_id=experiment_id, experiment_name=experiment_name,
-            recorder_id=recorder_id, recorder_name=recorder_name, uri=uri, resume=resume,
+            experiment_id=experiment_id,
+            experiment_name=experiment_name,
+            recorder_id=recorder_id,
+            recorder_name=recorder_name,
+            uri=uri,
+            resume=resume,
         )
         try:
             yield experiment
@@ -60,15 +69,24 @@ class QlibRecorder:
         self.end_exp(Recorder.STATUS_FI)
 
     def start_exp(
-        self, *, experiment_id: str | None = None, experiment_name: str | None = None,
-        recorder_id: str | None = None, recorder_name: str | None = None,
-        uri: str | None = None, resume: bool = False,
+        self,
+        *,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
+        uri: str | None = None,
+        resume: bool = False,
     ) -> Experiment:
         """Start a run without a ``with`` block; end it with :meth:`end_exp`."""
         exit_hooks.install(self._end_at_exit)
         return self.exp_manager.start_exp(
-            experiment_id=experiment_id, experiment_name=experiment_name,
-            recorder_id=recorder_id, recorder_name=recorder_name, uri=uri, resume=resume,
+            experiment_id=experiment_id,
+            experiment_name=experiment_name,
+            recorder_id=recorder_id,
+            recorder_name=recorder_name,
+            uri=uri,
+            resume=resume,
         )
 
     def end_exp(self, recorder_status: str = Recorder.STATUS_FI) -> None:
@@ -103,17 +121,25 @@ class QlibRecorder:
         return result
 
     def get_exp(
-        self, *, experiment_id: str | None = None, experiment_name: str | None = None,
-        create: bool = True, start: bool = False,
+        self,
+        *,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
+        create: bool = True,
+        start: bool = False,
     ) -> Experiment:
         if start:
             exit_hooks.install(self._end_at_exit)
         return self.exp_manager.get_exp(
-            experiment_id=experiment_id, experiment_name=experiment_name, create=create,
+            experiment_id=experiment_id,
+            experiment_name=experiment_name,
+            create=create,
             start=start,
         )
 
-    def delete_exp(self, experiment_id: str | None = None, experiment_name: str | None = None) -> None:
+    def delete_exp(
+        self, experiment_id: str | None = None, experiment_name: str | None = None
+    ) -> None:
         self.exp_manager.delete_exp(experiment_id, experiment_name)
 
     def get_uri(self) -> str:
@@ -134,8 +160,12 @@ class QlibRecorder:
             self.exp_manager._default_uri = previous
 
     def get_recorder(
-        self, *, recorder_id: str | None = None, recorder_name: str | None = None,
-        experiment_id: str | None = None, experiment_name: str | None = None,
+        self,
+        *,
+        recorder_id: str | None = None,
+        recorder_name: str | None = None,
+        experiment_id: str | None = None,
+        experiment_name: str | None = None,
     ) -> Recorder:
         """The active recorder, or one found by id or name in the given (or active, or default)
         experiment. A recorder id is checked against that experiment."""
@@ -144,7 +174,9 @@ class QlibRecorder:
         )
         return experiment.get_recorder(recorder_id, recorder_name, create=False, start=False)
 
-    def delete_recorder(self, recorder_id: str | None = None, recorder_name: str | None = None) -> None:
+    def delete_recorder(
+        self, recorder_id: str | None = None, recorder_name: str | None = None
+    ) -> None:
         self.get_exp().delete_recorder(recorder_id, recorder_name)
 
     # ------------------------------------------------------------------ logging
@@ -154,8 +186,10 @@ class QlibRecorder:
         return self.get_exp(start=True).get_recorder(start=True)
 
     def save_objects(
-        self, local_path: str | os.PathLike[str] | None = None,
-        artifact_path: str | None = None, **kwargs: Any,
+        self,
+        local_path: str | os.PathLike[str] | None = None,
+        artifact_path: str | None = None,
+        **kwargs: Any,
     ) -> None:
         """Save files or pickled objects into the active recorder (started if none is)."""
         if local_path is not None and kwargs:
@@ -181,7 +215,9 @@ class QlibRecorder:
     def log_metrics(self, step: int | None = None, **kwargs: Any) -> None:
         self._running().log_metrics(step, **kwargs)
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         self._running().log_artifact(local_path, artifact_path)
 
     def download_artifact(self, path: str, dst_path: str | None = None) -> str:

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LoadObjectError, UsageError
 from ..liveness import beat, effective_status
 from ..metrics.latest import values_of
-from ..metrics.values import to_float, to_step
-from ..metrics.writer import get_writer
+from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import artifacts
-from ..store.clock import iso_to_local_string, now_iso, now_ms
+from ..store.clock import iso_to_local_string, now_iso
 from ..store.names import check_key
 from ..store.ref import RecorderRef
 from ..store.root import Meta, owner
@@ -49,6 +48,7 @@ class Recorder:
         self.status = Recorder.STATUS_S
         self._uri = uri
         self._ref: RecorderRef | None = None
+        self._buffer: RecorderBuffer | None = None
 
     @classmethod
     def _from_meta(cls, uri: str, meta: Meta) -> Recorder:
@@ -136,7 +136,9 @@ class Recorder:
         tags = provenance.system_tags(name)
         if self.id is None:
             meta = store.create_recorder(
-                self.experiment_id, name, start_time=started,
+                self.experiment_id,
+                name,
+                start_time=started,
                 extra={"params": params, "tags": tags},
             )
         else:
@@ -153,6 +155,7 @@ class Recorder:
             meta = store.update_recorder(self.experiment_id, self.id, resume)
         self._load(meta)
         beat(self.ref.dir)  # the first heartbeat; the metric writer keeps it fresh
+        self._buffer = get_writer().attach(self.ref)
         for name_, data in provenance.git_snapshot().items():
             artifacts.write_artifact(self.ref.artifacts_dir, name_, data)
         return self
@@ -166,14 +169,14 @@ class Recorder:
             self.status = status
         if self._ref is None:
             return
-        get_writer().close(self._ref)
         final = self.status
 
         def finish(meta: Meta) -> None:
             meta["status"] = final
             meta["end_time"] = ended
 
-        store_for(self._uri).update_recorder(self.experiment_id, self.ref.recorder_id, finish)
+        self._buffer = None
+        get_writer().finish(self._ref, finish)
 
     def flush(self) -> None:
         """Write every metric point accepted so far to disk (raises a pending write error)."""
@@ -192,10 +195,16 @@ class Recorder:
             raise FileNotFoundError(f"recorder folder {self.ref.dir} has disappeared")
         return meta
 
-    def _update(self, mutate: Any) -> Meta:
-        return store_for(self._uri).update_recorder(
-            self.experiment_id, self.ref.recorder_id, mutate
-        )
+    def _buf(self) -> RecorderBuffer:
+        buf = self._buffer
+        if buf is None:
+            buf = self._buffer = get_writer().buffer(self.ref)
+        return buf
+
+    def _queued(self, buf: RecorderBuffer) -> None:
+        # A recorder not running in this process is written at once, as qlib does.
+        if not buf.running:
+            get_writer().flush(self.ref)
 
     # ------------------------------------------------------------------ params, tags, metrics
 
@@ -203,30 +212,51 @@ class Recorder:
         """Record params; values are stored as strings (``[1, 2]`` becomes ``'[1, 2]'``)."""
         params = {check_key(k, "param key"): str(v) for k, v in kwargs.items()}
         if params:
-            self._update(lambda meta: meta["params"].update(params))
+            buf = self._buf()
+            buf.update_meta(params=params)
+            self._queued(buf)
 
     def set_tags(self, **kwargs: Any) -> None:
         """Set tags; values are stored as strings."""
-        tags = {check_key(k, "tag key"): str(v) for k, v in kwargs.items()}
+        tags: dict[str, str | None] = {check_key(k, "tag key"): str(v) for k, v in kwargs.items()}
         if tags:
-            self._update(lambda meta: meta["tags"].update(tags))
+            buf = self._buf()
+            buf.update_meta(tags=tags)
+            self._queued(buf)
 
     def delete_tags(self, *keys: str) -> None:
         """Remove tags (missing keys are ignored)."""
-
-        def drop(meta: Meta) -> None:
-            for key in keys:
-                meta["tags"].pop(key, None)
-
-        self._update(drop)
+        if keys:
+            buf = self._buf()
+            buf.update_meta(tags=dict.fromkeys(keys))
+            self._queued(buf)
 
     def log_metrics(self, step: int | None = None, **kwargs: Any) -> None:
-        """Record one point per keyword at ``step`` (None means 0). Values must be numbers."""
-        keys = list(kwargs)
-        values = [to_float(k, v) for k, v in kwargs.items()]
-        for key in keys:
-            check_key(key, "metric key")
-        get_writer().log(self.ref, to_step(step), now_ms(), keys, values)
+        """Record one point per keyword at ``step`` (None means 0). Values must be numbers:
+        anything else raises ``TypeError`` naming the key, and nothing of the call is kept."""
+        buf = self._buffer
+        if buf is None:
+            buf = self._buf()
+        buf.log(step, kwargs)
+        if not buf.running:
+            get_writer().flush(self.ref)
+
+    def log_batch(self, metrics: Any, steps: Any = None) -> int:
+        """Log many steps of one or more keys in one call; returns the number of points.
+
+        ``metrics`` is a DataFrame (one column per key; steps from a ``step`` column, else the
+        index) or a mapping ``{key: 1-d array}``; ``steps`` (array-like) overrides, and defaults
+        to ``0..n-1`` for a mapping. Everything is validated before anything is queued; NaN
+        and infinities are values like any other.
+        """
+        from ..metrics.batch import columns_of
+
+        prepared = columns_of(metrics, steps)
+        buf = self._buf()
+        for key, step_col, value_col, stamp_col in prepared:
+            buf.log_key_columns(key, step_col, value_col, stamp_col)
+        self._queued(buf)
+        return sum(len(col[2]) for col in prepared)
 
     def list_metrics(self) -> dict[str, float]:
         """The latest value of every metric (highest step, then newest timestamp)."""
@@ -234,23 +264,31 @@ class Recorder:
         return values_of(self._meta()["metrics"])
 
     def list_params(self) -> dict[str, str]:
+        self.flush()
         return dict(self._meta()["params"])
 
     def list_tags(self) -> dict[str, str]:
+        self.flush()
         return dict(self._meta()["tags"])
 
-    def get_metric_history(self, key: str | None = None) -> pd.DataFrame:
-        """Every point logged (all keys, or one), columns key, step, value, timestamp."""
+    def get_metric_history(
+        self, key: str | None = None, max_points: int | None = None
+    ) -> pd.DataFrame:
+        """Every point logged (all keys, or one): columns key, step, value, timestamp, in
+        logging order per key. ``max_points`` thins each key to at most that many points for
+        plotting, always keeping the first and the last."""
         from ..metrics.history import recorder_history
 
         self.flush()
-        return recorder_history(self.ref, key)
+        return recorder_history(self.ref, key, max_points=max_points)
 
     # ------------------------------------------------------------------ artifacts
 
     def save_objects(
-        self, local_path: str | os.PathLike[str] | None = None,
-        artifact_path: str | None = None, **kwargs: Any,
+        self,
+        local_path: str | os.PathLike[str] | None = None,
+        artifact_path: str | None = None,
+        **kwargs: Any,
     ) -> None:
         """Save a local file or a folder's contents, or pickle objects, under ``artifact_path``.
 
@@ -292,7 +330,9 @@ class Recorder:
         else:
             raise FileNotFoundError(f"local_path {str(source)!r} does not exist")
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         """Save one local file (or a folder's contents) under ``artifact_path``."""
         self._save_local(Path(local_path), artifacts.safe_relative(artifact_path))
 

@@ -24,6 +24,16 @@ def merge(
             summary[key] = {"value": value, "step": step, "timestamp": stamp}
 
 
+def merge_entries(summary: dict[str, Any], entries: dict[str, Any]) -> None:
+    """Fold another summary's entries into ``summary`` in place."""
+    for key, entry in entries.items():
+        current = summary.get(key)
+        if current is None or _rank(entry["step"], entry["timestamp"], entry["value"]) >= _rank(
+            current["step"], current["timestamp"], current["value"]
+        ):
+            summary[key] = entry
+
+
 def _rank(step: int, stamp: int, value: float) -> tuple[int, int, float]:
     # NaN compares false with everything; rank it lowest so a later real value can win a tie.
     return (step, stamp, -math.inf if math.isnan(value) else value)

@@ -29,7 +29,7 @@ def schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema(
-        [
+        [  # type: ignore[arg-type]  # the stubs reject a list of fields
             pa.field("key", pa.string(), nullable=False),
             pa.field("step", pa.int64(), nullable=False),
             pa.field("value", pa.float64(), nullable=False),
@@ -44,13 +44,15 @@ def segment_names(metrics_dir: Path) -> list[str]:
         names = os.listdir(metrics_dir)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(
-        n for n in names if n.endswith(layout.SEGMENT_SUFFIX) and not n.startswith(".")
-    )
+    return sorted(n for n in names if n.endswith(layout.SEGMENT_SUFFIX) and not n.startswith("."))
 
 
 def write_segment(
-    metrics_dir: Path, table: pa.Table, *, replaces: list[str] | None = None, name: str | None = None
+    metrics_dir: Path,
+    table: pa.Table,
+    *,
+    replaces: list[str] | None = None,
+    name: str | None = None,
 ) -> Path:
     """Publish ``table`` as a new segment; returns its path."""
     import pyarrow.parquet as pq
@@ -67,7 +69,7 @@ def write_segment(
             table,
             handle,
             compression="zstd",
-            use_dictionary=["key"],
+            use_dictionary=["key"],  # type: ignore[arg-type]  # a column list is documented
             # Steps and timestamps grow steadily: delta encoding stores them in a bit or two.
             column_encoding={"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
             write_statistics=["step"],
@@ -79,30 +81,32 @@ def write_segment(
 
 def read_points(metrics_dir: Path) -> pa.Table:
     """Every point of one recorder as one table, in logging order, each point once."""
+    for _attempt in range(100):
+        table = read_named(metrics_dir, segment_names(metrics_dir))
+        if table is not None:
+            return table
+        # A compaction removed a listed segment after we listed the folder; its points are
+        # in a segment our listing missed, so list again.
+    raise OSError(f"metrics of {metrics_dir} kept changing while being read")  # pragma: no cover
+
+
+def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
+    """The points of the named segments (replaced ones skipped), or None if one vanished."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for _attempt in range(100):
-        tables: dict[str, pa.Table] = {}
-        replaced: set[str] = set()
-        vanished = False
-        for name in segment_names(metrics_dir):
-            try:
-                table = pq.read_table(metrics_dir / name)
-            except FileNotFoundError:
-                # A compaction removed it after we listed the folder; its points are in a
-                # segment our listing missed, so list again.
-                vanished = True
-                break
-            tables[name] = table
-            meta = table.schema.metadata or {}
-            if REPLACES_KEY in meta:
-                replaced.update(json.loads(meta[REPLACES_KEY]))
-        if not vanished:
-            break
-    else:  # pragma: no cover - needs a compaction finishing 100 times in a row during a read
-        raise OSError(f"metrics of {metrics_dir} kept changing while being read")
+    tables: dict[str, pa.Table] = {}
+    replaced: set[str] = set()
+    for name in names:
+        try:
+            table = pq.read_table(metrics_dir / name)
+        except FileNotFoundError:
+            return None
+        tables[name] = table
+        meta = table.schema.metadata or {}
+        if REPLACES_KEY in meta:
+            replaced.update(json.loads(meta[REPLACES_KEY]))
     kept = [t.replace_schema_metadata(None) for n, t in tables.items() if n not in replaced]
     if not kept:
         return schema().empty_table()
-    return pa.concat_tables(kept).cast(schema())
+    return pa.concat_tables([t.cast(schema()) for t in kept])

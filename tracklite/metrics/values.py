@@ -18,9 +18,7 @@ def to_float(key: str, value: Any) -> float:
         return float(value)
     if isinstance(value, (int, float)):  # subclasses (IntEnum, numpy.float64 is a float)
         return float(value)
-    raise TypeError(
-        f"metric {key!r} must be a number, got {kind.__name__}: {_short(value)}"
-    )
+    raise TypeError(f"metric {key!r} must be a number, got {kind.__name__}: {_short(value)}")
 
 
 def to_step(step: Any) -> int:

@@ -24,13 +24,21 @@ def _lifecycle_ok(meta: Meta, run_view_type: int) -> bool:
     return True
 
 
-def collect_metas(store: Store, experiment_ids: Iterable[str], run_view_type: int = ACTIVE_ONLY) -> list[Meta]:
+def collect_metas(
+    store: Store, experiment_ids: Iterable[str], run_view_type: int = ACTIVE_ONLY
+) -> list[Meta]:
     """Recorder metadata of the given experiments, newest first."""
     if run_view_type not in (ACTIVE_ONLY, DELETED_ONLY, ALL):
-        raise ValueError(f"run_view_type must be 1 (active), 2 (deleted) or 3 (all), got {run_view_type!r}")
+        raise ValueError(
+            f"run_view_type must be 1 (active), 2 (deleted) or 3 (all), got {run_view_type!r}"
+        )
     metas: list[Meta] = []
     for exp_id in experiment_ids:
-        metas.extend(m for m in store.iter_recorders(exp_id, include_deleted=True) if _lifecycle_ok(m, run_view_type))
+        metas.extend(
+            m
+            for m in store.iter_recorders(exp_id, include_deleted=True)
+            if _lifecycle_ok(m, run_view_type)
+        )
     metas.sort(key=lambda m: (m.get("start_time") or "", m["id"]), reverse=True)
     return metas
 
@@ -40,8 +48,12 @@ def records_frame(store: Store, metas: Sequence[Meta]) -> pd.DataFrame:
     import pandas as pd
 
     columns: dict[str, list[Any]] = {
-        "run_id": [], "experiment_id": [], "status": [], "artifact_uri": [],
-        "start_time": [], "end_time": [],
+        "run_id": [],
+        "experiment_id": [],
+        "status": [],
+        "artifact_uri": [],
+        "start_time": [],
+        "end_time": [],
     }
     metrics: dict[str, list[float]] = {}
     params: dict[str, list[str | None]] = {}
@@ -68,8 +80,12 @@ def records_frame(store: Store, metas: Sequence[Meta]) -> pd.DataFrame:
                 if len(values) <= row:
                     values.append(fill)  # type: ignore[arg-type]
     data: dict[str, Any] = dict(columns)
-    data["start_time"] = pd.to_datetime(pd.Series(columns["start_time"], dtype=object), utc=True, format="ISO8601")
-    data["end_time"] = pd.to_datetime(pd.Series(columns["end_time"], dtype=object), utc=True, format="ISO8601")
+    data["start_time"] = pd.to_datetime(
+        pd.Series(columns["start_time"], dtype=object), utc=True, format="ISO8601"
+    )
+    data["end_time"] = pd.to_datetime(
+        pd.Series(columns["end_time"], dtype=object), utc=True, format="ISO8601"
+    )
     for key in sorted(metrics):
         data[f"metrics.{key}"] = pd.Series(metrics[key], dtype="float64")
     for key in sorted(params):

@@ -6,6 +6,7 @@ temporary name starts with ``.`` so that globbing ``*.parquet`` or ``*.json`` ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -36,16 +37,17 @@ def publish(target: Path, write: Callable[[IO[bytes]], None]) -> None:
         os.replace(tmp, target)
     except BaseException:
         # Never leave a temporary behind on failure (disk full, KeyboardInterrupt mid-write).
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
 def write_bytes(target: Path, data: bytes) -> None:
     """Atomically replace ``target`` with ``data``."""
-    publish(target, lambda handle: handle.write(data) and None)
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    publish(target, write)
 
 
 def write_json(target: Path, obj: Any) -> None:

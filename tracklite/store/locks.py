@@ -44,7 +44,10 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
     try:
         try:
             lock = portalocker.Lock(
-                str(path), mode="a", timeout=wait, check_interval=0.005,
+                str(path),
+                mode="a",
+                timeout=wait,
+                check_interval=0.005,
                 flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING,
             )
             lock.acquire()
