@@ -1,0 +1,232 @@
+"""``tracklite experiments`` and ``tracklite runs``: what ran, and how it went."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from ...search.listing import ACTIVE_ONLY, ALL, search_records
+from ...store.root import Meta
+from .. import resolve, status, tables, text
+from ..context import Context
+from ..errors import CliError
+from ..tables import Column, Table
+from .common import (
+    Parents,
+    SubParsers,
+    add_command,
+    is_provenance_param,
+    metric_value,
+    non_negative,
+    recorder_columns,
+    recorder_row,
+)
+
+RUNS_EPILOG = """\
+examples:
+  tracklite runs lgb
+  tracklite runs lgb --filter "metrics.ic > 0.05 and params.lr = '0.1'" --order-by "metrics.ic DESC"
+  tracklite runs lgb --columns ic,lr --limit 10 --format csv
+
+--filter and --order-by use MLflow's search syntax (docs/cli.md). --columns takes metric,
+param or tag keys (metrics.K, params.K, tags.K, or a bare K: metric first, then param, then
+tag), comma-separated or repeated, with * wildcards.
+"""
+
+
+def register(sub: SubParsers, parents: Parents) -> None:
+    add_command(
+        sub,
+        parents,
+        "experiments",
+        experiments,
+        "list experiments: recorders by status, last activity",
+    ).add_argument("--deleted", action="store_true", help="include soft-deleted experiments")
+
+    runs_parser = add_command(
+        sub,
+        parents,
+        "runs",
+        runs,
+        "list the recorders of an experiment",
+        description="One row per recorder of EXPERIMENT, newest first.\n\n" + RUNS_EPILOG,
+    )
+    runs_parser.add_argument("experiment", metavar="EXPERIMENT", help="experiment name or id")
+    runs_parser.add_argument("--filter", default="", metavar="EXPR", help="MLflow filter_string")
+    runs_parser.add_argument(
+        "--order-by",
+        action="append",
+        default=[],
+        metavar="CLAUSE",
+        help="sort clause such as 'metrics.ic DESC' (repeatable; default: newest first)",
+    )
+    runs_parser.add_argument("--limit", type=non_negative, metavar="N", help="at most N rows")
+    runs_parser.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="KEYS",
+        help="metric/param/tag columns to show (default: every metric and param)",
+    )
+    runs_parser.add_argument(
+        "--deleted", action="store_true", help="include soft-deleted recorders"
+    )
+
+
+# ------------------------------------------------------------------ experiments
+
+
+def experiments(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.existing_store()
+    metas = list(store.iter_experiments(include_deleted=args.deleted))
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for meta in metas:
+        counts: Counter[str] = Counter()
+        last = text.parse_time(meta.get("created"))
+        for rec in store.iter_recorders(meta["id"]):
+            counts[status.effective_status(store, rec)] += 1
+            for moment in _activity(rec):
+                if last is None or moment > last:
+                    last = moment
+        seen.update(counts)
+        row: dict[str, Any] = {
+            "name": meta.get("name"),
+            "id": meta["id"],
+            "lifecycle": meta.get("lifecycle"),
+            "recorders": sum(counts.values()),
+            "last_activity": last,
+        }
+        row.update({s: counts.get(s, 0) for s in counts})
+        rows.append(row)
+    short = resolve.prefix_length(resolve.experiment_ids(store), (r["id"] for r in rows))
+    for row in rows:
+        row["short_id"] = row["id"][:short]
+        row["name_label"] = row["name"] + (" (deleted)" if row["lifecycle"] == "deleted" else "")
+        for key in seen:
+            row.setdefault(key, 0)
+    columns = [
+        Column("name_label", "name", max_width=40, in_machine=False),
+        Column("name", in_table=False),
+        Column("short_id", "id", max_width=32, in_machine=False),
+        Column("id", in_table=False),
+        Column("lifecycle", in_table=False),
+        Column("recorders", right=True),
+        *[Column(s, s.lower(), right=True) for s in status.ordered(seen)],
+        Column("last_activity", "last activity", show=text.local_minutes),
+    ]
+    if not rows and ctx.fmt == "table":
+        ctx.print(f"no experiments in {store.root}")
+        return 0
+    tables.write(Table(columns, rows), ctx.out, ctx.fmt)
+    return 0
+
+
+def _activity(meta: Meta) -> list[datetime]:
+    """Times something happened to a recorder: start, end, its newest metric point."""
+    moments = [text.parse_time(meta.get("start_time")), text.parse_time(meta.get("end_time"))]
+    stamps = [entry.get("timestamp") for entry in meta.get("metrics", {}).values()]
+    newest = max((s for s in stamps if isinstance(s, int)), default=None)
+    if newest is not None:
+        moments.append(datetime.fromtimestamp(newest / 1000, timezone.utc))
+    return [m for m in moments if m is not None]
+
+
+# ------------------------------------------------------------------ runs
+
+
+def runs(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.existing_store()
+    exp = resolve.experiment(store, args.experiment, deleted=None)
+    frame = search_records(
+        store,
+        [exp["id"]],
+        filter_string=args.filter,
+        run_view_type=ALL if args.deleted else ACTIVE_ONLY,
+        max_results=args.limit,
+        order_by=args.order_by or None,
+    )
+    metas = []
+    for rec_id in frame["run_id"]:
+        meta = store.read_recorder(exp["id"], rec_id)
+        if meta is not None:  # deleted for good between the search and now
+            metas.append(meta)
+    available = [c for c in frame.columns if c.startswith(("metrics.", "params.", "tags."))]
+    chosen = _choose_columns(args.columns, available, exp)
+    if not args.columns:
+        # Default columns: keys that the shown rows actually have.
+        chosen = [c for c in chosen if any(_value(m, c) is not None for m in metas)]
+    short = resolve.prefix_length(
+        (r for r, _ in resolve.recorder_locations(store)), (m["id"] for m in metas)
+    )
+    rows = []
+    for meta in metas:
+        row = recorder_row(store, meta, short)
+        row.update({c: _value(meta, c) for c in chosen})
+        rows.append(row)
+    columns = recorder_columns() + [
+        Column(c, _header(c, chosen), right=c.startswith("metrics."), max_width=24) for c in chosen
+    ]
+    if not rows and ctx.fmt == "table":
+        what = "match the filter" if args.filter else "in it"
+        ctx.print(f"experiment {exp['name']!r} has no recorders {what}")
+        return 0
+    tables.write(Table(columns, rows), ctx.out, ctx.fmt)
+    return 0
+
+
+def _choose_columns(requested: list[str], available: list[str], exp: Meta) -> list[str]:
+    """Frame columns for ``--columns`` (patterns) or the default: every metric, then params."""
+    if not requested:
+        metrics = sorted(c for c in available if c.startswith("metrics."))
+        params = sorted(
+            c
+            for c in available
+            if c.startswith("params.") and not is_provenance_param(c[len("params.") :])
+        )
+        return metrics + params
+    chosen: list[str] = []
+    for pattern in (p.strip() for item in requested for p in item.split(",")):
+        if not pattern:
+            continue
+        found = _match(pattern, available)
+        if not found:
+            keys = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
+            raise CliError(
+                f"no column {pattern!r} in experiment {exp['name']!r}"
+                + (f"; it has {keys}" if keys else "; it has no metrics, params or tags")
+            )
+        chosen.extend(c for c in found if c not in chosen)
+    return chosen
+
+
+def _match(pattern: str, available: list[str]) -> list[str]:
+    prefixed = pattern if pattern.startswith(("metrics.", "params.", "tags.")) else None
+    if any(ch in pattern for ch in "*?["):
+        names = (
+            [prefixed] if prefixed else [f"{p}.{pattern}" for p in ("metrics", "params", "tags")]
+        )
+        return sorted(c for c in available if any(fnmatch.fnmatchcase(c, n) for n in names))
+    if prefixed:
+        return [pattern] if pattern in available else []
+    for prefix in ("metrics", "params", "tags"):
+        if f"{prefix}.{pattern}" in available:
+            return [f"{prefix}.{pattern}"]
+    return []
+
+
+def _value(meta: Meta, column: str) -> Any:
+    section, key = column.split(".", 1)
+    if section == "metrics":
+        return metric_value(meta, key)
+    return meta.get(section, {}).get(key)
+
+
+def _header(column: str, chosen: list[str]) -> str:
+    """A metric or param column headed by its bare key, unless two sections share the key."""
+    key = column.split(".", 1)[1]
+    clash = sum(1 for c in chosen if c.split(".", 1)[1] == key) > 1
+    return column if clash else key

@@ -1,0 +1,158 @@
+"""Pieces shared by the commands: parser helpers and how recorders become table rows."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ...store import atomic, layout
+from ...store.root import Meta, Store
+from .. import status, text
+from ..context import Context
+from ..tables import Column
+
+Handler = Callable[[Context, argparse.Namespace], int]
+#: ``argparse``'s sub-parser collection (its class is private).
+SubParsers = Any
+
+
+@dataclass(frozen=True)
+class Parents:
+    """Parent parsers that give a sub-command the global options."""
+
+    uri: argparse.ArgumentParser
+    fmt: argparse.ArgumentParser
+
+
+def add_command(
+    sub: SubParsers,
+    parents: Parents,
+    name: str,
+    handler: Handler,
+    summary: str,
+    description: str | None = None,
+    tabular: bool = True,
+) -> argparse.ArgumentParser:
+    """A sub-command with ``--uri`` (and ``--format`` when its output is a table)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        parents=[parents.uri, parents.fmt] if tabular else [parents.uri],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def non_negative(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return number
+
+
+# ------------------------------------------------------------------ recorder rows
+
+#: Params every run records about its command line; too long and alike to be default columns.
+PROVENANCE_PARAMS = ("cmd-sys.argv",)
+
+
+def is_provenance_param(key: str) -> bool:
+    return key in PROVENANCE_PARAMS or key.startswith("_QLIB_")
+
+
+def duration_seconds(meta: Meta, now: datetime | None = None) -> float | None:
+    """Run time: start to end, or start to now while the run has no end."""
+    start = text.parse_time(meta.get("start_time"))
+    if start is None:
+        return None
+    end = text.parse_time(meta.get("end_time"))
+    if end is None:
+        end = now or datetime.now(timezone.utc)
+    return (end - start).total_seconds()
+
+
+def show_duration(row: dict[str, Any]) -> str:
+    """A run's duration, with ``+`` when it is still counting (no end time yet)."""
+    shown = text.duration(row.get("duration_s"))
+    return shown + "+" if shown and row.get("end_time") is None else shown
+
+
+def recorder_row(
+    store: Store, meta: Meta, short: int, experiment_name: str | None = None
+) -> dict[str, Any]:
+    """The base columns of one recorder: machine values plus what the table shows."""
+    row: dict[str, Any] = {
+        "id": meta["id"],
+        "short_id": meta["id"][:short],
+        "name": meta.get("name"),
+        "experiment_id": meta.get("experiment_id"),
+        "status": status.effective_status(store, meta),
+        "status_label": status.label(store, meta),
+        "lifecycle": meta.get("lifecycle"),
+        "start_time": text.iso(meta.get("start_time")),
+        "end_time": text.iso(meta.get("end_time")),
+    }
+    seconds = duration_seconds(meta)
+    row["duration_s"] = None if seconds is None else round(seconds, 3)
+    row["duration"] = show_duration(row)
+    if experiment_name is not None:
+        row["experiment"] = experiment_name
+    return row
+
+
+def recorder_columns(with_experiment: bool = False) -> list[Column]:
+    """Columns for :func:`recorder_row`: short text in tables, full values in CSV/JSON."""
+    columns = [
+        Column("short_id", "id", max_width=32, in_machine=False),
+        Column("id", in_table=False),
+        Column("name", max_width=30),
+    ]
+    if with_experiment:
+        columns.append(Column("experiment", max_width=24))
+    columns += [
+        Column("status_label", "status", max_width=20, in_machine=False),
+        Column("status", in_table=False),
+        Column("lifecycle", in_table=False),
+        Column("start_time", "start", show=text.local_minutes, max_width=16),
+        Column("end_time", in_table=False),
+        Column("duration", "duration", right=True, in_machine=False),
+        Column("duration_s", in_table=False),
+    ]
+    return columns
+
+
+def metric_value(meta: Meta, key: str) -> float | None:
+    entry = meta.get("metrics", {}).get(key)
+    return None if entry is None else float(entry["value"])
+
+
+# ------------------------------------------------------------------ artifacts
+
+
+def artifact_files(meta_dir: Path) -> list[tuple[str, int]]:
+    """Every artifact file of a recorder folder as ``(relative path, size)``, sorted."""
+    root = meta_dir / layout.ARTIFACTS_DIR
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(atomic.TEMP_PREFIX))
+        for name in files:
+            if name.startswith(atomic.TEMP_PREFIX):
+                continue  # a save in progress
+            path = Path(folder) / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue  # removed while we walk
+            found.append((path.relative_to(root).as_posix(), size))
+    return sorted(found)

@@ -1,0 +1,201 @@
+"""``tracklite demo``: record a small example experiment through ``tracklite.R`` and show it.
+
+It is the README's first command, so it must work on a fresh machine in an empty folder, and
+what it prints doubles as a tour: where the store is, what is in it, and what to type next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ... import R
+from ...store import layout
+from .. import resolve, tables, text
+from ..context import Context
+from ..tables import Column, Table
+from .common import Parents, SubParsers, add_command, recorder_columns, recorder_row
+
+EXPERIMENT = "tracklite-demo"
+#: (recorder name, learning rate, leaves); the last one fails on purpose.
+RUNS = (("lgb-lr0.10", 0.10, 31), ("lgb-lr0.05", 0.05, 63), ("lgb-lr0.02", 0.02, 63))
+STEPS = 20
+
+
+class DemoFailure(RuntimeError):
+    """Raised inside the demo's last run so that it ends FAILED, as a crashed run would."""
+
+
+def register(sub: SubParsers, parents: Parents) -> None:
+    parser = add_command(
+        sub,
+        parents,
+        "demo",
+        demo,
+        "record a small example experiment and show what was stored",
+        description=f"Record the example experiment {EXPERIMENT!r} in the store through "
+        "tracklite.R: three finished runs with params, metric curves and artifacts, and one run "
+        "that fails. Running it again adds new runs.",
+        tabular=False,
+    )
+    parser.add_argument(
+        "--experiment",
+        default=EXPERIMENT,
+        metavar="NAME",
+        help=f"experiment name (default {EXPERIMENT})",
+    )
+
+
+def demo(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    before = _files(store.root)
+    ids = []
+    with tempfile.TemporaryDirectory(prefix="tracklite-demo-") as scratch:
+        for name, lr, leaves in RUNS:
+            ids.append(_finished_run(ctx.uri, args.experiment, name, lr, leaves, Path(scratch)))
+    ids.append(_failed_run(ctx.uri, args.experiment))
+
+    exp = resolve.experiment(store, args.experiment)
+    metas = [m for m in (store.read_recorder(exp["id"], i) for i in ids) if m is not None]
+    short = resolve.prefix_length((r for r, _ in resolve.recorder_locations(store)), ids)
+
+    ctx.print(f"store       {store.root}")
+    ctx.print(f"experiment  {exp['name']} ({exp['id']})")
+    ctx.print(f"recorded    {len(metas)} runs: {len(RUNS)} FINISHED, 1 FAILED\n")
+    rows = []
+    for meta in metas:
+        row = recorder_row(store, meta, short)
+        row["lr"] = meta["params"].get("lr")
+        row["num_leaves"] = meta["params"].get("num_leaves")
+        entry = meta.get("metrics", {}).get("valid_ic")
+        row["valid_ic"] = None if entry is None else entry["value"]
+        rows.append(row)
+    columns = [
+        *recorder_columns(),
+        Column("lr", right=True),
+        Column("num_leaves", "leaves", right=True),
+        Column("valid_ic", right=True),
+    ]
+    tables.write(Table(columns, rows), ctx.out)
+
+    after = _files(store.root)
+    written = {rel: n for rel, n in after.items() if rel not in before}
+    ctx.print(
+        f"\nfiles written ({len(written)} files, {text.size(sum(written.values()))}) "
+        f"under {store.root}:"
+    )
+    names = {m["id"]: m["name"] for m in metas}
+    tables.write(Table(_FILE_COLUMNS, _file_rows(written, names), header=False), ctx.out)
+    first = ids[0][:short]
+    ctx.print(
+        "\nnext:\n"
+        "  tracklite experiments\n"
+        f"  tracklite runs {exp['name']} --order-by 'metrics.valid_ic DESC'\n"
+        f"  tracklite show {first}\n"
+        f"  tracklite metrics {first} --key loss --plot\n"
+        f"  tracklite compare {' '.join(i[:short] for i in ids[:2])}"
+    )
+    if ctx.uri != layout.default_uri() or os.environ.get(layout.URI_ENV):
+        ctx.print(f"  (add --uri {ctx.uri} to each, or set {layout.URI_ENV})")
+    return 0
+
+
+def _finished_run(
+    uri: str, experiment: str, name: str, lr: float, leaves: int, scratch: Path
+) -> str:
+    with R.start(experiment_name=experiment, recorder_name=name, uri=uri):
+        R.log_params(lr=lr, num_leaves=leaves, model="LGBModel", dataset="Alpha158")
+        R.set_tags(purpose="demo")
+        for step in range(STEPS):
+            # A plausible training curve: loss falls faster with a larger learning rate.
+            loss = 0.25 + 0.75 * math.exp(-lr * 2.5 * step)
+            R.log_metrics(step=step, loss=loss, valid_ic=0.06 * (1 - loss) + lr * 0.1)
+        objects: dict[str, Any] = {"pred.pkl": [round(0.01 * i * lr, 5) for i in range(100)]}
+        R.save_objects(**objects)
+        config = scratch / f"{name}.yaml"
+        config.write_text(f"model: LGBModel\nlr: {lr}\nnum_leaves: {leaves}\n", encoding="utf-8")
+        R.log_artifact(config, artifact_path="config")
+        recorder = R.get_recorder()
+        assert recorder.id is not None
+        return recorder.id
+
+
+def _failed_run(uri: str, experiment: str) -> str:
+    recorder_id = ""
+    try:
+        with R.start(experiment_name=experiment, recorder_name="lgb-diverged", uri=uri):
+            recorder_id = R.get_recorder().id or ""
+            R.log_params(lr=1.5, num_leaves=255, model="LGBModel", dataset="Alpha158")
+            for step in range(3):
+                R.log_metrics(step=step, loss=1.0 + step * 2.5)
+            raise DemoFailure("loss diverged")  # R.start ends the run FAILED, as in a crash
+    except DemoFailure:
+        pass
+    return recorder_id
+
+
+def _files(root: Path) -> dict[str, int]:
+    """Every file under ``root`` (relative path -> size), lock files included."""
+    found: dict[str, int] = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            try:
+                found[path.relative_to(root).as_posix()] = path.stat().st_size
+            except OSError:
+                continue
+    return found
+
+
+_FILE_COLUMNS = [
+    Column("path", max_width=80),
+    Column("size", show=lambda n: "" if n is None else text.size(n), right=True),
+    Column("what", max_width=50),
+]
+
+
+def _file_rows(written: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The new files as a tree: store files, then one block per recorder folder.
+
+    Lock files are left out (bookkeeping), and a recorder's metric segments are one line.
+    """
+    top: list[dict[str, Any]] = []
+    per_recorder: dict[str, list[dict[str, Any]]] = {}
+    for rel, size in sorted(written.items()):
+        parts = rel.split("/")
+        if parts[-1].startswith("."):
+            continue
+        if len(parts) < 3:
+            what = "store marker" if rel == layout.MARKER else "experiment"
+            top.append({"path": "  " + rel, "size": size, "what": what})
+            continue
+        folder, inner = "/".join(parts[:2]), "/".join(parts[2:])
+        per_recorder.setdefault(folder, []).append({"path": inner, "size": size})
+    rows = sorted(top, key=lambda r: r["what"] != "store marker")
+    for folder, files in per_recorder.items():
+        rows.append({"path": f"  {folder}/", "what": f"recorder {names.get(folder[-32:], '')}"})
+        segments = [f for f in files if f["path"].startswith(layout.METRICS_DIR + "/")]
+        for item in files:
+            if item not in segments:
+                rows.append(
+                    {**item, "path": "      " + item["path"], "what": _WHAT.get(item["path"])}
+                )
+        if segments:
+            rows.append(
+                {
+                    "path": f"      {layout.METRICS_DIR}/*{layout.SEGMENT_SUFFIX}",
+                    "size": sum(f["size"] for f in segments),
+                    "what": f"metric points, {len(segments)} Parquet file(s)",
+                }
+            )
+    return rows
+
+
+_WHAT = {
+    layout.RECORDER_FILE: "info, params, tags, latest metrics",
+    layout.HEARTBEAT_FILE: "liveness (mtime)",
+}

@@ -1,0 +1,212 @@
+"""Commands whose work is done by library functions: compact, check, doctor, MLflow import and
+the exports.
+
+Each command imports its function only when run; a build without the module says so in one
+line instead of failing at start-up. Wiring a new one is three steps: the arguments in
+:func:`register`, a handler calling :func:`load` then :func:`call`, and :func:`report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ...store.layout import uri_to_path
+from .. import resolve
+from ..context import Context
+from ..errors import CliError
+from ..progress import Progress
+from .common import Parents, SubParsers, add_command
+
+
+def register(sub: SubParsers, parents: Parents) -> None:
+    parser = add_command(
+        sub,
+        parents,
+        "compact",
+        compact,
+        "merge each recorder's metric segments into one file (fewer inodes, faster reads)",
+        tabular=False,
+    )
+    parser.add_argument("experiment", nargs="?", metavar="EXPERIMENT", help="only this experiment")
+
+    parser = add_command(
+        sub, parents, "check", check, "verify the store; --fix repairs it", tabular=False
+    )
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="repair what can be repaired (corrupt files go to .quarantine, never deleted)",
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "doctor",
+        doctor,
+        "check that a filesystem gives tracklite what it needs (locks, atomic renames)",
+        tabular=False,
+    )
+    parser.add_argument(
+        "--fs", metavar="PATH", help="a folder on the filesystem (default: the store)"
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "import-mlflow",
+        import_mlflow,
+        "import an MLflow file store (mlruns folder); importing again updates, never duplicates",
+        tabular=False,
+    )
+    parser.add_argument("source", metavar="SRC", help="the mlruns folder")
+    parser.add_argument(
+        "--to", metavar="DST", help="tracklite store to import into (default: --uri)"
+    )
+    parser.add_argument(
+        "--link", action="store_true", help="hard-link artifacts instead of copying"
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "export",
+        export,
+        "write recorder tables and metric histories to Parquet or CSV",
+        tabular=False,
+    )
+    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
+    parser.add_argument("--to", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--format",
+        dest="file_format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format (default parquet)",
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "export-mlflow",
+        export_mlflow,
+        "write experiments as an MLflow file store that MLflow's tools can read",
+        tabular=False,
+    )
+    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
+    parser.add_argument("--to", required=True, metavar="DIR", help="the mlruns folder to write")
+
+
+# ------------------------------------------------------------------ handlers
+
+
+def compact(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("compact", "tracklite.metrics.compaction", "compact")
+    store = ctx.existing_store()
+    exp_id = resolve.experiment(store, args.experiment)["id"] if args.experiment else None
+    return report(ctx, call(ctx, "compacting", func, store.root, experiment_id=exp_id))
+
+
+def check(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("check", "tracklite.maintenance.check", "check")
+    # No existing_store() here: a store whose marker is corrupt is exactly what check repairs.
+    return report(ctx, call(ctx, "checking", func, ctx.store.root, fix=args.fix))
+
+
+def doctor(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
+    path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
+    return report(ctx, call(ctx, "testing", func, path))
+
+
+def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("import-mlflow", "tracklite.mlflow_io.importer", "import_mlflow")
+    dst = uri_to_path(args.to) if args.to else ctx.store.root
+    return report(ctx, call(ctx, "importing", func, Path(args.source), dst, link=args.link))
+
+
+def export(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("export", "tracklite.export", "export")
+    store = ctx.existing_store()
+    ids = [resolve.experiment(store, e)["id"] for e in args.experiments] or None
+    result = call(
+        ctx,
+        "exporting",
+        func,
+        store.root,
+        Path(args.to),
+        experiment_ids=ids,
+        file_format=args.file_format,
+    )
+    return report(ctx, result)
+
+
+def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
+    func = load("export-mlflow", "tracklite.mlflow_io.exporter", "export_mlflow")
+    store = ctx.existing_store()
+    ids = [resolve.experiment(store, e)["id"] for e in args.experiments] or None
+    return report(ctx, call(ctx, "exporting", func, store.root, Path(args.to), experiment_ids=ids))
+
+
+# ------------------------------------------------------------------ wiring
+
+
+def load(command: str, module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, or a one-line error if this build does not have it."""
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # Only the module itself (or its package) missing means "not in this build"; a missing
+        # dependency inside it is a real error and keeps its traceback.
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
+        found = None
+    func = getattr(found, name, None)
+    if not callable(func):
+        raise CliError(
+            f"`tracklite {command}` is not available in this build ({module}.{name} is missing)"
+        )
+    return func  # type: ignore[no-any-return]
+
+
+def call(ctx: Context, label: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``func``, giving it a terminal progress counter if it takes a ``progress`` callable."""
+    try:
+        accepts = "progress" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if not accepts:
+        return func(*args, **kwargs)
+    with Progress(label, stream=ctx.err) as bar:
+        return func(*args, progress=bar.callback, **kwargs)
+
+
+def report(ctx: Context, result: Any) -> int:
+    """Print what a library function returned; exit 1 when it says it is not ``ok``."""
+    # A result with its own __str__ (a report) prints itself; plain containers print per item.
+    own_str = str(result) != repr(result)
+    if result is None:
+        ctx.print("done")
+    elif dataclasses.is_dataclass(result) and not own_str:
+        for item in dataclasses.fields(result):
+            ctx.print(f"{item.name}: {getattr(result, item.name)}")
+    elif isinstance(result, Mapping):
+        for key, value in result.items():
+            ctx.print(f"{key}: {value}")
+    elif isinstance(result, (list, tuple)):
+        for element in result:
+            ctx.print(str(element))
+    else:
+        ctx.print(str(result))
+    return 1 if getattr(result, "ok", True) is False else 0
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path

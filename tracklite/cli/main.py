@@ -1,0 +1,147 @@
+"""``tracklite`` command line: argument parsing, the global options and error reporting.
+
+Each command group lives in :mod:`tracklite.cli.commands` and registers its sub-commands here.
+A user's mistake (unknown experiment, ambiguous prefix, bad filter, a folder that is not a store)
+is one line on stderr and a non-zero exit code; only bugs show a traceback
+(``TRACKLITE_DEBUG=1`` shows one for every error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .._version import __version__
+from ..errors import TrackliteError
+from ..store import layout
+from . import tables
+from .commands import GROUPS
+from .commands.common import Parents
+from .context import Context
+from .errors import CliError
+
+DESCRIPTION = """\
+Look at and look after a tracklite store from the terminal.
+
+The store is --uri, else $TRACKLITE_URI, else ./tracklite-store. Start with
+`tracklite demo` to record an example experiment, then `tracklite experiments`.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage mistake is one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)", code=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; ``--uri`` and ``--format`` work before or after the command."""
+    parser = _Parser(
+        prog="tracklite",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tracklite {__version__}")
+    _add_globals(parser, argparse.SUPPRESS)
+    # Sub-commands repeat the global options with no default, so that `tracklite runs X --uri S`
+    # works and an option given before the command is not overwritten by a default after it.
+    uri = _Parser(add_help=False)
+    _add_uri(uri, argparse.SUPPRESS)
+    fmt = _Parser(add_help=False)
+    _add_format(fmt, argparse.SUPPRESS)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parents = Parents(uri=uri, fmt=fmt)
+    for group in GROUPS:
+        group.register(sub, parents)
+    return parser
+
+
+def _add_globals(parser: argparse.ArgumentParser, default: object) -> None:
+    _add_uri(parser, default)
+    _add_format(parser, default)
+
+
+def _add_uri(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--uri",
+        default=default,
+        metavar="URI",
+        help=f"store folder or file: URI (default: ${layout.URI_ENV}, else "
+        f"./{layout.DEFAULT_STORE_NAME})",
+    )
+
+
+def _add_format(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--format",
+        choices=tables.FORMATS,
+        default=default,
+        help="output of tabular results: an aligned table (default), csv or json",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    debug = os.environ.get("TRACKLITE_DEBUG", "") not in ("", "0")
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version
+            return exc.code if isinstance(exc.code, int) else 0
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help(sys.stdout)
+            return 0
+        ctx = Context(
+            uri=getattr(args, "uri", None) or layout.default_uri(),
+            fmt=getattr(args, "format", None) or "table",
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+        code: int = handler(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # `tracklite runs X | head`: the reader left; stop quietly, as other tools do, and keep
+        # the interpreter's final flush from raising again.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a real file
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except CliError as exc:
+        if debug:
+            raise
+        return _fail(exc.message, exc.code)
+    except (TrackliteError, ValueError, OSError) as exc:
+        # Store and search errors name the problem for the user; OSError is a path they gave
+        # (missing, unreadable). Anything else is a bug and keeps its traceback.
+        if debug:
+            raise
+        return _fail(_describe(exc), 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ntracklite: interrupted\n")
+        return 130
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc) or type(exc).__name__
+
+
+def _fail(message: str, code: int) -> int:
+    lines = message.strip().splitlines() or ["failed"]
+    # One line, always: the first line of a message says what is wrong (a filter error adds
+    # an echo of the input with a caret below it).
+    sys.stderr.write(f"tracklite: error: {lines[0]}\n")
+    return code
+
+
+def run() -> NoReturn:
+    """Entry point of ``python -m tracklite``."""
+    raise SystemExit(main())

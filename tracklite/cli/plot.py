@@ -1,0 +1,85 @@
+"""A small line plot drawn with text, for ``tracklite metrics --plot``.
+
+Steps go across, values up. When there are more points than columns, a column shows the span of
+its points (min to max), so noise stays visible; gaps between columns are bridged so the curve
+reads as one line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from . import text
+
+
+def line_plot(
+    steps: Sequence[float],
+    values: Sequence[float],
+    width: int = 72,
+    height: int = 12,
+    unicode: bool = True,
+) -> list[str]:
+    """The plot's lines, at most ``width`` columns wide and ``height`` rows of data tall."""
+    points = [
+        (float(s), float(v))
+        for s, v in zip(steps, values, strict=True)
+        if math.isfinite(float(s)) and math.isfinite(float(v))
+    ]
+    if not points:
+        return ["(no finite values to plot)"]
+    dot, tick, rule, corner, dash = (
+        ("•", "┤", "│", "└", "─") if unicode else ("*", "+", "|", "+", "-")
+    )
+    height = max(height, 3)
+    low = min(v for _, v in points)
+    high = max(v for _, v in points)
+    if high == low:
+        labels = {height // 2: _short(high)}
+    else:
+        labels = {height - 1: _short(high), 0: _short(low)}
+        if height >= 5:
+            middle = (height - 1) // 2
+            labels[middle] = _short(low + (high - low) * middle / (height - 1))
+    label_width = max(text.display_width(label) for label in labels.values())
+    plot_width = max(width - label_width - 2, 10)
+
+    first = min(s for s, _ in points)
+    last = max(s for s, _ in points)
+    columns: dict[int, list[int]] = {}
+    for step, value in points:
+        col = 0 if last == first else round((step - first) / (last - first) * (plot_width - 1))
+        row = height // 2 if high == low else round((value - low) / (high - low) * (height - 1))
+        columns.setdefault(col, []).append(row)
+
+    grid = [[" "] * plot_width for _ in range(height)]
+    previous: tuple[int, int] | None = None
+    for col in sorted(columns):
+        bottom, top = min(columns[col]), max(columns[col])
+        if previous is not None:
+            # Bridge the jump from the previous column so the curve stays connected.
+            if bottom > previous[1]:
+                bottom = previous[1] + 1
+            if top < previous[0]:
+                top = previous[0] - 1
+        for row in range(bottom, top + 1):
+            grid[row][col] = dot
+        previous = (min(columns[col]), max(columns[col]))
+
+    lines = []
+    for row in range(height - 1, -1, -1):
+        label = labels.get(row, "")
+        axis = tick if row in labels else rule
+        lines.append(
+            f"{text.pad(label, label_width, right=True)} {axis}{''.join(grid[row])}".rstrip()
+        )
+    lines.append(" " * label_width + " " + corner + dash * plot_width)
+    left, right = _short(first), _short(last)
+    gap = max(plot_width - len(left) - len(right), 1)
+    lines.append(" " * (label_width + 2) + left + " " * gap + (right if last != first else ""))
+    return lines
+
+
+def _short(value: float) -> str:
+    # Axis labels only need to locate the curve; four digits keep the label column narrow.
+    return f"{value:.4g}"

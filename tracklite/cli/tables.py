@@ -1,0 +1,178 @@
+"""Tabular output: aligned terminal tables that fit the terminal, CSV and JSON for scripts.
+
+A command builds a :class:`Table` of machine values (full ids, ISO times, seconds) and says per
+column how a person should see it; :func:`write` renders it in the format the user chose, so CSV
+and JSON never carry the shortened, rounded text of the terminal table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+from . import text
+
+FORMATS = ("table", "csv", "json")
+GAP = "  "
+#: A column narrower than this is never shrunk further; columns are hidden instead.
+MIN_WIDTH = 6
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: ``key`` names the value in each row and the CSV/JSON field."""
+
+    key: str
+    header: str | None = None
+    show: Callable[[Any], str] = text.cell
+    right: bool = False
+    #: Widest a cell may be, terminal permitting; longer text ends with an ellipsis.
+    max_width: int = 40
+    in_table: bool = True
+    in_machine: bool = True
+
+    @property
+    def title(self) -> str:
+        return self.key if self.header is None else self.header
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the terminal table starts with a line of column titles.
+    header: bool = True
+
+
+def terminal_width(out: TextIO) -> int | None:
+    """Columns available for a table on ``out``; None (no limit) when piped without $COLUMNS."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    try:
+        interactive = out.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    if not interactive:
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def ellipsis_for(out: TextIO) -> str:
+    """``…`` where the output encoding has it, else ``...`` (ASCII terminals, LANG=C)."""
+    encoding = getattr(out, "encoding", None) or "ascii"
+    try:
+        "…".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "..."
+    return "…"
+
+
+def write(table: Table, out: TextIO, fmt: str = "table") -> None:
+    """Write ``table`` to ``out`` as ``table``, ``csv`` or ``json``."""
+    if fmt == "csv":
+        write_csv(table, out)
+    elif fmt == "json":
+        json.dump(machine_rows(table), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        write_text(table, out, terminal_width(out), ellipsis_for(out))
+
+
+def machine_value(value: Any) -> Any:
+    """A value as CSV/JSON carry it: times in ISO 8601, NaN and infinities as null."""
+    if isinstance(value, datetime):
+        return text.iso(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def machine_rows(table: Table) -> list[dict[str, Any]]:
+    keys = [c.key for c in table.columns if c.in_machine]
+    return [{k: machine_value(row.get(k)) for k in keys} for row in table.rows]
+
+
+def write_csv(table: Table, out: TextIO) -> None:
+    keys = [c.key for c in table.columns if c.in_machine]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(keys)
+    for row in machine_rows(table):
+        writer.writerow(["" if row[k] is None else row[k] for k in keys])
+
+
+def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "…") -> None:
+    """An aligned table; cells and columns are cut to fit ``width`` (None: no limit)."""
+    columns = [c for c in table.columns if c.in_table]
+    cells = [[text.one_line(c.show(row.get(c.key))) for c in columns] for row in table.rows]
+    titles = [c.title for c in columns]
+    natural = [
+        min(
+            max(
+                [text.display_width(t) if table.header else 1]
+                + [text.display_width(r[i]) for r in cells]
+            ),
+            c.max_width,
+        )
+        for i, (t, c) in enumerate(zip(titles, columns, strict=True))
+    ]
+    widths, shown = fit(natural, width)
+    lines = [_line(titles[:shown], widths, columns, ellipsis)] if table.header else []
+    lines.extend(_line(r[:shown], widths, columns, ellipsis) for r in cells)
+    out.write("\n".join(lines) + "\n")
+    if shown < len(columns):
+        hidden = ", ".join(titles[shown:])
+        out.write(
+            text.truncate(
+                f"({len(columns) - shown} more columns not shown: {hidden}; choose with "
+                "--columns, widen the terminal or use --format csv)",
+                width or 10**6,
+                ellipsis,
+            )
+            + "\n"
+        )
+
+
+def fit(natural: Sequence[int], width: int | None) -> tuple[list[int], int]:
+    """Column widths and how many leading columns fit in ``width`` terminal columns.
+
+    The widest columns shrink first (down to :data:`MIN_WIDTH`); if that is not enough, columns
+    are dropped from the right, since commands put the most important ones first.
+    """
+    natural = list(natural)
+    if width is None or not natural:
+        return natural, len(natural)
+    for shown in range(len(natural), 0, -1):
+        budget = width - len(GAP) * (shown - 1)
+        head = natural[:shown]
+        if sum(head) <= budget:
+            return head, shown
+        floors = [min(w, MIN_WIDTH) for w in head]
+        if sum(floors) > budget:
+            continue
+        # Water level: the largest cap such that every column capped at it fits the budget.
+        low, high = 0, max(head)
+        while low < high:
+            level = (low + high + 1) // 2
+            if sum(max(f, min(w, level)) for f, w in zip(floors, head, strict=True)) <= budget:
+                low = level
+            else:
+                high = level - 1
+        return [max(f, min(w, low)) for f, w in zip(floors, head, strict=True)], shown
+    # Not even one column fits: show the first one cut to the width.
+    return [max(width, 1)], 1
+
+
+def _line(
+    values: Sequence[str], widths: Sequence[int], columns: Sequence[Column], ellipsis: str
+) -> str:
+    parts = []
+    for value, width, column in zip(values, widths, columns, strict=False):
+        parts.append(text.pad(text.truncate(value, width, ellipsis), width, column.right))
+    return GAP.join(parts).rstrip()

@@ -1,0 +1,156 @@
+"""Turning values into short terminal text: widths, truncation, times, durations, sizes."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+#: Printed for a missing value (no metric, no end time) in tables.
+MISSING = ""
+
+
+def char_width(char: str) -> int:
+    """Columns one character takes in a terminal: 0 for combining marks, 2 for wide CJK."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (names are unicode data, so len() is not enough)."""
+    if text.isascii():
+        return len(text)
+    return sum(char_width(c) for c in text)
+
+
+def truncate(text: str, width: int, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``width`` columns, ending with ``ellipsis`` when cut."""
+    if display_width(text) <= width:
+        return text
+    room = width - display_width(ellipsis)
+    if room <= 0:
+        return ellipsis[: max(width, 0)]
+    out: list[str] = []
+    used = 0
+    for char in text:
+        size = char_width(char)
+        if used + size > room:
+            break
+        out.append(char)
+        used += size
+    return "".join(out) + ellipsis
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` columns (on the left when ``right``)."""
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and tabs turned into spaces (a param value may hold them)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A stored time (ISO string or datetime) as an aware datetime, or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value:
+            return None
+        parsed = datetime.fromisoformat(value)
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def local_minutes(value: Any) -> str:
+    """A time as local ``YYYY-MM-DD HH:MM`` (what a person scanning a table needs)."""
+    moment = parse_time(value)
+    if moment is None:
+        return MISSING
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def iso(value: Any) -> str | None:
+    """A time as ISO 8601 in UTC with microseconds (what a script parsing CSV/JSON needs)."""
+    moment = parse_time(value)
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from ``start`` to ``end`` (both stored times), or None if either is missing."""
+    first, last = parse_time(start), parse_time(end)
+    if first is None or last is None:
+        return None
+    return (last - first).total_seconds()
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as ``850ms``, ``4.2s``, ``37s``, ``3m12s``, ``2h05m`` or ``3d04h``."""
+    if seconds is None or math.isnan(seconds):
+        return MISSING
+    if seconds < 0:
+        return "-" + duration(-seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def size(n_bytes: int | None) -> str:
+    """A byte count as ``512 B``, ``1.2 KiB``, ``3.4 MiB``..."""
+    if n_bytes is None:
+        return MISSING
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{n_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def number(value: Any) -> str:
+    """A metric value with six significant digits; NaN as empty; ints as they are."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return MISSING
+        return f"{value:.6g}"
+    return one_line(str(value))
+
+
+def cell(value: Any) -> str:
+    """Any value as table text: numbers via :func:`number`, times as local minutes."""
+    if value is None:
+        return MISSING
+    if isinstance(value, (int, float)):
+        return number(value)
+    if isinstance(value, datetime):
+        return local_minutes(value)
+    return one_line(str(value))
