@@ -26,6 +26,7 @@ from .errors import (
     TrackliteError,
     UsageError,
 )
+from .maintenance.check import check
 
 __all__ = [
     "ExpAlreadyExistError",
@@ -42,4 +43,5 @@ __all__ = [
     "TrackliteError",
     "UsageError",
     "__version__",
+    "check",
 ]

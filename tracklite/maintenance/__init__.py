@@ -1,0 +1,1 @@
+"""Store maintenance: verification and repair (``check``), filesystem checks (``doctor``)."""

@@ -1,0 +1,645 @@
+"""``tracklite.check``: verify a store and, with ``fix=True``, repair it.
+
+Like diskcache's ``Cache.check``, it walks everything and reports each problem as a
+:class:`Finding`. What it verifies:
+
+- the marker and every ``experiment.json`` / ``recorder.json`` parse, have the expected fields,
+  the ids of the folders holding them, and a ``format_version`` this tracklite knows;
+- every metric segment reads as Parquet with the four metric columns;
+- the latest-metrics summary in ``recorder.json`` agrees with the segments (recorders being
+  written right now by a live process are skipped: their summary legitimately lags a flush);
+- no temporary file (``.tmp-*``, ``.<id>.creating``, dot-files in ``metrics/``) is older than
+  ``temp_age`` seconds (a live writer refreshes its file's mtime with every write);
+- no unknown files; no artifact symlink leading outside its recorder; no two active experiments
+  with one name; no RUNNING recorder whose process is gone (:mod:`tracklite.liveness`).
+
+``fix=True`` never deletes data: corrupt files move to ``<root>/.quarantine/<time>/`` under their
+relative path, and a recorder or experiment whose metadata was lost gets a minimal new one (its
+metrics summary rebuilt from the segments, a ``tracklite.repair`` tag saying why), so its
+points and artifacts stay reachable. Stale temporary files are removed (they were never
+published), summaries are rebuilt, and dead runs are stored as FAILED with a ``tracklite.dead``
+tag. Unknown files, duplicate names and newer format versions are only reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from .. import liveness
+from ..errors import StoreError
+from ..metrics import latest, segments
+from ..store import atomic, layout
+from ..store.clock import ms_to_iso, now_iso
+from ..store.ids import id_time_ms
+from ..store.locks import locked
+from ..store.root import Meta, Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: A temporary file or staging folder untouched for this many seconds belongs to a dead writer.
+#: Writers rewrite their temporary file continuously, so only a stalled or killed one gets old.
+TEMP_STALE_AFTER: Final[float] = 600.0
+
+# Kinds of findings.
+MARKER: Final = "marker"
+CORRUPT_METADATA: Final = "corrupt_metadata"
+MISSING_METADATA: Final = "missing_metadata"
+UNKNOWN_VERSION: Final = "unknown_version"
+CORRUPT_SEGMENT: Final = "corrupt_segment"
+REPLACED_SEGMENT: Final = "replaced_segment"
+SUMMARY_MISMATCH: Final = "summary_mismatch"
+STALE_TEMP: Final = "stale_temp"
+UNKNOWN_FILE: Final = "unknown_file"
+UNSAFE_LINK: Final = "unsafe_link"
+DUPLICATE_NAME: Final = "duplicate_name"
+DEAD_RUN: Final = "dead_run"
+
+#: Statuses a stored recorder may have (KILLED comes from MLflow imports).
+KNOWN_STATUSES: Final = frozenset({"SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"})
+
+#: Extra names other tracklite modules keep at the store root (registered by those modules).
+EXTRA_ROOT_ENTRIES: set[str] = set()
+#: Extra names other tracklite modules keep inside an experiment or recorder folder.
+EXTRA_EXPERIMENT_ENTRIES: set[str] = set()
+EXTRA_RECORDER_ENTRIES: set[str] = set()
+
+# Editor and OS droppings that are never worth a finding.
+_IGNORED: Final = frozenset({".DS_Store", "Thumbs.db", ".ipynb_checkpoints"})
+# atomic.temp_name: .tmp-<target>.<pid>.<8 hex>
+_TEMP_RE: Final = re.compile(r"^\.tmp-.+\.\d+\.[0-9a-f]{8}$")
+_STAGING_RE: Final = re.compile(r"^\.[^.]+\.creating$")
+# tracklite.maintenance.gc renames what it removes to .<id>.gc-<hex> first; an interrupted gc
+# leaves one behind (data the user already chose to delete).
+_GC_TOMB_RE: Final = re.compile(r"^\.[^.]+\.gc-[0-9a-f]+$")
+_METRIC_COLUMNS: Final = ("key", "step", "value", "timestamp")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: where, what kind (the module's constants), a message, and whether fixed."""
+
+    path: Path
+    kind: str
+    message: str
+    fixed: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.message}" + (" [fixed]" if self.fixed else "")
+
+
+@dataclass
+class CheckReport:
+    """Everything :func:`check` found, in walking order."""
+
+    root: Path
+    findings: list[Finding] = field(default_factory=list)
+    quarantine: Path | None = None
+
+    @property
+    def clean(self) -> bool:
+        """No finding at all."""
+        return not self.findings
+
+    @property
+    def problems(self) -> list[Finding]:
+        """Findings not fixed."""
+        return [f for f in self.findings if not f.fixed]
+
+    @property
+    def ok(self) -> bool:
+        """Every finding was fixed (always False for a non-clean check without ``fix``)."""
+        return not self.problems
+
+    def kinds(self) -> dict[str, int]:
+        """How many findings of each kind."""
+        counts: dict[str, int] = {}
+        for finding in self.findings:
+            counts[finding.kind] = counts.get(finding.kind, 0) + 1
+        return counts
+
+    def of_kind(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind]
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __str__(self) -> str:
+        if self.clean:
+            return f"{self.root}: clean"
+        fixed = sum(f.fixed for f in self.findings)
+        lines = [f"{self.root}: {len(self.findings)} finding(s), {fixed} fixed"]
+        lines.extend(f"  {finding}" for finding in self.findings)
+        return "\n".join(lines)
+
+
+def check(
+    root: str | os.PathLike[str], fix: bool = False, *, temp_age: float = TEMP_STALE_AFTER
+) -> CheckReport:
+    """Verify the store at ``root`` (a path or ``file:`` URI); with ``fix``, repair it.
+
+    :param root: the store folder.
+    :param fix: repair what can be repaired without losing data (see the module docstring).
+    :param temp_age: seconds after which a temporary file counts as abandoned.
+    :return: a :class:`CheckReport`.
+    :raises FileNotFoundError: ``root`` does not exist.
+    :raises StoreError: ``root`` holds something other than a tracklite store.
+    """
+    return _Checker(layout.uri_to_path(root), fix, temp_age).run()
+
+
+class _Checker:
+    def __init__(self, root: Path, fix: bool, temp_age: float) -> None:
+        self.root = root
+        self.store = Store(root)
+        self.fix = fix
+        self.temp_age = temp_age
+        self.now = time.time()
+        self.report = CheckReport(root)
+        self._quarantine: Path | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def found(self, path: Path, kind: str, message: str, fixed: bool = False) -> None:
+        self.report.findings.append(Finding(path, kind, message, fixed))
+
+    def quarantine(self, path: Path) -> Path:
+        """Move ``path`` (file, folder or link) under this run's quarantine folder."""
+        if self._quarantine is None:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            self._quarantine = self.root / layout.QUARANTINE_DIR / f"{stamp}-{secrets.token_hex(3)}"
+            self.report.quarantine = self._quarantine
+        target = self._quarantine / path.relative_to(self.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A rename inside the store: atomic, and the bytes are kept as they were.
+        os.rename(path, target)
+        return target
+
+    def age(self, path: Path) -> float:
+        try:
+            return self.now - os.lstat(path).st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def temp_entry(self, path: Path) -> None:
+        """A temporary file or staging folder: a finding once it is older than ``temp_age``."""
+        age = self.age(path)
+        if age <= self.temp_age:
+            return
+        fixed = False
+        if self.fix:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            fixed = True
+        self.found(path, STALE_TEMP, f"temporary entry abandoned {age:.0f} s ago", fixed)
+
+    def unknown(self, path: Path, where: str) -> None:
+        self.found(path, UNKNOWN_FILE, f"not part of a tracklite {where}; left in place")
+
+    # ------------------------------------------------------------------ the store
+
+    def run(self) -> CheckReport:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no store folder at {self.root}")
+        if not self.check_marker():
+            return self.report
+        names: dict[str, list[str]] = {}
+        for entry in _entries(self.root):
+            name = entry.name
+            if name in (layout.MARKER, layout.STORE_LOCK, layout.QUARANTINE_DIR) or (
+                name in EXTRA_ROOT_ENTRIES
+            ):
+                continue
+            if _is_temp(name):
+                self.temp_entry(entry)
+            elif layout.is_id_name(name) and entry.is_dir() and not entry.is_symlink():
+                meta = self.check_experiment(entry)
+                if meta is not None and meta.get("lifecycle") == "active":
+                    names.setdefault(str(meta.get("name")), []).append(name)
+            else:
+                self.unknown(entry, "store folder")
+        for name, ids in names.items():
+            if len(ids) > 1:
+                self.found(
+                    self.root, DUPLICATE_NAME,
+                    f"{len(ids)} active experiments are named {name!r}: {', '.join(sorted(ids))}",
+                )
+        return self.report
+
+    def check_marker(self) -> bool:
+        """Check the marker; False when the rest must not be touched (a newer format)."""
+        path = self.root / layout.MARKER
+        try:
+            marker = atomic.read_json(path)
+        except FileNotFoundError:
+            if not any(
+                (e / layout.EXPERIMENT_FILE).is_file()
+                for e in _entries(self.root)
+                if layout.is_id_name(e.name)
+            ):
+                raise StoreError(
+                    f"{self.root} is not a tracklite store (no {layout.MARKER})"
+                ) from None
+            self.found(path, MARKER, "store marker missing", self.fix and self._write_marker())
+            return True
+        except (OSError, ValueError) as exc:
+            fixed = False
+            if self.fix:
+                self.quarantine(path)
+                fixed = self._write_marker()
+            self.found(path, MARKER, f"store marker unreadable: {exc}", fixed)
+            return True
+        version = marker.get("format_version") if isinstance(marker, dict) else None
+        if not isinstance(version, int) or version < 1:
+            fixed = False
+            if self.fix:
+                self.quarantine(path)
+                fixed = self._write_marker()
+            self.found(path, MARKER, f"store marker has no valid format_version: {marker!r}", fixed)
+            return True
+        if version > layout.FORMAT_VERSION:
+            self.found(
+                path, UNKNOWN_VERSION,
+                f"store format_version {version} is newer than this tracklite reads "
+                f"({layout.FORMAT_VERSION}); nothing else checked, nothing changed",
+            )
+            return False
+        return True
+
+    def _write_marker(self) -> bool:
+        atomic.write_json(
+            self.root / layout.MARKER,
+            {"format_version": layout.FORMAT_VERSION, "created": now_iso()},
+        )
+        return True
+
+    # ------------------------------------------------------------------ experiments
+
+    def check_experiment(self, folder: Path) -> Meta | None:
+        exp_id = folder.name
+        path = folder / layout.EXPERIMENT_FILE
+        meta, problem = _read_meta(path, {"id": exp_id}, _valid_experiment)
+        if problem == UNKNOWN_VERSION:
+            self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
+            return None
+        if problem is not None:
+            children = [e for e in _entries(folder) if layout.is_id_name(e.name)]
+            if meta is None and problem == MISSING_METADATA and not children:
+                self.unknown(folder, "store folder (an id-named folder without experiment.json)")
+                return None
+            meta = self.recover_experiment(folder, path, problem)
+        for entry in _entries(folder):
+            name = entry.name
+            if name == layout.EXPERIMENT_FILE or name in EXTRA_EXPERIMENT_ENTRIES:
+                continue
+            if _is_temp(name):
+                self.temp_entry(entry)
+            elif layout.is_id_name(name) and entry.is_dir() and not entry.is_symlink():
+                self.check_recorder(exp_id, entry)
+            else:
+                self.unknown(entry, "experiment folder")
+        return meta
+
+    def recover_experiment(self, folder: Path, path: Path, problem: str) -> Meta | None:
+        message = {
+            MISSING_METADATA: "experiment.json missing",
+            CORRUPT_METADATA: "experiment.json unreadable or malformed",
+        }[problem]
+        if not self.fix:
+            self.found(path, problem, message)
+            return None
+        with locked(self.root / layout.STORE_LOCK):
+            # Another process may have repaired it meanwhile.
+            meta, again = _read_meta(path, {"id": folder.name}, _valid_experiment)
+            if again is None:
+                return meta
+            moved = self.quarantine(path) if path.exists() else None
+            meta = {
+                "format_version": layout.FORMAT_VERSION,
+                "id": folder.name,
+                "name": f"recovered-{folder.name}",
+                "lifecycle": "active",
+                "created": ms_to_iso(id_time_ms(folder.name)) or now_iso(),
+                "deleted_time": None,
+                "repair": f"{message}; rebuilt by tracklite check"
+                + (f" (old file in {moved.relative_to(self.root)})" if moved else ""),
+            }
+            atomic.write_json(path, meta)
+        self.found(path, problem, f"{message}; rebuilt as {meta['name']!r}", True)
+        return meta
+
+    # ------------------------------------------------------------------ recorders
+
+    def check_recorder(self, exp_id: str, folder: Path) -> None:
+        rec_id = folder.name
+        path = folder / layout.RECORDER_FILE
+        expect = {"id": rec_id, "experiment_id": exp_id}
+        meta, problem = _read_meta(path, expect, _valid_recorder)
+        if problem == UNKNOWN_VERSION:
+            self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
+            return
+        for entry in _entries(folder):
+            name = entry.name
+            if name in (layout.RECORDER_FILE, layout.RECORDER_LOCK, layout.HEARTBEAT_FILE) or (
+                name in EXTRA_RECORDER_ENTRIES
+            ):
+                continue
+            if _is_temp(name):
+                self.temp_entry(entry)
+            elif name == layout.ARTIFACTS_DIR and entry.is_dir() and not entry.is_symlink():
+                self.check_artifacts(entry)
+            elif not (name == layout.METRICS_DIR and entry.is_dir() and not entry.is_symlink()):
+                self.unknown(entry, "recorder folder")
+        tables = self.check_segments(folder / layout.METRICS_DIR)
+        if problem is not None:
+            self.recover_recorder(exp_id, folder, path, problem, meta, tables)
+            return
+        assert meta is not None
+        status = liveness.effective_status(meta, folder, self.now)
+        if status == liveness.RUNNING:
+            return  # a live writer's summary may lag its last segment by one flush
+        summary = _summary(tables)
+        mismatch = _summary_differences(meta["metrics"], summary)
+        if status == liveness.DEAD:
+            self.mark_dead(exp_id, folder, meta, summary)
+        if mismatch:
+            fixed = False
+            if self.fix:
+
+                def rebuild(current: Meta) -> None:
+                    # Never overwrite the summary of a run a live process resumed meanwhile.
+                    if liveness.effective_status(current, folder) != liveness.RUNNING:
+                        current["metrics"] = summary
+
+                after = self.store.update_recorder(exp_id, rec_id, rebuild)
+                fixed = after["metrics"] is summary
+            self.found(path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}",
+                       fixed)
+
+    def recover_recorder(
+        self, exp_id: str, folder: Path, path: Path, problem: str, old: Meta | None,
+        tables: list[pa.Table],
+    ) -> None:
+        message = {
+            MISSING_METADATA: "recorder.json missing",
+            CORRUPT_METADATA: "recorder.json unreadable or malformed",
+        }[problem]
+        if not self.fix:
+            self.found(path, problem, message)
+            return
+        rec_id = folder.name
+        with locked(folder / layout.RECORDER_LOCK):
+            expect = {"id": rec_id, "experiment_id": exp_id}
+            _, again = _read_meta(path, expect, _valid_recorder)
+            if again is None:
+                return  # repaired by someone else meanwhile
+            moved = self.quarantine(path) if path.exists() else None
+            salvage = old if isinstance(old, dict) else {}
+            note = f"{message}; rebuilt by tracklite check at {now_iso()}" + (
+                f" (old file in {moved.relative_to(self.root)})" if moved else ""
+            )
+            tags = _str_dict(salvage.get("tags"))
+            tags["tracklite.repair"] = note
+            meta: Meta = {
+                "format_version": layout.FORMAT_VERSION,
+                "id": rec_id,
+                "name": name if isinstance(name := salvage.get("name"), str) else "recovered",
+                "experiment_id": exp_id,
+                # Nobody can vouch for this run's outcome any more.
+                "status": "FAILED",
+                "lifecycle": "deleted" if salvage.get("lifecycle") == "deleted" else "active",
+                "start_time": _iso_or(salvage.get("start_time"), ms_to_iso(id_time_ms(rec_id))),
+                "end_time": _iso_or(salvage.get("end_time"), None),
+                "deleted_time": _iso_or(salvage.get("deleted_time"), None),
+                "owner": salvage.get("owner") if isinstance(salvage.get("owner"), dict) else None,
+                "params": _str_dict(salvage.get("params")),
+                "tags": tags,
+                "metrics": _summary(tables),
+            }
+            atomic.write_json(path, meta)
+        self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)",
+                   True)
+
+    def mark_dead(self, exp_id: str, folder: Path, meta: Meta, summary: dict[str, Any]) -> None:
+        owner = meta.get("owner")
+        who = liveness.describe_owner(owner)
+        fixed = False
+        if self.fix:
+            age = liveness.heartbeat_age(folder, self.now)
+            last_seen = datetime.fromtimestamp(self.now - (age or 0.0), timezone.utc)
+            note = (
+                f"owner {who} was gone (last sign of life {last_seen.isoformat()}); marked FAILED "
+                f"by tracklite check at {now_iso()}"
+            )
+
+            def bury(current: Meta) -> None:
+                # Re-judge under the lock: the run may have been resumed or ended meanwhile.
+                if current.get("owner") != owner or liveness.effective_status(
+                    current, folder
+                ) != liveness.DEAD:
+                    return
+                current["status"] = "FAILED"
+                current["end_time"] = last_seen.isoformat(timespec="microseconds")
+                current["tags"]["tracklite.dead"] = note
+                current["metrics"] = summary
+
+            after = self.store.update_recorder(exp_id, folder.name, bury)
+            fixed = after.get("status") == "FAILED"
+        self.found(folder / layout.RECORDER_FILE, DEAD_RUN, f"RUNNING, but its owner {who} is gone",
+                   fixed)
+
+    # ------------------------------------------------------------------ contents
+
+    def check_segments(self, metrics_dir: Path) -> list[pa.Table]:
+        """Readable segments (replaced ones excluded); corrupt ones reported or quarantined."""
+        import pyarrow.parquet as pq
+
+        if not metrics_dir.is_dir():
+            return []
+        tables: dict[str, pa.Table] = {}
+        replaced: dict[str, str] = {}
+        for entry in _entries(metrics_dir):
+            name = entry.name
+            if name.startswith("."):
+                # The metric writer's temporaries are all hidden names in metrics/.
+                self.temp_entry(entry)
+                continue
+            if not name.endswith(layout.SEGMENT_SUFFIX) or not entry.is_file():
+                self.unknown(entry, "metrics folder")
+                continue
+            try:
+                table = pq.read_table(entry)
+                missing = [c for c in _METRIC_COLUMNS if c not in table.column_names]
+                if missing:
+                    raise ValueError(f"no column(s) {', '.join(missing)}")
+                table = table.select(list(_METRIC_COLUMNS))
+            except FileNotFoundError:
+                continue  # compacted away while we walked
+            except Exception as exc:  # pyarrow raises many kinds on a torn file
+                fixed = False
+                if self.fix:
+                    self.quarantine(entry)
+                    fixed = True
+                self.found(entry, CORRUPT_SEGMENT, f"unreadable metric segment: {exc}", fixed)
+                continue
+            tables[name] = table
+            raw = (table.schema.metadata or {}).get(segments.REPLACES_KEY)
+            if raw:
+                for old in json.loads(raw):
+                    replaced[old] = name
+        for old, by in sorted(replaced.items()):
+            if old in tables:
+                del tables[old]
+                path = metrics_dir / old
+                # A compaction deletes the files it replaced right after publishing; survivors
+                # older than the bound mean it died in between. Readers already skip them.
+                if self.age(path) > self.temp_age:
+                    fixed = False
+                    if self.fix:
+                        self.quarantine(path)
+                        fixed = True
+                    self.found(path, REPLACED_SEGMENT, f"already merged into {by}", fixed)
+        return list(tables.values())
+
+    def check_artifacts(self, artifacts_dir: Path) -> None:
+        base = os.path.realpath(artifacts_dir)
+        for folder, dirs, files in os.walk(artifacts_dir, followlinks=False):
+            here = Path(folder)
+            for name in [*dirs, *files]:
+                path = here / name
+                if path.is_symlink():
+                    real = os.path.realpath(path)
+                    if real != base and not real.startswith(base + os.sep):
+                        message = f"symbolic link leads outside artifacts/ ({os.readlink(path)})"
+                        fixed = False
+                        if self.fix:
+                            self.quarantine(path)  # moves the link itself, never its target
+                            fixed = True
+                        self.found(path, UNSAFE_LINK, message, fixed)
+                elif name in files and _TEMP_RE.match(name):
+                    self.temp_entry(path)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [folder / n for n in names if n not in _IGNORED]
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(atomic.TEMP_PREFIX) or any(
+        pattern.match(name) for pattern in (_TEMP_RE, _STAGING_RE, _GC_TOMB_RE)
+    )
+
+
+def _valid_experiment(meta: Meta) -> bool:
+    return isinstance(meta.get("name"), str) and meta.get("lifecycle") in ("active", "deleted")
+
+
+def _valid_recorder(meta: Meta) -> bool:
+    return (
+        isinstance(meta.get("name"), str)
+        and meta.get("status") in KNOWN_STATUSES
+        and meta.get("lifecycle", "active") in ("active", "deleted")
+        and all(isinstance(meta.get(k), dict) for k in ("params", "tags", "metrics"))
+    )
+
+
+def _read_meta(
+    path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+) -> tuple[Meta | None, str | None]:
+    """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION."""
+    try:
+        meta = atomic.read_json(path)
+    except FileNotFoundError:
+        return None, MISSING_METADATA
+    except (OSError, ValueError):
+        return None, CORRUPT_METADATA
+    if not isinstance(meta, dict):
+        return None, CORRUPT_METADATA
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > layout.FORMAT_VERSION:
+        return meta, UNKNOWN_VERSION
+    if not isinstance(version, int) or version < 1:
+        return meta, CORRUPT_METADATA
+    if any(meta.get(k) != v for k, v in expect.items()) or not valid(meta):
+        return meta, CORRUPT_METADATA
+    return meta, None
+
+
+def _summary(tables: list[pa.Table]) -> dict[str, Any]:
+    """The latest-value summary of the given points (the writer's rule, latest.merge)."""
+    import pyarrow as pa
+
+    summary: dict[str, Any] = {}
+    for table in tables:
+        keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]
+        steps: list[int] = table.column("step").to_pylist()  # type: ignore[assignment]
+        values: list[float] = table.column("value").to_pylist()  # type: ignore[assignment]
+        stamps: list[int] = table.column("timestamp").cast(pa.int64()).to_pylist()  # type: ignore[assignment]
+        latest.merge(summary, keys, steps, values, stamps)
+    return summary
+
+
+def _summary_differences(stored: Mapping[str, Any], actual: Mapping[str, Any]) -> str:
+    """'' when they agree, else a short description of the first differences."""
+    problems: list[str] = []
+    for key in sorted(set(stored) | set(actual)):
+        if key not in actual:
+            problems.append(f"{key!r} has no points")
+        elif key not in stored:
+            problems.append(f"{key!r} missing from the summary")
+        elif not _same_entry(stored[key], actual[key]):
+            problems.append(f"{key!r} is {stored[key]!r}, the segments say {actual[key]!r}")
+    shown = "; ".join(problems[:3])
+    return shown + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+
+
+def _same_entry(stored: Any, actual: Mapping[str, Any]) -> bool:
+    if not isinstance(stored, Mapping):
+        return False
+    try:
+        value, want = float(stored["value"]), float(actual["value"])
+        same_value = value == want or (math.isnan(value) and math.isnan(want))
+        return same_value and int(stored["step"]) == actual["step"] and int(
+            stored["timestamp"]
+        ) == actual["timestamp"]
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _str_dict(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _iso_or(value: object, default: str | None) -> str | None:
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    return default
