@@ -1,24 +1,46 @@
-"""End the active run when the process ends, as qlib's ``qlib.init`` hooks do.
+"""End the active run when the process ends, as qlib's ``qlib.init`` hooks do, and more.
 
 - normal interpreter exit (also ``sys.exit``): the run ends FINISHED;
-- an uncaught exception: the run ends FAILED, then the previous excepthook prints it.
+- an uncaught exception (KeyboardInterrupt from SIGINT included): the run ends FAILED, then
+  the previous excepthook prints it;
+- SIGTERM (what a scheduler sends before it kills a job): turned into ``SystemExit(143)`` so
+  every ``with R.start()`` and ``finally`` unwinds and flushes; the run ends FAILED.
 
-SIGTERM and SIGINT handling lives with the metric writer, which must flush first.
+Ending a run flushes its metric points first, so nothing accepted is lost on any of these.
+A SIGTERM handler the program installed itself is left alone.
 """
 
 from __future__ import annotations
 
 import atexit
+import inspect
+import signal
 import sys
+import threading
+import weakref
 from collections.abc import Callable
-from types import TracebackType
+from types import FrameType, TracebackType
 
 _installed = False
+_terminated_by: int | None = None
+
+
+# Every recorder object that started a run in this process (weakly held: a QlibRecorder that
+# is gone has no run to end). Not just the first one: a script may use its own QlibRecorder on
+# a side store before the global R, and R's run must still end at exit.
+_enders: list[Callable[[], Callable[[str], None] | None]] = []
 
 
 def install(end_exp: Callable[[str], None]) -> None:
-    """Install the hooks once per process; ``end_exp(status)`` must be a no-op when idle."""
+    """Register ``end_exp(status)`` (a no-op when idle) to run at exit or on an uncaught
+    exception; the hooks themselves are installed once per process."""
     global _installed
+    _enders[:] = [ref for ref in _enders if ref() is not None]
+    if not any(ref() == end_exp for ref in _enders):
+        if inspect.ismethod(end_exp):
+            _enders.append(weakref.WeakMethod(end_exp))
+        else:
+            _enders.append(lambda: end_exp)
     if _installed:
         return
     _installed = True
@@ -28,16 +50,59 @@ def install(end_exp: Callable[[str], None]) -> None:
         kind: type[BaseException], value: BaseException, tb: TracebackType | None
     ) -> None:
         try:
-            end_exp("FAILED")
+            _end_all("FAILED")
         finally:
             previous(kind, value, tb)
 
     sys.excepthook = excepthook
-    atexit.register(_at_exit, end_exp)
+    atexit.register(_at_exit, _end_all)
+    _install_sigterm()
+
+
+def _install_sigterm() -> None:
+    # Signal handlers can only be set from the main thread; a run started elsewhere keeps the
+    # default SIGTERM behaviour (its points flushed up to the last second survive anyway).
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # embedded interpreters without signal support
+        return
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _terminated_by
+    _terminated_by = signum
+    # Raising (rather than flushing here) lets the interrupted code release its locks first;
+    # the unwinding ends the run FAILED and flushes, then the process exits with 128+15.
+    raise SystemExit(128 + signum)
+
+
+def terminated_by() -> int | None:
+    """The signal that is ending this process, if any."""
+    return _terminated_by
+
+
+def _end_all(status: str) -> None:
+    """End the active run of every registered recorder; the first error is raised after all
+    were tried."""
+    first: BaseException | None = None
+    for ref in list(_enders):
+        end_exp = ref()
+        if end_exp is None:
+            continue
+        try:
+            end_exp(status)
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def _at_exit(end_exp: Callable[[str], None]) -> None:
     try:
-        end_exp("FINISHED")
+        end_exp("FAILED" if _terminated_by is not None else "FINISHED")
     except Exception as exc:  # the interpreter is going away: report, never hang or raise
         print(f"tracklite: could not end the active run at exit: {exc}", file=sys.stderr)

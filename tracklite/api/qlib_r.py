@@ -213,6 +213,16 @@ class QlibRecorder:
         self._running().log_params(**kwargs)
 
     def log_metrics(self, step: int | None = None, **kwargs: Any) -> None:
+        """Log one point per keyword at ``step`` into the active recorder (started if none)."""
+        # The hot path of every training loop: go straight to the running recorder's buffer.
+        experiment = self.exp_manager.active_experiment
+        if experiment is not None:
+            recorder = experiment.active_recorder
+            if recorder is not None:
+                buf = recorder._buffer
+                if buf is not None and buf.running:
+                    buf.log(step, kwargs)
+                    return
         self._running().log_metrics(step, **kwargs)
 
     def log_artifact(

@@ -73,6 +73,9 @@ def write_segment(
             # Steps and timestamps grow steadily: delta encoding stores them in a bit or two.
             column_encoding={"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
             write_statistics=["step"],
+            # The writer's dictionary-typed key column must read back as plain strings, so its
+            # segments carry no Arrow schema; a compacted one does, for ``replaces``.
+            store_schema=bool(replaces),
         )
 
     atomic.publish(target, write)
