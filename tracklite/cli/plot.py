@@ -1,12 +1,13 @@
 """A small line plot drawn with text, for ``tracklite metrics --plot``.
 
-Steps go across, values up. When there are more points than columns, a column shows the span of
-its points (min to max), so noise stays visible; gaps between columns are bridged so the curve
-reads as one line.
+Steps go across, values up. Each point is a ``•``; when there are more points than columns, a
+column shows the span of its points (min to max), so noise stays visible. Fainter ``·`` marks
+join consecutive points so that a sparse curve still reads as a line.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -28,8 +29,8 @@ def line_plot(
     ]
     if not points:
         return ["(no finite values to plot)"]
-    dot, tick, rule, corner, dash = (
-        ("•", "┤", "│", "└", "─") if unicode else ("*", "+", "|", "+", "-")
+    dot, faint, tick, rule, corner, dash = (
+        ("•", "·", "┤", "│", "└", "─") if unicode else ("*", ".", "+", "|", "+", "-")
     )
     height = max(height, 3)
     low = min(v for _, v in points)
@@ -47,24 +48,31 @@ def line_plot(
     first = min(s for s, _ in points)
     last = max(s for s, _ in points)
     columns: dict[int, list[int]] = {}
-    for step, value in points:
+    for step, value in sorted(points, key=lambda p: p[0]):
         col = 0 if last == first else round((step - first) / (last - first) * (plot_width - 1))
         row = height // 2 if high == low else round((value - low) / (high - low) * (height - 1))
         columns.setdefault(col, []).append(row)
 
     grid = [[" "] * plot_width for _ in range(height)]
-    previous: tuple[int, int] | None = None
-    for col in sorted(columns):
-        bottom, top = min(columns[col]), max(columns[col])
-        if previous is not None:
-            # Bridge the jump from the previous column so the curve stays connected.
-            if bottom > previous[1]:
-                bottom = previous[1] + 1
-            if top < previous[0]:
-                top = previous[0] - 1
-        for row in range(bottom, top + 1):
+    for col, rows in columns.items():
+        # Many points in one column: their whole span, so noise stays visible.
+        for row in range(min(rows), max(rows) + 1):
             grid[row][col] = dot
-        previous = (min(columns[col]), max(columns[col]))
+    # Join the points: interpolate through empty columns, and fill vertical jumps, with a
+    # fainter mark than a real point.
+    path: list[tuple[int, int]] = []
+    populated = sorted(columns)
+    for left, right in itertools.pairwise(populated):
+        start, end = columns[left][-1], columns[right][0]
+        path.append((left, start))
+        for col in range(left + 1, right):
+            path.append((col, round(start + (end - start) * (col - left) / (right - left))))
+        path.append((right, end))
+    for (_, row0), (col, row1) in itertools.pairwise(path):
+        step = 1 if row1 > row0 else -1
+        for row in range(row0 + step, row1 + step, step) if row0 != row1 else [row1]:
+            if grid[row][col] == " ":
+                grid[row][col] = faint
 
     lines = []
     for row in range(height - 1, -1, -1):

@@ -33,17 +33,20 @@ def recorder_locations(store: Store) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def experiment(store: Store, text: str, *, deleted: bool | None = False) -> Meta:
+def experiment(
+    store: Store, text: str, *, deleted: bool | None = False, any_id: bool = False
+) -> Meta:
     """The experiment ``text`` names: an exact name, else an id, else a unique id prefix.
 
-    ``deleted`` False looks at active experiments, True at deleted ones, None at both.
+    ``deleted`` False looks at active experiments, True at deleted ones, None at both;
+    ``any_id`` lets an id (or id prefix) name a deleted experiment too, so its recorders can
+    be looked at before it is restored or collected.
     """
     if not text:
         raise CliError("empty experiment name or id")
     wanted = {False: ("active",), True: ("deleted",), None: ("active", "deleted")}[deleted]
-    metas = [
-        m for m in store.iter_experiments(include_deleted=True) if m.get("lifecycle") in wanted
-    ]
+    every = list(store.iter_experiments(include_deleted=True))
+    metas = [m for m in every if m.get("lifecycle") in wanted]
     by_name = [m for m in metas if m.get("name") == text]
     if len(by_name) == 1:
         return by_name[0]
@@ -54,7 +57,7 @@ def experiment(store: Store, text: str, *, deleted: bool | None = False) -> Meta
             + _listing(f"{m['id']} ({m.get('lifecycle')})" for m in by_name)
             + "; give an id instead"
         )
-    by_id = [m for m in metas if str(m.get("id", "")).startswith(text)]
+    by_id = [m for m in (every if any_id else metas) if str(m.get("id", "")).startswith(text)]
     exact = [m for m in by_id if m.get("id") == text]
     if exact or len(by_id) == 1:
         return (exact or by_id)[0]

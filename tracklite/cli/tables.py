@@ -35,6 +35,9 @@ class Column:
     right: bool = False
     #: Widest a cell may be, terminal permitting; longer text ends with an ellipsis.
     max_width: int = 40
+    #: Whether a narrow terminal may cut this column's cells. Ids, times and numbers are never
+    #: cut (a cut id or number is wrong, not short): the column is hidden instead.
+    shrink: bool = True
     in_table: bool = True
     in_machine: bool = True
 
@@ -122,7 +125,10 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
         )
         for i, (t, c) in enumerate(zip(titles, columns, strict=True))
     ]
-    widths, shown = fit(natural, width)
+    floors = [
+        n if not c.shrink else min(n, MIN_WIDTH) for n, c in zip(natural, columns, strict=True)
+    ]
+    widths, shown = fit(natural, width, floors)
     lines = [_line(titles[:shown], widths, columns, ellipsis)] if table.header else []
     lines.extend(_line(r[:shown], widths, columns, ellipsis) for r in cells)
     out.write("\n".join(lines) + "\n")
@@ -139,13 +145,18 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
         )
 
 
-def fit(natural: Sequence[int], width: int | None) -> tuple[list[int], int]:
+def fit(
+    natural: Sequence[int], width: int | None, floors: Sequence[int] | None = None
+) -> tuple[list[int], int]:
     """Column widths and how many leading columns fit in ``width`` terminal columns.
 
-    The widest columns shrink first (down to :data:`MIN_WIDTH`); if that is not enough, columns
-    are dropped from the right, since commands put the most important ones first.
+    The widest columns shrink first, each down to its floor (default :data:`MIN_WIDTH`); if
+    that is not enough, columns are dropped from the right, since commands put the most
+    important ones first.
     """
     natural = list(natural)
+    if floors is None:
+        floors = [min(n, MIN_WIDTH) for n in natural]
     if width is None or not natural:
         return natural, len(natural)
     for shown in range(len(natural), 0, -1):
@@ -153,18 +164,18 @@ def fit(natural: Sequence[int], width: int | None) -> tuple[list[int], int]:
         head = natural[:shown]
         if sum(head) <= budget:
             return head, shown
-        floors = [min(w, MIN_WIDTH) for w in head]
-        if sum(floors) > budget:
+        low_floors = list(floors[:shown])
+        if sum(low_floors) > budget:
             continue
         # Water level: the largest cap such that every column capped at it fits the budget.
         low, high = 0, max(head)
         while low < high:
             level = (low + high + 1) // 2
-            if sum(max(f, min(w, level)) for f, w in zip(floors, head, strict=True)) <= budget:
+            if sum(max(f, min(w, level)) for f, w in zip(low_floors, head, strict=True)) <= budget:
                 low = level
             else:
                 high = level - 1
-        return [max(f, min(w, low)) for f, w in zip(floors, head, strict=True)], shown
+        return [max(f, min(w, low)) for f, w in zip(low_floors, head, strict=True)], shown
     # Not even one column fits: show the first one cut to the width.
     return [max(width, 1)], 1
 

@@ -111,12 +111,12 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
     columns = [
         Column("name_label", "name", max_width=40, in_machine=False),
         Column("name", in_table=False),
-        Column("short_id", "id", max_width=32, in_machine=False),
+        Column("short_id", "id", max_width=32, shrink=False, in_machine=False),
         Column("id", in_table=False),
         Column("lifecycle", in_table=False),
-        Column("recorders", right=True),
-        *[Column(s, s.lower(), right=True) for s in status.ordered(seen)],
-        Column("last_activity", "last activity", show=text.local_minutes),
+        Column("recorders", right=True, shrink=False),
+        *[Column(s, s.lower(), right=True, shrink=False) for s in status.ordered(seen)],
+        Column("last_activity", "last activity", show=text.local_minutes, shrink=False),
     ]
     if not rows and ctx.fmt == "table":
         ctx.print(f"no experiments in {store.root}")
@@ -140,7 +140,7 @@ def _activity(meta: Meta) -> list[datetime]:
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.existing_store()
-    exp = resolve.experiment(store, args.experiment, deleted=None)
+    exp = resolve.experiment(store, args.experiment, any_id=True)
     frame = search_records(
         store,
         [exp["id"]],
@@ -168,7 +168,14 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         row.update({c: _value(meta, c) for c in chosen})
         rows.append(row)
     columns = recorder_columns() + [
-        Column(c, _header(c, chosen), right=c.startswith("metrics."), max_width=24) for c in chosen
+        Column(
+            c,
+            _header(c, chosen),
+            right=c.startswith("metrics."),
+            shrink=not c.startswith("metrics."),
+            max_width=24,
+        )
+        for c in chosen
     ]
     if not rows and ctx.fmt == "table":
         what = "match the filter" if args.filter else "in it"

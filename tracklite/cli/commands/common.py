@@ -114,19 +114,19 @@ def recorder_row(
 def recorder_columns(with_experiment: bool = False) -> list[Column]:
     """Columns for :func:`recorder_row`: short text in tables, full values in CSV/JSON."""
     columns = [
-        Column("short_id", "id", max_width=32, in_machine=False),
+        Column("short_id", "id", max_width=32, shrink=False, in_machine=False),
         Column("id", in_table=False),
         Column("name", max_width=30),
     ]
     if with_experiment:
         columns.append(Column("experiment", max_width=24))
     columns += [
-        Column("status_label", "status", max_width=20, in_machine=False),
+        Column("status_label", "status", max_width=20, shrink=False, in_machine=False),
         Column("status", in_table=False),
         Column("lifecycle", in_table=False),
-        Column("start_time", "start", show=text.local_minutes, max_width=16),
+        Column("start_time", "start", show=text.local_minutes, shrink=False),
         Column("end_time", in_table=False),
-        Column("duration", "duration", right=True, in_machine=False),
+        Column("duration", right=True, shrink=False, in_machine=False),
         Column("duration_s", in_table=False),
     ]
     return columns

@@ -153,7 +153,7 @@ def _files(root: Path) -> dict[str, int]:
 
 _FILE_COLUMNS = [
     Column("path", max_width=80),
-    Column("size", show=lambda n: "" if n is None else text.size(n), right=True),
+    Column("size", show=lambda n: "" if n is None else text.size(n), right=True, shrink=False),
     Column("what", max_width=50),
 ]
 

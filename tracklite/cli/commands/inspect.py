@@ -147,10 +147,10 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
     if latest:
         rows = [{"key": k, **v} for k, v in latest.items()]
         columns = [
-            Column("key", max_width=40, show=_indented),
-            Column("value", right=True),
-            Column("step", right=True),
-            Column("timestamp", "time", show=_seconds),
+            Column("key", "  key", max_width=40, show=_indented),
+            Column("value", right=True, shrink=False),
+            Column("step", right=True, shrink=False),
+            Column("timestamp", "time", show=_seconds, shrink=False),
         ]
         tables.write(Table(columns, rows), ctx.out)
     total = sum(n for _, n in files)
@@ -159,7 +159,7 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
         rows = [{"path": p, "size": n} for p, n in files]
         columns = [
             Column("path", max_width=60, show=_indented),
-            Column("size", show=_size, right=True),
+            Column("size", show=_size, right=True, shrink=False),
         ]
         tables.write(Table(columns, rows, header=False), ctx.out)
     return 0
@@ -245,9 +245,9 @@ def metrics(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     columns = [
         Column("key", max_width=40),
-        Column("step", right=True),
-        Column("value", right=True),
-        Column("timestamp", "time", show=_seconds),
+        Column("step", right=True, shrink=False),
+        Column("value", right=True, shrink=False),
+        Column("timestamp", "time", show=_seconds, shrink=False),
     ]
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
     return 0
@@ -334,7 +334,7 @@ def _compare_rows(store: Store, metas: list[Meta], human: bool) -> list[dict[str
     for key in ("experiment", "name", "status", "start_time", "duration_s"):
         # Start times always differ; flagging them would hide the differences that matter.
         values = [i[key] for i in infos]
-        add("info", key, values)
+        add("info", key, values, _HUMAN_LABELS.get(key) if human else None)
         if key in ("start_time", "duration_s"):
             rows[-1]["differs"] = False
     for section in ("params", "metrics"):
@@ -346,6 +346,9 @@ def _compare_rows(store: Store, metas: list[Meta], human: bool) -> list[dict[str
                 values = [_latest(m, key) for m in metas]
             add(section, key, values, f"{section}.{key}")
     return rows
+
+
+_HUMAN_LABELS = {"start_time": "start", "duration_s": "duration"}
 
 
 def _latest(meta: Meta, key: str) -> float | None:

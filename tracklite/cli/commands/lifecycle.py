@@ -167,12 +167,12 @@ def _write_items(ctx: Context, items: list[gc_lib.Garbage]) -> None:
     ]
     columns = [
         Column("kind"),
-        Column("id", max_width=32),
+        Column("id", max_width=40, shrink=False),
         Column("name", max_width=30),
         Column("experiment", max_width=24),
-        Column("deleted_time", "deleted", show=text.local_minutes),
-        Column("files", right=True),
-        Column("size", show=lambda n: text.size(n), right=True),
+        Column("deleted_time", "deleted", show=text.local_minutes, shrink=False),
+        Column("files", right=True, shrink=False),
+        Column("size", show=lambda n: text.size(n), right=True, shrink=False),
         Column("path", in_table=False),
     ]
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
