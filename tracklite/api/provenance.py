@@ -53,8 +53,27 @@ def system_tags(run_name: str) -> dict[str, str]:
     }
 
 
+def _maybe_in_git(cwd: str | None) -> bool:
+    """Whether ``cwd`` or a parent holds ``.git`` (or git is pointed elsewhere by GIT_DIR)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    try:
+        here = os.path.abspath(cwd or os.getcwd())
+    except OSError:
+        return False
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+
+
 def git_snapshot(cwd: str | None = None) -> dict[str, bytes]:
     """The three qlib ``code_*.txt`` artifacts when ``cwd`` is inside a git work tree, else {}."""
+    if not _maybe_in_git(cwd):
+        return {}  # a few stat calls instead of a git process on every start
     try:
         probe = subprocess.run(
             ["git", "rev-parse", "--is-inside-work-tree"],

@@ -45,6 +45,7 @@ FLUSH_POINTS = int(os.environ.get("TRACKLITE_FLUSH_POINTS", "262144"))
 MAX_POINTS = int(os.environ.get("TRACKLITE_MAX_BUFFERED_POINTS", "2097152"))
 
 _time_ns = time.time_ns
+_INT64_MIN = -(2**63)
 
 
 class RecorderBuffer:
@@ -356,8 +357,8 @@ def _batch_latest(
     rank = np.where(np.isnan(values), -np.inf, values)
     rows = np.arange(len(codes))
     for column, lowest in (
-        (steps, np.iinfo(np.int64).min),
-        (stamps, np.iinfo(np.int64).min),
+        (steps, _INT64_MIN),
+        (stamps, _INT64_MIN),
         (rank, -np.inf),
     ):
         row_codes = codes[rows]

@@ -49,8 +49,15 @@ class Store:
             self._check_marker()
             return True
         if self.root.is_dir():
-            self._refuse_foreign()
-        elif self.root.exists():
+            try:
+                self._refuse_foreign()
+            except StoreError:
+                # Another process may have published the marker since we looked.
+                if (self.root / layout.MARKER).is_file():
+                    self._check_marker()
+                    return True
+                raise
+        elif self.root.exists() and not self.root.is_dir():  # not made a folder meanwhile
             raise StoreError(f"tracklite store path {self.root} exists and is not a folder")
         return False
 
@@ -66,7 +73,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             marker = {"format_version": layout.FORMAT_VERSION, "created": now_iso()}
             # Two processes may race here; both write an equivalent marker atomically.
-            atomic.write_json(self.root / layout.MARKER, marker)
+            atomic.write_json(self.root / layout.MARKER, marker, durable=True)
         self._ready = True
 
     def _check_marker(self) -> None:
@@ -185,7 +192,7 @@ class Store:
             staging = self.root / f".{exp_id}.creating"
             staging.mkdir()
             try:
-                atomic.write_json(staging / layout.EXPERIMENT_FILE, meta)
+                atomic.write_json(staging / layout.EXPERIMENT_FILE, meta, durable=True)
                 os.rename(staging, self.root / exp_id)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -208,7 +215,9 @@ class Store:
                     )
             meta["lifecycle"] = lifecycle
             meta["deleted_time"] = now_iso() if lifecycle == "deleted" else None
-            atomic.write_json(self.root / experiment_id / layout.EXPERIMENT_FILE, meta)
+            atomic.write_json(
+                self.root / experiment_id / layout.EXPERIMENT_FILE, meta, durable=True
+            )
             return meta
 
     # ---------------------------------------------------------------- recorders
@@ -336,9 +345,12 @@ def _plain_id(value: str) -> bool:
 
 def _meaningful_entries(root: Path) -> list[Path]:
     """Entries of ``root`` other than empty folders and OS/editor droppings."""
+    # Another process creating the store right now has a temporary marker in it: that is
+    # tracklite's own, not "something else" (the marker appears when it is renamed).
+    marker_temp = f"{atomic.TEMP_PREFIX}{layout.MARKER}."
     found = []
     for entry in root.iterdir():
-        if entry.name in _IGNORABLE:
+        if entry.name in _IGNORABLE or entry.name.startswith(marker_temp):
             continue
         if entry.is_dir() and not entry.is_symlink():
             try:
