@@ -108,13 +108,11 @@ def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
 def disk_filler(folder: Path) -> None:
     """Fill the filesystem holding ``folder`` to the last byte."""
     path = folder / "filler.bin"
-    with open(path, "wb") as handle:
+    with open(path, "wb", buffering=0) as handle:
         block = b"\0" * 65536
         with contextlib.suppress(OSError):
             while True:
                 handle.write(block)
-                handle.flush()
         with contextlib.suppress(OSError):
             while True:
                 handle.write(b"\0")
-                handle.flush()
