@@ -27,6 +27,9 @@ from .errors import (
     UsageError,
 )
 from .maintenance.check import check
+from .metrics.compaction import compact
+from .metrics.history import load_metrics
+from .metrics.writer import configure
 
 __all__ = [
     "ExpAlreadyExistError",
@@ -44,4 +47,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "check",
+    "compact",
+    "configure",
+    "load_metrics",
 ]

@@ -129,9 +129,15 @@ class RecorderBuffer:
             else:
                 # Points first, then the run: a signal landing between two appends leaves
                 # points without a run, which the flush trims (that call never returned).
+                # The step goes first: it is the one append that can fail (outside int64), and
+                # a refused call must leave no values behind to shift onto later runs.
+                try:
+                    self.run_steps.append(step)
+                except OverflowError:
+                    del values[mark:]
+                    raise ValueError(f"step {step} is outside the int64 range") from None
                 self.codes.extend(codes)
                 self.run_sizes.append(len(keys))
-                self.run_steps.append(step)
                 self.run_stamps.append(stamp)
                 size = mark + len(keys)
         if size:
@@ -583,6 +589,25 @@ def get_writer() -> MetricWriter:
                 atexit.register(_close_at_exit)
             writer = _writer
     return writer
+
+
+def configure(
+    *,
+    flush_interval: float | None = None,
+    flush_points: int | None = None,
+    max_points: int | None = None,
+) -> None:
+    """Tune this process's metric writer.
+
+    :param flush_interval: seconds between background flushes (default 1, or
+        ``$TRACKLITE_FLUSH_INTERVAL``): how stale another process's view may be.
+    :param flush_points: a recorder holding this many points is flushed at once.
+    :param max_points: a recorder holding this many points makes its caller wait
+        (back-pressure) until they are written; bounds memory at ~32 bytes a point.
+    """
+    get_writer().configure(
+        flush_interval=flush_interval, flush_points=flush_points, max_points=max_points
+    )
 
 
 def _close_at_exit() -> None:
