@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, UsageError
+from ..store.names import check_name
 from .recorder import Recorder
 from .stores import store_for
 
@@ -68,12 +69,17 @@ class Experiment:
         name, created if missing) and make it the active one."""
         if recorder_name is None:
             recorder_name = self._default_rec_name
+        check_name(recorder_name, "recorder_name")
         if resume:
             recorder, _ = self._get_or_create_rec(recorder_id, recorder_name)
         else:
             recorder = self.create_recorder(recorder_name)
         self.active_recorder = recorder
-        recorder.start_run()
+        try:
+            recorder.start_run()
+        except BaseException:
+            self.active_recorder = None
+            raise
         return recorder
 
     def end(self, recorder_status: str = Recorder.STATUS_S) -> None:
@@ -84,7 +90,9 @@ class Experiment:
 
     def create_recorder(self, recorder_name: str | None = None) -> Recorder:
         """A new recorder object, not yet started (nothing is written until ``start_run``)."""
-        return Recorder(self.id, self._uri, recorder_name or self._default_rec_name)
+        # "" is not "no name": it is refused when the recorder starts.
+        name = self._default_rec_name if recorder_name is None else recorder_name
+        return Recorder(self.id, self._uri, name)
 
     def get_recorder(
         self,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, UsageError
 from ..store import layout
+from ..store.names import check_name
 from .experiment import Experiment
 from .recorder import Recorder
 from .stores import store_for
@@ -76,6 +77,11 @@ class ExpManager:
                 + (f" with recorder {active.id}" if active is not None else "")
                 + "; call R.end_exp() before starting another run"
             )
+        # Refuse bad names and URIs before anything is created (not after making the experiment).
+        if experiment_name is not None:
+            check_name(experiment_name, "experiment_name")
+        if recorder_name is not None:
+            check_name(recorder_name, "recorder_name")
         if uri is not None:
             layout.uri_to_path(uri)
         self._active_exp_uri = uri

@@ -130,7 +130,7 @@ class Recorder:
     def start_run(self) -> Recorder:
         """Create this recorder on disk (or resume it), RUNNING, recording provenance."""
         store = store_for(self._uri)
-        name = self.name or "mlflow_recorder"
+        name = "mlflow_recorder" if self.name is None else self.name
         started = now_iso()
         params = provenance.start_params()
         tags = provenance.system_tags(name)
