@@ -108,6 +108,9 @@ def test_bad_recorder_names(r: QlibRecorder, tmp_path: Path, name: str, problem:
         pass
     refuses(root, lambda: r.start_exp(experiment_name="exp", recorder_name=name), ValueError,
             "recorder_name", problem)
+    # Not even the experiment of a refused start is created.
+    refuses(root, lambda: r.start_exp(experiment_name="fresh", recorder_name=name), ValueError,
+            "recorder_name", problem)
     assert r.exp_manager.active_experiment is None
 
 
