@@ -85,11 +85,12 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def spawn(code: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
-    """Start ``python -c code`` (dedented) in ``cwd``; stdout and stderr are text pipes."""
+    """Start ``python -c code`` (dedented) in ``cwd``; stdin, stdout and stderr are text pipes."""
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=cwd,
         env=child_env(**env),
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LoadObjectError, UsageError
+from ..errors import LoadObjectError, MetricWriteError, UsageError
 from ..liveness import beat, effective_status
 from ..metrics.latest import values_of
 from ..metrics.writer import RecorderBuffer, get_writer
@@ -176,7 +177,23 @@ class Recorder:
             meta["end_time"] = ended
 
         self._buffer = None
-        get_writer().finish(self._ref, finish)
+        try:
+            get_writer().finish(self._ref, finish)
+        except MetricWriteError:
+            # The final write failed: the points stay queued (the writer retries them), but
+            # the run did not end well. Record FAILED if the metadata is still writable.
+            self.status = Recorder.STATUS_FA
+
+            def failed(meta: Meta) -> None:
+                meta["status"] = Recorder.STATUS_FA
+                meta["end_time"] = ended
+
+            # If that fails too, the MetricWriteError raised below says what went wrong.
+            with contextlib.suppress(Exception):
+                store_for(self._uri).update_recorder(
+                    self.experiment_id, self._ref.recorder_id, failed
+                )
+            raise
 
     def flush(self) -> None:
         """Write every metric point accepted so far to disk (raises a pending write error)."""
