@@ -62,12 +62,12 @@ def line_plot(
     # fainter mark than a real point.
     path: list[tuple[int, int]] = []
     populated = sorted(columns)
-    for left, right in itertools.pairwise(populated):
-        start, end = columns[left][-1], columns[right][0]
-        path.append((left, start))
-        for col in range(left + 1, right):
-            path.append((col, round(start + (end - start) * (col - left) / (right - left))))
-        path.append((right, end))
+    for here, there in itertools.pairwise(populated):
+        start, end = columns[here][-1], columns[there][0]
+        path.append((here, start))
+        for col in range(here + 1, there):
+            path.append((col, round(start + (end - start) * (col - here) / (there - here))))
+        path.append((there, end))
     for (_, row0), (col, row1) in itertools.pairwise(path):
         step = 1 if row1 > row0 else -1
         for row in range(row0 + step, row1 + step, step) if row0 != row1 else [row1]:

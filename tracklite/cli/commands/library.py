@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...store.layout import uri_to_path
+from ...store.root import Store
 from .. import resolve
 from ..context import Context
 from ..errors import CliError
@@ -71,6 +72,11 @@ def register(sub: SubParsers, parents: Parents) -> None:
     parser.add_argument(
         "--link", action="store_true", help="hard-link artifacts instead of copying"
     )
+    parser.add_argument(
+        "--include-deleted",
+        action="store_true",
+        help="also import deleted experiments (from .trash), as deleted ones",
+    )
 
     parser = add_command(
         sub,
@@ -89,6 +95,9 @@ def register(sub: SubParsers, parents: Parents) -> None:
         default="parquet",
         help="file format (default parquet)",
     )
+    parser.add_argument(
+        "--include-deleted", action="store_true", help="deleted experiments and recorders too"
+    )
 
     parser = add_command(
         sub,
@@ -100,6 +109,9 @@ def register(sub: SubParsers, parents: Parents) -> None:
     )
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
     parser.add_argument("--to", required=True, metavar="DIR", help="the mlruns folder to write")
+    parser.add_argument(
+        "--include-deleted", action="store_true", help="deleted experiments and recorders too"
+    )
 
 
 # ------------------------------------------------------------------ handlers
@@ -127,21 +139,30 @@ def doctor(ctx: Context, args: argparse.Namespace) -> int:
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
     func = load("import-mlflow", "tracklite.mlflow_io.importer", "import_mlflow")
     dst = uri_to_path(args.to) if args.to else ctx.store.root
-    return report(ctx, call(ctx, "importing", func, Path(args.source), dst, link=args.link))
+    result = call(
+        ctx,
+        "importing",
+        func,
+        Path(args.source),
+        dst,
+        link=args.link,
+        include_deleted=args.include_deleted,
+    )
+    return report(ctx, result)
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
-    func = load("export", "tracklite.export", "export")
+    func = load("export", "tracklite.mlflow_io.exporter", "export_table")
     store = ctx.existing_store()
-    ids = [resolve.experiment(store, e)["id"] for e in args.experiments] or None
     result = call(
         ctx,
         "exporting",
         func,
         store.root,
         Path(args.to),
-        experiment_ids=ids,
-        file_format=args.file_format,
+        experiments=_experiment_ids(store, args.experiments),
+        fmt=args.file_format,
+        include_deleted=args.include_deleted,
     )
     return report(ctx, result)
 
@@ -149,8 +170,21 @@ def export(ctx: Context, args: argparse.Namespace) -> int:
 def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
     func = load("export-mlflow", "tracklite.mlflow_io.exporter", "export_mlflow")
     store = ctx.existing_store()
-    ids = [resolve.experiment(store, e)["id"] for e in args.experiments] or None
-    return report(ctx, call(ctx, "exporting", func, store.root, Path(args.to), experiment_ids=ids))
+    result = call(
+        ctx,
+        "exporting",
+        func,
+        store.root,
+        Path(args.to),
+        experiments=_experiment_ids(store, args.experiments),
+        include_deleted=args.include_deleted,
+    )
+    return report(ctx, result)
+
+
+def _experiment_ids(store: Store, given: list[str]) -> list[str] | None:
+    """Ids of the experiments named on the command line (deleted ones by id), None for all."""
+    return [resolve.experiment(store, e, any_id=True)["id"] for e in given] or None
 
 
 # ------------------------------------------------------------------ wiring
