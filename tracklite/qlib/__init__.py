@@ -1,0 +1,161 @@
+"""Point qlib at a tracklite store: an experiment manager qlib builds from its own config.
+
+::
+
+    import qlib
+    qlib.init(
+        provider_uri="~/.qlib/qlib_data/cn_data",
+        exp_manager={
+            "class": "TrackliteExpManager",
+            "module_path": "tracklite.qlib",
+            "kwargs": {"uri": "/shared/tracklite-store", "default_exp_name": "Experiment"},
+        },
+    )
+
+From then on qlib's own ``R``, ``task_train``, record templates, ``RecorderCollector`` and
+``OnlineToolR`` read and write that tracklite store; ``tracklite.R`` and the ``tracklite`` command
+read the same store. The classes here are tracklite's ``ExpManager``/``Experiment``/``Recorder``
+(their behaviour) and also subclasses of qlib's base classes (qlib's ``isinstance`` checks), and
+their errors are both tracklite's and qlib's exception types (qlib's ``except`` clauses).
+
+Importing this module imports qlib (and, through ``qlib.workflow``, MLflow); ``import tracklite``
+never imports this module.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from qlib.config import C as _qlib_config
+from qlib.utils import exceptions as _qlib_errors
+from qlib.workflow.exp import Experiment as _QlibExperiment
+from qlib.workflow.expm import ExpManager as _QlibExpManager
+from qlib.workflow.recorder import Recorder as _QlibRecorder
+
+from .. import errors as _errors
+from ..api.experiment import Experiment as _Experiment
+from ..api.manager import DEFAULT_EXP_NAME
+from ..api.manager import ExpManager as _ExpManager
+from ..api.recorder import Recorder as _Recorder
+
+__all__ = [
+    "ExpAlreadyExistError",
+    "LoadObjectError",
+    "TrackliteExpManager",
+    "TrackliteExperiment",
+    "TrackliteRecorder",
+    "as_qlib_recorder",
+]
+
+
+class LoadObjectError(_errors.LoadObjectError, _qlib_errors.LoadObjectError):  # type: ignore[misc]
+    """An artifact could not be loaded; caught by ``except`` clauses of tracklite and of qlib."""
+
+
+class ExpAlreadyExistError(
+    _errors.ExpAlreadyExistError, _qlib_errors.ExpAlreadyExistError  # type: ignore[misc]
+):
+    """An active experiment already has that name (tracklite's and qlib's error)."""
+
+
+class TrackliteRecorder(_Recorder, _QlibRecorder):  # type: ignore[misc]
+    """A tracklite recorder that qlib accepts as one of its own."""
+
+    def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
+        """Unpickle an artifact; a failure is :class:`LoadObjectError` (qlib's type too)."""
+        try:
+            return super().load_object(name, unpickler)
+        except LoadObjectError:
+            raise
+        except _errors.LoadObjectError as exc:
+            raise LoadObjectError(str(exc)) from (exc.__cause__ or exc)
+
+
+def as_qlib_recorder(recorder: _Recorder) -> TrackliteRecorder:
+    """The same recorder as a :class:`TrackliteRecorder` (itself if it already is one)."""
+    if isinstance(recorder, TrackliteRecorder):
+        return recorder
+    # Same folder, same state: a fresh object of the subclass sharing the attribute values.
+    adapted = TrackliteRecorder.__new__(TrackliteRecorder)
+    adapted.__dict__.update(vars(recorder))
+    return adapted
+
+
+class TrackliteExperiment(_Experiment, _QlibExperiment):  # type: ignore[misc]
+    """A tracklite experiment that qlib accepts as one of its own; hands out
+    :class:`TrackliteRecorder` objects."""
+
+    def create_recorder(self, recorder_name: str | None = None) -> TrackliteRecorder:
+        return as_qlib_recorder(super().create_recorder(recorder_name))
+
+    def _get_recorder(
+        self, recorder_id: str | None = None, recorder_name: str | None = None
+    ) -> TrackliteRecorder:
+        return as_qlib_recorder(super()._get_recorder(recorder_id, recorder_name))
+
+    def list_recorders(
+        self, rtype: str = _Experiment.RT_D, max_results: int | None = None,
+        status: str | None = None, filter_string: str = "",
+    ) -> dict[str, _Recorder] | list[_Recorder]:
+        found = super().list_recorders(rtype, max_results, status, filter_string)
+        if isinstance(found, dict):
+            return {rid: as_qlib_recorder(rec) for rid, rec in found.items()}
+        return [as_qlib_recorder(rec) for rec in found]
+
+
+def _as_qlib_experiment(experiment: _Experiment) -> TrackliteExperiment:
+    if isinstance(experiment, TrackliteExperiment):
+        return experiment
+    return TrackliteExperiment(experiment.id, experiment.name, experiment.uri)
+
+
+class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
+    """qlib's experiment manager over a tracklite store.
+
+    ``uri`` is the store (a folder path or ``file:`` URI; None means ``$TRACKLITE_URI``, else
+    ``./tracklite-store``). As with qlib's own manager, the default URI lives in qlib's config
+    (``C.exp_manager["kwargs"]["uri"]``), so ``R.set_uri`` and ``R.uri_context`` change it there
+    and qlib's worker processes, which rebuild the manager from that config, see the change.
+    """
+
+    def __init__(
+        self, uri: str | None = None, default_exp_name: str | None = DEFAULT_EXP_NAME
+    ) -> None:
+        _ExpManager.__init__(self, uri, default_exp_name)
+
+    # tracklite's ExpManager keeps its default URI in ``_default_uri``; here that attribute is
+    # qlib's config entry, shared with everything qlib rebuilds from ``C``.
+    @property
+    def _default_uri(self) -> str | None:
+        kwargs = _qlib_config.exp_manager.get("kwargs") or {}
+        uri: str | None = kwargs.get("uri")
+        return uri
+
+    @_default_uri.setter
+    def _default_uri(self, value: str | None) -> None:
+        _qlib_config.exp_manager.setdefault("kwargs", {})["uri"] = value
+
+    def create_exp(self, experiment_name: str | None = None) -> TrackliteExperiment:
+        try:
+            return _as_qlib_experiment(super().create_exp(experiment_name))
+        except ExpAlreadyExistError:
+            raise
+        except _errors.ExpAlreadyExistError as exc:
+            raise ExpAlreadyExistError(str(exc)) from exc
+
+    def _get_or_create_exp(
+        self, experiment_id: str | None = None, experiment_name: str | None = None
+    ) -> tuple[TrackliteExperiment, bool]:
+        experiment, created = super()._get_or_create_exp(experiment_id, experiment_name)
+        return _as_qlib_experiment(experiment), created
+
+    def _get_exp(
+        self, experiment_id: str | None = None, experiment_name: str | None = None
+    ) -> TrackliteExperiment:
+        return _as_qlib_experiment(super()._get_exp(experiment_id, experiment_name))
+
+    def list_experiments(self) -> dict[str, _Experiment]:
+        return {
+            name: _as_qlib_experiment(exp) for name, exp in super().list_experiments().items()
+        }
