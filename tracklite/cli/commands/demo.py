@@ -89,6 +89,7 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
         f"under {store.root}:"
     )
     names = {m["id"]: m["name"] for m in metas}
+    names[exp["id"]] = exp["name"]
     tables.write(Table(_FILE_COLUMNS, _file_rows(written, names), header=False), ctx.out)
     first = ids[0][:short]
     ctx.print(
@@ -159,43 +160,54 @@ _FILE_COLUMNS = [
 
 
 def _file_rows(written: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
-    """The new files as a tree: store files, then one block per recorder folder.
+    """The new files as an indented tree: store, experiment folders, recorder folders.
 
-    Lock files are left out (bookkeeping), and a recorder's metric segments are one line.
+    ``names`` maps folder ids to experiment and recorder names. Lock files are left out
+    (bookkeeping), and a recorder's metric segments are one line.
     """
-    top: list[dict[str, Any]] = []
-    per_recorder: dict[str, list[dict[str, Any]]] = {}
-    for rel, size in sorted(written.items()):
+    tree: dict[str, Any] = {}
+    for rel, size in written.items():
         parts = rel.split("/")
         if parts[-1].startswith("."):
             continue
-        if len(parts) < 3:
-            what = "store marker" if rel == layout.MARKER else "experiment"
-            top.append({"path": "  " + rel, "size": size, "what": what})
-            continue
-        folder, inner = "/".join(parts[:2]), "/".join(parts[2:])
-        per_recorder.setdefault(folder, []).append({"path": inner, "size": size})
-    rows = sorted(top, key=lambda r: r["what"] != "store marker")
-    for folder, files in per_recorder.items():
-        rows.append({"path": f"  {folder}/", "what": f"recorder {names.get(folder[-32:], '')}"})
-        segments = [f for f in files if f["path"].startswith(layout.METRICS_DIR + "/")]
-        for item in files:
-            if item not in segments:
+        node = tree
+        for folder in parts[:-1]:
+            node = node.setdefault(folder + "/", {})
+        node[parts[-1]] = size
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        indent = "  " * (depth + 1)
+        files = sorted(k for k in node if not k.endswith("/"))
+        if depth == 0:
+            files.sort(key=lambda k: k != layout.MARKER)
+        for name in files:
+            what = "store marker" if depth == 0 and name == layout.MARKER else _WHAT.get(name)
+            rows.append({"path": indent + name, "size": node[name], "what": what})
+        for folder in sorted(k for k in node if k.endswith("/")):
+            child = node[folder]
+            if folder == layout.METRICS_DIR + "/" and all(
+                isinstance(v, int) for v in child.values()
+            ):
                 rows.append(
-                    {**item, "path": "      " + item["path"], "what": _WHAT.get(item["path"])}
+                    {
+                        "path": f"{indent}{folder}*{layout.SEGMENT_SUFFIX}",
+                        "size": sum(child.values()),
+                        "what": f"metric points, {len(child)} Parquet file(s)",
+                    }
                 )
-        if segments:
-            rows.append(
-                {
-                    "path": f"      {layout.METRICS_DIR}/*{layout.SEGMENT_SUFFIX}",
-                    "size": sum(f["size"] for f in segments),
-                    "what": f"metric points, {len(segments)} Parquet file(s)",
-                }
-            )
+                continue
+            kind = {0: "experiment ", 1: "recorder "}.get(depth, "")
+            name = names.get(folder.rstrip("/"))
+            rows.append({"path": indent + folder, "what": f"{kind}{name}" if name else None})
+            walk(child, depth + 1)
+
+    walk(tree, 0)
     return rows
 
 
 _WHAT = {
+    layout.EXPERIMENT_FILE: "experiment id, name, lifecycle",
     layout.RECORDER_FILE: "info, params, tags, latest metrics",
     layout.HEARTBEAT_FILE: "liveness (mtime)",
 }
