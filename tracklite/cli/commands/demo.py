@@ -198,8 +198,8 @@ def _file_rows(written: dict[str, int], names: dict[str, str]) -> list[dict[str,
                 )
                 continue
             kind = {0: "experiment ", 1: "recorder "}.get(depth, "")
-            name = names.get(folder.rstrip("/"))
-            rows.append({"path": indent + folder, "what": f"{kind}{name}" if name else None})
+            label = names.get(folder.rstrip("/"))
+            rows.append({"path": indent + folder, "what": f"{kind}{label}" if label else None})
             walk(child, depth + 1)
 
     walk(tree, 0)
