@@ -4,6 +4,7 @@ starts, resume, and what a run records (params, tags, metrics) as seen through t
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import platform
@@ -116,6 +117,15 @@ def test_keyboard_interrupt_fails_the_run_and_is_reraised(R: QlibRecorder, store
     with pytest.raises(KeyboardInterrupt), R.start(experiment_name="e"):
         rec_ids.append(R.get_recorder().id)
         raise KeyboardInterrupt
+    assert on_disk(store_uri, rec_ids[0], "e").status == "FAILED"
+    assert R.exp_manager.active_experiment is None
+
+
+def test_system_exit_inside_the_block_fails_the_run(R: QlibRecorder, store_uri: str) -> None:
+    rec_ids = []
+    with pytest.raises(SystemExit), R.start(experiment_name="e"):
+        rec_ids.append(R.get_recorder().id)
+        raise SystemExit(0)
     assert on_disk(store_uri, rec_ids[0], "e").status == "FAILED"
     assert R.exp_manager.active_experiment is None
 
@@ -406,7 +416,48 @@ def test_resume_of_a_missing_recorder_creates_one(R: QlibRecorder) -> None:
     assert len(R.list_recorders(experiment_name="e")) == 2
 
 
+def test_resume_keeps_the_first_start_time(R: QlibRecorder, store_uri: str) -> None:
+    with R.start(experiment_name="e"):
+        rec_id = R.get_recorder().id
+    first = json.loads((Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id /
+                        "recorder.json").read_text("utf-8"))["start_time"]
+    time.sleep(0.01)
+    with R.start(experiment_name="e", recorder_id=rec_id, resume=True):
+        pass
+    again = json.loads((Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id /
+                        "recorder.json").read_text("utf-8"))
+    assert again["start_time"] == first
+    assert again["end_time"] > first
+
+
 # ---------------------------------------------------------------------- params, tags, metrics
+
+
+def test_a_param_logged_again_takes_the_new_value(R: QlibRecorder) -> None:
+    with R.start():
+        R.log_params(lr=0.1)
+        R.log_params(lr=0.2)
+        assert R.get_recorder().list_params()["lr"] == "0.2"
+
+
+def test_logging_into_a_finished_recorder_found_again(R: QlibRecorder, store_uri: str) -> None:
+    with R.start(experiment_name="e"):
+        rec_id = R.get_recorder().id
+    found = R.get_recorder(recorder_id=rec_id, experiment_name="e")
+    assert R.exp_manager.active_experiment is None
+    found.log_params(late="p")
+    found.set_tags(late="t")
+    found.log_metrics(step=2, late=1.5)
+    found.save_objects(late_obj=3)
+    disk = on_disk(store_uri, rec_id, "e")
+    assert disk.status == "FINISHED"
+    assert disk.list_params()["late"] == "p"
+    assert disk.list_tags()["late"] == "t"
+    assert disk.list_metrics() == {"late": 1.5}
+    assert disk.load_object("late_obj") == 3
+    with pytest.raises(TypeError, match="'bad'"):
+        found.log_metrics(bad="x")
+    assert R.exp_manager.active_experiment is None
 
 
 def test_params_are_stringified(R: QlibRecorder) -> None:
@@ -505,9 +556,17 @@ def test_numpy_metric_values_are_accepted(R: QlibRecorder) -> None:
     assert metrics == {"a": 1.25, "b": 4.0, "c": 0.5}
 
 
-def test_load_object_without_an_active_run_reads_the_latest_default(R: QlibRecorder) -> None:
+def test_load_object_without_an_active_run_reads_the_latest_default(
+    R: QlibRecorder, store_uri: str
+) -> None:
     with pytest.raises(LoadObjectError):
         R.load_object("x")
+    # Nothing was created by the failed load (no experiment, no run, not even the store).
+    assert not Path(store_uri).exists()
+    R.get_exp(experiment_name="other")
+    with pytest.raises(LoadObjectError):
+        R.load_object("x")
+    assert list(R.list_experiments()) == ["other"]
     with R.start():
         R.save_objects(x="old")
     with R.start():
@@ -516,6 +575,20 @@ def test_load_object_without_an_active_run_reads_the_latest_default(R: QlibRecor
     assert R.load_object("x") == "new"
     assert R.exp_manager.active_experiment is None
     assert len(R.list_recorders()) == 2
+    assert set(R.list_experiments()) == {"other", "Experiment"}
+
+
+def test_global_R_implicit_run_and_register(global_R: QlibRecorder, tmp_path: Path) -> None:
+    tracklite.R.log_params(x=1)
+    rec = tracklite.R.get_recorder()
+    assert rec.status == "RUNNING" and rec.name == "mlflow_recorder"
+    with pytest.raises(RecorderInitializationError):
+        tracklite.R.register(ExpManager(uri=str(tmp_path / "elsewhere")))
+    tracklite.R.end_exp()
+    assert tracklite.R.get_recorder().status == "FINISHED"
+    tracklite.R.register(ExpManager(uri=str(tmp_path / "elsewhere")))
+    assert tracklite.R.get_uri() == str(tmp_path / "elsewhere")
+    assert tracklite.R.list_experiments() == {}
 
 
 def test_global_R_is_a_qlib_recorder(global_R: QlibRecorder, store_uri: str) -> None:

@@ -125,6 +125,13 @@ def test_get_exp_create_makes_a_missing_experiment(R: QlibRecorder) -> None:
     exp = R.get_exp(experiment_name="new")
     assert isinstance(exp, Experiment) and exp.name == "new"
     assert "new" in R.list_experiments()
+    # An id that is not found, with a name: created by that name (qlib's _get_or_create_exp).
+    by_name = R.get_exp(experiment_id="f" * 32, experiment_name="named")
+    assert by_name.name == "named" and by_name.id != "f" * 32
+    assert R.get_exp(experiment_id="f" * 32, experiment_name="named").id == by_name.id
+    with pytest.raises(ValueError, match="No valid experiment"):
+        R.exp_manager.get_exp(experiment_id="f" * 32)  # an id alone is never created
+    assert set(R.list_experiments()) == {"new", "named"}
 
 
 def test_create_exp(R: QlibRecorder) -> None:
@@ -206,6 +213,9 @@ def test_experiment_get_recorder_table(R: QlibRecorder, store_uri: str) -> None:
     again = exp.get_recorder(None, "s", True, True)
     assert again.id == started.id and again.status == "FINISHED"
     assert exp.active_recorder is None
+    # create=True with an id that is not there: the id is ignored, a new unsaved one is made.
+    made = exp.get_recorder(recorder_id="0" * 32)
+    assert made.id is None and made.name == "mlflow_recorder"
     # Positional arguments: recorder_id, recorder_name, create, start.
     assert exp.get_recorder(started.id, None, False).id == started.id
     with pytest.raises(ValueError, match="No valid recorder"):

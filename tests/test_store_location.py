@@ -236,6 +236,7 @@ def test_an_mlflow_store_is_refused_and_never_written(R: QlibRecorder, mlruns: P
     R.set_uri(str(mlruns))
     for error in _every_entry_point(R):
         assert "MLflow" in str(error) and str(mlruns) in str(error)
+        assert "another folder" in str(error)  # says what to do
     with pytest.raises(StoreError, match="MLflow"), R.start(uri=f"file:{mlruns}"):
         pass
     assert snapshot(mlruns) == before
@@ -261,6 +262,7 @@ def test_an_unrelated_folder_is_refused_naming_what_was_found(
     for error in _every_entry_point(R):
         assert "notes.txt" in str(error) and "drafts" in str(error)
         assert "tracklite.json" in str(error)
+        assert "TRACKLITE_URI" in str(error)  # says what to do
     assert snapshot(folder) == before
 
 
@@ -303,6 +305,23 @@ def test_a_corrupt_marker_is_refused(R: QlibRecorder, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"tracklite\.json"):
         R.start_exp(uri=str(target))
     assert [p.name for p in target.iterdir()] == ["tracklite.json"]
+
+
+def test_a_store_removed_while_the_process_runs_is_made_again(
+    R: QlibRecorder, store_uri: str, tmp_path: Path
+) -> None:
+    one_run(R, experiment_name="a")
+    shutil.rmtree(store_uri)
+    one_run(R, experiment_name="a")
+    assert is_store(Path(store_uri))
+    assert len(R.list_recorders(experiment_name="a")) == 1
+    # Replaced by something else meanwhile: refused, not written into.
+    shutil.rmtree(store_uri)
+    shutil.copytree(MLRUNS_FIXTURE, store_uri)
+    before = snapshot(Path(store_uri))
+    with pytest.raises(StoreError, match="MLflow"):
+        one_run(R, experiment_name="b")
+    assert snapshot(Path(store_uri)) == before
 
 
 def test_manager_construction_does_no_io(tmp_path: Path) -> None:

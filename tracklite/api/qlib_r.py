@@ -201,8 +201,9 @@ class QlibRecorder:
 
     def load_object(self, name: str) -> Any:
         """Load a pickled artifact of the active recorder (else of the latest default one)."""
-        experiment = self.get_exp()
         try:
+            # create=False: a failed load creates nothing (not even the default experiment).
+            experiment = self.get_exp(create=False)
             recorder = experiment.get_recorder(create=False)
         except NotFoundError as exc:
             # qlib would start a new, empty run here and then fail to load from it.

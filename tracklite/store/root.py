@@ -67,7 +67,9 @@ class Store:
         A folder holding anything but a tracklite store (an MLflow ``mlruns`` folder, unrelated
         files) is refused and never written into.
         """
-        if self._ready:
+        # Handles are cached per process: re-check when the folder was removed (or replaced)
+        # since, e.g. a notebook that deleted its store and starts again.
+        if self._ready and (self.root / layout.MARKER).is_file():
             return
         if not self.exists():
             self.root.mkdir(parents=True, exist_ok=True)
