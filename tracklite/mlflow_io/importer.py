@@ -578,7 +578,7 @@ def _recorder_name(name: str | None) -> str:
         return NAMELESS_RUN
     # Names are data, but control characters break terminals and CSV (store/names.py).
     cleaned = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in name)
-    return check_name(cleaned.strip() or NAMELESS_RUN, "run name")
+    return check_name(cleaned if cleaned.strip() else NAMELESS_RUN, "run name")
 
 
 def _summary(table: pa.Table) -> dict[str, Any]:
