@@ -22,7 +22,7 @@ from . import text
 FORMATS = ("table", "csv", "json")
 GAP = "  "
 #: A column narrower than this is never shrunk further; columns are hidden instead.
-MIN_WIDTH = 6
+MIN_WIDTH = 10
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
         hidden = ", ".join(titles[shown:])
         out.write(
             text.truncate(
-                f"({len(columns) - shown} more columns not shown: {hidden}; choose with "
-                "--columns, widen the terminal or use --format csv)",
+                f"({len(columns) - shown} more columns not shown: {hidden}; "
+                "see --columns or --format csv)",
                 width or 10**6,
                 ellipsis,
             )
