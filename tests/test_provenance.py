@@ -105,6 +105,39 @@ def test_params_and_git_artifacts_in_a_git_repo(
     assert sorted(p.name for p in repo.iterdir()) == [".git", "staged.txt", "tracked.txt"]
 
 
+def test_resume_from_another_command_line(repo: Path, tmp_path: Path, run_script: Runner) -> None:
+    """qlib's resume bug: the new cmd-sys.argv killed the logging thread and every later log
+    was lost. Here the new value replaces the old one, the code files are written again, and
+    later logs are kept."""
+    store = tmp_path / "store"
+    env = {**GIT_ENV, "TRACKLITE_URI": str(store)}
+    first = run_script(LOG_ONE_RUN, repo, env=env, args=["first"])
+    assert first.returncode == 0, first.stderr
+    rec_id = first.stdout.strip()
+    (repo / "tracked.txt").write_text("line one\nsecond change\n", encoding="utf-8")
+    resume = f"""
+from tracklite import R
+with R.start(experiment_name="prov", recorder_id={rec_id!r}, resume=True):
+    R.log_metrics(step=2, m=2.0)
+    R.log_params(after_resume="yes")
+    R.set_tags(stage="resumed")
+"""
+    second = run_script(resume, repo, env={**env, "_QLIB_FOO": "again"}, args=["second"])
+    assert second.returncode == 0, second.stderr
+    rec = stored(store, rec_id)
+    assert rec.status == "FINISHED"
+    params = rec.list_params()
+    assert params["cmd-sys.argv"].endswith(".py second")
+    assert params["_QLIB_FOO"] == "again"
+    assert params["after_resume"] == "yes"
+    assert rec.list_tags()["stage"] == "resumed"
+    assert rec.list_metrics() == {"m": 2.0}
+    assert sorted(rec.get_metric_history("m")["step"].tolist()) == [1, 2]
+    diff = artifact_text(rec, "code_diff.txt")
+    assert "+second change" in diff and "changed line" not in diff
+    assert len(stored(store, rec_id).list_artifacts()) == 3
+
+
 def test_a_clean_repo_still_gets_the_three_files(
     repo: Path, tmp_path: Path, run_script: Runner
 ) -> None:

@@ -11,6 +11,7 @@ import platform
 import re
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -210,14 +211,13 @@ def test_end_exp_with_nothing_active_is_a_noop(R: QlibRecorder, store_uri: str) 
 
 
 def test_default_end_status_per_layer() -> None:
-    def default(func: object) -> object:
-        return inspect.signature(func).parameters["recorder_status" if func is not Recorder.end_run
-                                                  else "status"].default  # type: ignore[arg-type]
+    def default(func: Callable[..., object], parameter: str) -> object:
+        return inspect.signature(func).parameters[parameter].default
 
-    assert default(QlibRecorder.end_exp) == "FINISHED"
-    assert default(ExpManager.end_exp) == "SCHEDULED"
-    assert default(Experiment.end) == "SCHEDULED"
-    assert default(Recorder.end_run) == "SCHEDULED"
+    assert default(QlibRecorder.end_exp, "recorder_status") == "FINISHED"
+    assert default(ExpManager.end_exp, "recorder_status") == "SCHEDULED"
+    assert default(Experiment.end, "recorder_status") == "SCHEDULED"
+    assert default(Recorder.end_run, "status") == "SCHEDULED"
 
 
 def test_manager_end_exp_default_stores_scheduled(R: QlibRecorder, store_uri: str) -> None:

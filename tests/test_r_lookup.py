@@ -249,6 +249,7 @@ def test_list_recorders_newest_first_keyed_by_id(R: QlibRecorder) -> None:
     assert isinstance(as_list, list)
     assert [r.id for r in as_list] == ids[::-1]
     assert list(exp.list_recorders(rtype=Experiment.RT_D)) == ids[::-1]
+    assert list(R.list_recorders(experiment_id=exp.id)) == ids[::-1]
     assert [r.id for r in exp.list_recorders(Experiment.RT_L)] == ids[::-1]
 
 
