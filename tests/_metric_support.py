@@ -97,10 +97,12 @@ def spawn(code: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
     )
 
 
-def run(code: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c code`` to completion; fails the test if it exits non-zero."""
+def run(
+    code: str, cwd: Path, *, args: list[str] | None = None, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code args...`` to completion; fails the test if it exits non-zero."""
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *(args or [])],
         cwd=cwd,
         env=child_env(**env),
         capture_output=True,

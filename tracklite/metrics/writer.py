@@ -561,6 +561,13 @@ class MetricWriter:
             buf.reset_after_fork()
         if self._buffers:
             self._start_thread()
+            if "multiprocessing" in sys.modules:
+                from multiprocessing import util
+
+                # A multiprocessing child clears the finalizers registered so far (the one
+                # _start_thread just added included) after this hook, then runs its after-fork
+                # callbacks: register the exit flush again from there.
+                util.register_after_fork(self, _flush_at_multiprocessing_exit)
 
 
 def _flush_at_multiprocessing_exit(writer: MetricWriter) -> None:
