@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _reliability import kill9, read_line, spawn
+from _reliability import child_env, kill9, read_line, spawn
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder, StoreError
@@ -65,6 +67,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_clean_store_is_clean_in_both_modes(store: tuple[Path, str, str, str]) -> None:
     root = store[0]
+    ExpManager(uri=str(root)).search_records()  # may leave the search cache: a known file
     before = snapshot(root)
     report = tracklite.check(root)
     assert report.clean and report.ok, str(report)
@@ -284,6 +287,9 @@ def test_killed_writer_is_dead_then_failed(tmp_path: Path) -> None:
     )
     assert recorder.status == "FAILED"
     assert len(recorder.get_metric_history()) == 50
+    # Compacted as end_run would have: plain pandas reads each point once.
+    assert len(list((root / exp_id / rec_id / layout.METRICS_DIR).glob("*.parquet"))) == 1
+    assert len(pd.read_parquet(root / exp_id / rec_id / layout.METRICS_DIR)) == 50
     assert tracklite.check(root).clean
 
 
@@ -414,3 +420,17 @@ def test_not_a_store(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a tracklite store"):
         tracklite.check(tmp_path / "other", fix=True)
     assert sorted(os.listdir(tmp_path / "other")) == ["file.txt"]
+
+
+def test_files_of_other_tracklite_modules_are_known(store: tuple[Path, str, str, str]) -> None:
+    """The search cache is tracklite's own file: a check in a fresh process (the command line)
+    must know it without anything else having imported the search module."""
+    from tracklite.search.cache import SUMMARY_FILE
+
+    root, exp_id, _, _ = store
+    (root / exp_id / SUMMARY_FILE).write_bytes(b"cache")
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, tracklite; print(tracklite.check(sys.argv[1]))",
+         str(root)], capture_output=True, text=True, check=True, env=child_env(root),
+    )
+    assert done.stdout.strip().endswith("clean"), done.stdout

@@ -43,6 +43,7 @@ from ..store import atomic, layout
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
+from ..store.ref import RecorderRef
 from ..store.root import Meta, Store
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ class _Checker:
     # ------------------------------------------------------------------ the store
 
     def run(self) -> CheckReport:
+        _load_registrations()
         if not self.root.is_dir():
             raise FileNotFoundError(f"no store folder at {self.root}")
         if not self.check_marker():
@@ -461,6 +463,11 @@ class _Checker:
 
             after = self.store.update_recorder(exp_id, folder.name, bury)
             fixed = after.get("status") == "FAILED"
+            if fixed:
+                # What end_run would have done: one segment, so plain pandas reads it exactly.
+                from ..metrics.compaction import compact_recorder
+
+                compact_recorder(RecorderRef(self.root, exp_id, folder.name))
         self.found(folder / layout.RECORDER_FILE, DEAD_RUN, f"RUNNING, but its owner {who} is gone",
                    fixed)
 
@@ -537,6 +544,17 @@ class _Checker:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _load_registrations() -> None:
+    """Import the modules that keep files of their own in a store (they add them to the
+    ``EXTRA_*`` sets), so a check in a fresh process knows them too."""
+    import contextlib
+    import importlib
+
+    for module in ("tracklite.search.cache",):
+        with contextlib.suppress(ImportError):  # a build without it has nothing to register
+            importlib.import_module(module)
 
 
 def _entries(folder: Path) -> list[Path]:

@@ -27,6 +27,7 @@ removed at the end.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -301,7 +302,7 @@ def _rename_worker(queue: Any, target: str, start: float, stop: float, worker: i
         while time.clock_gettime(time.CLOCK_MONOTONIC) < stop:
             if worker == 0:  # one publisher, as in tracklite (one writer per file)
                 data = _payload(writes + 1, rng)
-                _retry_estale(lambda data=data: atomic.write_bytes(path, data), estale)
+                _retry_estale(functools.partial(atomic.write_bytes, path, data), estale)
                 writes += 1
             else:
                 try:
