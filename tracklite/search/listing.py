@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
     import pyarrow as pa
+
+    from .filter import FilterExpr
+    from .order import OrderKey
 
 #: MLflow's ``ViewType``: 1 active only, 2 deleted only, 3 all.
 ACTIVE_ONLY, DELETED_ONLY, ALL = 1, 2, 3
@@ -60,11 +64,12 @@ def search_records(
     ``use_cache=False`` reads every ``recorder.json`` and writes nothing.
     """
     _check_mlflow_keywords(mlflow_keywords)
+    query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     resolved = _as_store(store)
     ids = _experiment_ids(resolved, experiment_ids, experiment_names)
     rows = _rows(resolved, ids, run_view_type, use_cache)
     statuses = _statuses(resolved, rows)
-    chosen = _select(resolved, rows, statuses, filter_string, order_by, max_results)
+    chosen = _select(resolved, rows, statuses, query)
     return _frame(resolved, rows.take(chosen), statuses[chosen], drop_empty=True)
 
 
@@ -83,10 +88,11 @@ def matching_recorder_metas(
     ``max_results``: ``id``, ``name``, ``experiment_id``, ``status`` (DEAD for a RUNNING
     recorder whose process is gone), ``start_time``, ``end_time``, ``lifecycle``, ``owner``
     (params, tags and metrics are not included)."""
+    query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     ids = _experiment_ids(store, experiment_ids, None)
     rows = _rows(store, ids, run_view_type, use_cache)
     statuses = _statuses(store, rows)
-    chosen = _select(store, rows, statuses, filter_string, order_by, max_results, status=status)
+    chosen = _select(store, rows, statuses, query, status=status)
     picked = rows.select(
         [cache.RUN_ID, cache.EXPERIMENT_ID, cache.NAME, cache.START, cache.END, cache.LIFECYCLE]
     ).take(chosen)
@@ -159,19 +165,38 @@ def _experiment_ids(
     return list(dict.fromkeys(given))  # an id given twice is searched once
 
 
-def _check_max(max_results: Any) -> int | None:
-    if max_results is None:
-        return None
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
-        raise ValueError(f"max_results must be a non-negative integer or None, got {max_results!r}")
-    return max_results
+@dataclass(frozen=True)
+class _Query:
+    """A search's parsed arguments, checked before anything is read."""
 
+    expr: FilterExpr | None
+    keys: list[OrderKey]
+    limit: int | None
 
-def _check_view(run_view_type: Any) -> None:
-    if isinstance(run_view_type, bool) or run_view_type not in (ACTIVE_ONLY, DELETED_ONLY, ALL):
-        raise ValueError(
-            f"run_view_type must be 1 (active), 2 (deleted) or 3 (all), got {run_view_type!r}"
-        )
+    @classmethod
+    def parse(
+        cls,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        max_results: Any,
+        run_view_type: Any,
+    ) -> _Query:
+        from .filter import parse_filter
+        from .order import parse_order_by
+
+        if isinstance(run_view_type, bool) or run_view_type not in (ACTIVE_ONLY, DELETED_ONLY, ALL):
+            raise ValueError(
+                f"run_view_type must be 1 (active), 2 (deleted) or 3 (all), got {run_view_type!r}"
+            )
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
+        ):
+            raise ValueError(
+                f"max_results must be a non-negative integer or None, got {max_results!r}"
+            )
+        # A malformed clause raises here, quoting it and pointing at the offending token.
+        expr = parse_filter(filter_string) if filter_string is not None else None
+        return cls(expr, parse_order_by(order_by), max_results)
 
 
 # ------------------------------------------------------------------------------ rows
@@ -180,18 +205,18 @@ def _check_view(run_view_type: Any) -> None:
 def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> pa.Table:
     """Every row of the experiments, restricted to the lifecycle wanted."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    _check_view(run_view_type)
+    from ..metrics.writer import get_writer
+
+    get_writer().flush()  # searches in this process see every point logged before them
     tables = [cache.experiment_rows(store.root, e, use_cache=use_cache) for e in ids]
     if not tables:
-        return cache.metas_table("", [], [], []).drop_columns(
-            [cache.INO, cache.MTIME, cache.CTIME]
-        )
+        return cache.metas_table("", [], [], []).drop_columns([cache.INO, cache.MTIME, cache.CTIME])
     rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     if run_view_type != ALL:
-        deleted = pc.equal(rows.column(cache.LIFECYCLE), "deleted").fill_null(False)
-        rows = rows.filter(deleted if run_view_type == DELETED_ONLY else pc.invert(deleted))
+        lifecycle = rows.column(cache.LIFECYCLE).to_numpy(zero_copy_only=False)
+        deleted = lifecycle == "deleted"
+        rows = rows.filter(deleted if run_view_type == DELETED_ONLY else ~deleted)
     return rows
 
 
@@ -216,33 +241,28 @@ def _select(
     store: Store,
     rows: pa.Table,
     statuses: npt.NDArray[np.object_],
-    filter_string: str | None,
-    order_by: Sequence[str] | None,
-    max_results: Any,
+    query: _Query,
     *,
     status: str | None = None,
 ) -> npt.NDArray[np.intp]:
-    """Positions of the matching rows, in order, at most ``max_results``."""
+    """Positions of the matching rows, in order, at most ``query.limit``."""
     import numpy as np
 
-    from .filter import parse_filter
-    from .order import parse_order_by, sort_frame
+    from .order import sort_frame
 
-    # Parse everything before any work: a malformed clause fails fast, with its message.
-    expr = parse_filter(filter_string) if filter_string is not None else None
-    keys = parse_order_by(order_by)
-    limit = _check_max(max_results)
-    wanted = {"run_id", "start_time"} | {key.column for key in keys}
-    if expr is not None:
-        wanted |= expr.columns()
+    # Only the columns the filter and the order name are converted to pandas here; the full
+    # frame is built for the selected rows only.
+    wanted = {"run_id", "start_time"} | {key.column for key in query.keys}
+    if query.expr is not None:
+        wanted |= query.expr.columns()
     probe = _frame(store, rows, statuses, columns=wanted)
     if status is not None:
         probe = probe.loc[statuses == status]
-    if expr is not None:
-        probe = probe.loc[expr.mask(probe).to_numpy()]
-    ordered = sort_frame(probe, keys)
+    if query.expr is not None:
+        probe = probe.loc[query.expr.mask(probe).to_numpy()]
+    ordered = sort_frame(probe, query.keys)
     chosen: npt.NDArray[np.intp] = np.asarray(ordered.index, dtype=np.intp)
-    return chosen if limit is None else chosen[:limit]
+    return chosen if query.limit is None else chosen[: query.limit]
 
 
 # ------------------------------------------------------------------------------ frames
@@ -285,10 +305,8 @@ def _frame(
             data[name] = pd.Series(column.to_numpy(), dtype="float64")
         else:
             data[name] = _strings(column)
-    frame = pd.DataFrame(data)
-    if not data:
-        frame = pd.DataFrame(index=pd.RangeIndex(rows.num_rows))
-    return frame
+    empty: pd.DataFrame = pd.DataFrame(index=pd.RangeIndex(rows.num_rows))
+    return pd.DataFrame(data) if data else empty
 
 
 def _strings(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
@@ -296,7 +314,8 @@ def _strings(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
 
     # object dtype with None for missing values, as mlflow.search_runs gives (pandas 3 would
     # otherwise infer its str dtype, where missing values become NaN).
-    return pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+    series: pd.Series[Any] = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+    return series
 
 
 def _times(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
@@ -309,20 +328,22 @@ def _times(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # A hand-written or imported time Arrow's parser does not take: let pandas try.
         strings = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
-        return pd.to_datetime(strings, utc=True, format="ISO8601", errors="coerce")
-    return parsed.to_pandas()
+        coerced: pd.Series[Any] = pd.to_datetime(
+            strings, utc=True, format="ISO8601", errors="coerce"
+        )
+        return coerced
+    times: pd.Series[Any] = parsed.to_pandas()
+    return times
 
 
 def _artifact_uris(store: Store, rows: pa.Table) -> pd.Series[Any]:
-    import pyarrow.compute as pc
+    import pandas as pd
 
     # Ids are plain names (no characters to escape), so joining strings gives the same URIs as
     # Path.as_uri() per row at a fraction of the cost.
-    uris = pc.binary_join_element_wise(
-        store.root.as_uri(),
-        rows.column(cache.EXPERIMENT_ID),
-        rows.column(cache.RUN_ID),
-        "artifacts",
-        "/",
-    )
-    return _strings(uris)
+    prefix = store.root.as_uri()
+    exps = rows.column(cache.EXPERIMENT_ID).to_pylist()
+    ids = rows.column(cache.RUN_ID).to_pylist()
+    uris = [f"{prefix}/{e}/{r}/artifacts" for e, r in zip(exps, ids, strict=True)]
+    series: pd.Series[Any] = pd.Series(uris, dtype=object)
+    return series

@@ -1,0 +1,438 @@
+"""The per-experiment search summary: one row per recorder, rebuilt from ``recorder.json`` files.
+
+``<experiment>/.summary.arrow`` (an Arrow IPC file) is a *cache*, never a second source of truth.
+It holds, per recorder folder, the flattened ``recorder.json`` (info fields, latest metric values,
+params, tags) and the folder's ``stat`` identity when it was read: inode, ``mtime_ns`` and
+``ctime_ns``. Its schema metadata records the build time on the filesystem's own clock (the
+``mtime`` of the freshly created temporary file, taken *before* any ``recorder.json`` of the build
+is read).
+
+Why a cached row can be trusted: every change to ``recorder.json`` is an atomic rename inside the
+recorder folder (``tracklite.store.atomic``), which changes the folder's ``mtime`` and ``ctime``.
+So a row is reused only if
+
+* the folder still exists with the same inode, ``mtime_ns`` and ``ctime_ns``, and
+* its ``mtime`` is older than the build time minus :data:`RACY_NS` (the "racy git" rule: on a
+  filesystem whose timestamps are coarse, say one second on some NFS servers, a change made in
+  the same tick as the read would leave the folder's ``mtime`` unchanged, so rows that recent are
+  always re-read; the window also absorbs clock skew between the file servers of one store).
+
+Every other folder (new, changed, racy) is read from its ``recorder.json``; rows of removed
+folders are dropped. Validation therefore costs one ``scandir`` of the experiment folder and one
+``stat`` per recorder folder. Liveness (``DEAD``) is never cached: it is judged at read time from
+the stored status and owner. Writing the file is best effort: a read-only store, a full disk or
+a lost race simply leaves the old file (or none), and searching works the same, only slower.
+Deleting the file is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..maintenance import check as _check
+from ..store import atomic, layout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: The cache file inside each experiment folder (hidden: listings and ``*.parquet`` globs of
+#: the recorder folders never see it).
+SUMMARY_FILE: Final = ".summary.arrow"
+#: Schema metadata key holding ``{"version", "experiment_id", "built_ns"}``.
+META_KEY: Final = b"tracklite.summary"
+#: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
+CACHE_VERSION: Final = 1
+#: Rows whose folder ``mtime`` is this recent relative to the build are re-read every time
+#: (coarse timestamps and clock skew, see the module docstring). ``TRACKLITE_SUMMARY_RACY``
+#: (seconds) changes it.
+RACY_NS: Final = int(float(os.environ.get("TRACKLITE_SUMMARY_RACY", "5")) * 1e9)
+
+#: Columns every row has (beside ``metrics.*``, ``params.*`` and ``tags.*``). Underscored ones
+#: are internal and never reach a user's frame.
+RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "end_time"
+NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
+INO, MTIME, CTIME = "_ino", "_mtime_ns", "_ctime_ns"
+_STAT_COLUMNS: Final = (INO, MTIME, CTIME)
+
+# tracklite check must not report the cache as an unknown file.
+_check.EXTRA_EXPERIMENT_ENTRIES.add(SUMMARY_FILE)
+
+
+#: A recorder folder's identity ``(inode, mtime_ns, ctime_ns)``: replacing its
+#: ``recorder.json`` changes it.
+FolderStat = tuple[int, int, int]
+
+
+@dataclass
+class BuildReport:
+    """What :func:`experiment_rows` did (for tests and the benchmark)."""
+
+    folders: int = 0
+    reused: int = 0
+    read: int = 0
+    removed: int = 0
+    wrote: bool = False
+
+
+def scan_folders(exp_dir: Path) -> dict[str, FolderStat]:
+    """Recorder folders of an experiment with their stat identity (one ``stat`` each)."""
+    found: dict[str, FolderStat] = {}
+    try:
+        entries = os.scandir(exp_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    with entries:
+        for entry in entries:
+            name = entry.name
+            # layout.is_id_name, inlined: ids hold no dot, and every name tracklite keeps
+            # beside them (hidden files, experiment.json) does.
+            if "." in name:
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # removed between the listing and the stat
+            found[name] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    return found
+
+
+def read_meta(path: str) -> dict[str, Any] | None:
+    """A ``recorder.json``, or None if it is missing or unusable (unusable ones warn)."""
+    try:
+        data = _read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a folder being created, deleted or quarantined right now
+    except OSError as exc:
+        _warn(path, str(exc))
+        return None
+    return parse_meta(path, data)
+
+
+def _read_bytes(path: str) -> bytes:
+    # os.open/os.read skip the buffered file object: a third of the cost of open() per file.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 1 << 16)]
+        while len(chunks[-1]) == 1 << 16:
+            chunks.append(os.read(fd, 1 << 16))
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_meta(path: str, data: bytes) -> dict[str, Any] | None:
+    """``recorder.json``'s content, or None (with a warning) if it is not usable."""
+    try:
+        meta = json.loads(data)
+    except ValueError as exc:
+        _warn(path, str(exc))
+        return None
+    if not isinstance(meta, dict):
+        _warn(path, "not a JSON object")
+        return None
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > layout.FORMAT_VERSION:
+        _warn(path, f"format_version {version} is newer than this tracklite reads")
+        return None
+    return meta
+
+
+def _warn(path: str, reason: str) -> None:
+    folder = os.path.basename(os.path.dirname(path))
+    warnings.warn(
+        f"skipping recorder {folder}: cannot use {path} ({reason}); "
+        "run `tracklite check` on the store",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+
+
+def rows_table(
+    experiment_id: str,
+    folders: Iterable[tuple[str, FolderStat | None]],
+    exp_dir: Path,
+) -> pa.Table:
+    """Reads the given recorder folders' metadata into a table of rows (column-wise)."""
+    names: list[str] = []
+    metas: list[Mapping[str, Any]] = []
+    stats: list[FolderStat | None] = []
+    # String paths: pathlib's joins cost more than the read itself.
+    prefix = f"{os.fspath(exp_dir)}{os.sep}"
+    suffix = f"{os.sep}{layout.RECORDER_FILE}"
+    for name, stat in folders:
+        meta = read_meta(f"{prefix}{name}{suffix}")
+        if meta is not None:
+            names.append(name)
+            metas.append(meta)
+            stats.append(stat)
+    return metas_table(experiment_id, names, metas, stats)
+
+
+def metas_table(
+    experiment_id: str,
+    names: list[str],
+    metas: list[Mapping[str, Any]],
+    stats: list[FolderStat | None],
+) -> pa.Table:
+    """Flattens recorder metadata into one row each; ids come from the folder names."""
+    import pyarrow as pa
+
+    n = len(metas)
+    metrics: dict[str, list[Any]] = {}
+    params: dict[str, list[Any]] = {}
+    tags: dict[str, list[Any]] = {}
+    owners: list[str | None] = [None] * n
+    # One pass over the rows, each key's column allocated once and filled by position: this
+    # is the whole cost of a cold search beside reading the files, so no per-row pandas work
+    # and no per-value checks (a value of the wrong type is caught per column, below).
+    for row, meta in enumerate(metas):
+        for table, source in ((params, meta.get("params")), (tags, meta.get("tags"))):
+            if source:
+                for key, value in source.items():
+                    column = table.get(key)
+                    if column is None:
+                        column = table[key] = [None] * n
+                    column[row] = value
+        entries = meta.get("metrics")
+        if entries:
+            for key, entry in entries.items():
+                column = metrics.get(key)
+                if column is None:
+                    column = metrics[key] = [None] * n
+                column[row] = entry
+        if meta.get("status") == "RUNNING" and meta.get("owner") is not None:
+            # Only a RUNNING recorder's owner is ever looked at (liveness at read time).
+            owners[row] = json.dumps(meta["owner"])
+    string = pa.string()
+    columns: dict[str, pa.Array[Any]] = {
+        RUN_ID: pa.array(names, string),
+        EXPERIMENT_ID: pa.array([experiment_id] * n, string),
+        NAME: _string_array([m.get("name") for m in metas]),
+        STATUS: _string_array([m.get("status") for m in metas]),
+        LIFECYCLE: _string_array([m.get("lifecycle", "active") for m in metas]),
+        START: _string_array([m.get("start_time") for m in metas]),
+        END: _string_array([m.get("end_time") for m in metas]),
+        OWNER: pa.array(owners, string),
+        INO: pa.array([_signed(s[0]) if s else None for s in stats], pa.int64()),
+        MTIME: pa.array([s[1] if s else None for s in stats], pa.int64()),
+        CTIME: pa.array([s[2] if s else None for s in stats], pa.int64()),
+    }
+    for key, entries_of_key in metrics.items():
+        columns[f"metrics.{key}"] = _metric_array(entries_of_key)
+    for prefix, table in (("params", params), ("tags", tags)):
+        for key, values in table.items():
+            columns[f"{prefix}.{key}"] = _string_array(values)
+    return pa.table(columns)
+
+
+def _signed(ino: int) -> int:
+    # Inodes are unsigned 64-bit; stored as int64 with the same bits.
+    return ino - (1 << 64) if ino >= 1 << 63 else ino
+
+
+def _string_array(values: list[Any]) -> pa.Array[Any]:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Params and tags are strings by contract; a hand-edited file may hold other values.
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values])
+
+
+def _metric_array(entries: list[Any]) -> pa.Array[Any]:
+    """Latest values from ``{"value", "step", "timestamp"}`` entries; NaN if malformed."""
+    import pyarrow as pa
+
+    values: list[Any] = []
+    nan = float("nan")
+    for entry in entries:
+        if entry is None:
+            values.append(None)
+            continue
+        try:
+            values.append(float(entry["value"]))
+        except (TypeError, KeyError, ValueError):
+            values.append(nan)
+    return pa.array(values, pa.float64())
+
+
+def read_summary(path: Path, experiment_id: str) -> tuple[pa.Table, int] | None:
+    """The cached rows and their build time, or None if absent, foreign or unreadable."""
+    import pyarrow as pa
+
+    try:
+        # Read whole, never memory-mapped: on NFS another client replacing the file would
+        # turn a mapped page into SIGBUS.
+        data = _read_bytes(os.fspath(path))
+        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+        info = json.loads((table.schema.metadata or {})[META_KEY])
+        built = int(info["built_ns"])
+        if info.get("version") != CACHE_VERSION or info.get("experiment_id") != experiment_id:
+            return None
+        for column in (RUN_ID, *_STAT_COLUMNS):
+            table.column(column)  # KeyError if missing
+    except Exception:  # absent or damaged just means "no cache": it is rebuilt
+        return None
+    return table, built
+
+
+def experiment_rows(
+    root: Path,
+    experiment_id: str,
+    *,
+    use_cache: bool = True,
+    racy_ns: int | None = None,
+    report: BuildReport | None = None,
+) -> pa.Table:
+    """Every recorder row of one experiment (all lifecycles), through the summary cache.
+
+    With ``use_cache=False`` every ``recorder.json`` is read and nothing is written.
+    ``racy_ns`` defaults to :data:`RACY_NS`.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    racy = RACY_NS if racy_ns is None else racy_ns
+    report = report if report is not None else BuildReport()
+    exp_dir = root / experiment_id
+    folders = scan_folders(exp_dir)
+    report.folders = len(folders)
+    if not use_cache:
+        table = rows_table(experiment_id, folders.items(), exp_dir)
+        report.read = table.num_rows
+        return table.drop_columns(list(_STAT_COLUMNS))
+
+    summary_path = exp_dir / SUMMARY_FILE
+    cached = read_summary(summary_path, experiment_id)
+    kept: pa.Table | None = None
+    fresh = dict(folders)
+    if cached is not None:
+        table, built = cached
+        ids: list[str] = table.column(RUN_ID).to_pylist()  # type: ignore[assignment]
+        gone = (0, -1, -1)
+        now = [folders.get(i, gone) for i in ids]
+        old_mtime = _int_column(table, MTIME)
+        # Reused only if the folder is the same (inode), untouched since it was read (mtime,
+        # ctime) and not racy (old enough that a coarse clock cannot hide a later change).
+        keep = (
+            (
+                _int_column(table, INO)
+                == np.fromiter((_signed(s[0]) for s in now), np.int64, len(now))
+            )
+            & (old_mtime == np.fromiter((s[1] for s in now), np.int64, len(now)))
+            & (_int_column(table, CTIME) == np.fromiter((s[2] for s in now), np.int64, len(now)))
+            & (old_mtime < built - racy)
+        )
+        kept = table.filter(pa.array(keep))
+        for rec_id in kept.column(RUN_ID).to_pylist():
+            del fresh[rec_id]  # type: ignore[arg-type]
+        report.reused = kept.num_rows
+        report.removed = sum(s is gone for s in now)
+
+    # Rewriting the file costs about as much as re-reading 1% of the rows, so a few changes
+    # (runs still logging) are re-read each time rather than rewritten into the cache.
+    settled_before = time.time_ns() - racy
+    settled = sum(s[1] < settled_before for s in fresh.values()) + report.removed
+    threshold = 1 if cached is None else max(1, len(folders) // 100)
+    temp: _Temp | None = None
+    built_ns = 0
+    if settled >= threshold:
+        # Created *before* the rows are read: its mtime is the build time on the filesystem's
+        # clock, which the racy rule compares folder mtimes with.
+        temp, built_ns = _open_temp(summary_path)
+    try:
+        new_rows = rows_table(experiment_id, fresh.items(), exp_dir)
+        report.read = new_rows.num_rows
+        rows = new_rows
+        if kept is not None and kept.num_rows:
+            rows = pa.concat_tables([kept, new_rows], promote_options="permissive")
+        if temp is not None:
+            report.wrote = _publish(temp, summary_path, rows, experiment_id, built_ns)
+            temp = None
+    finally:
+        if temp is not None:
+            _discard(temp)
+    return rows.drop_columns(list(_STAT_COLUMNS))
+
+
+def _int_column(table: pa.Table, name: str) -> Any:
+    import numpy as np
+
+    # Inodes are unsigned; comparing their int64 bit patterns is exact.
+    column: Any = table.column(name)
+    return column.fill_null(-2).to_numpy().astype(np.int64, copy=False)
+
+
+@dataclass
+class _Temp:
+    path: Path
+    file: Any
+
+
+def _open_temp(target: Path) -> tuple[_Temp | None, int]:
+    """A new temporary file beside ``target`` and the filesystem's clock at its creation."""
+    tmp = atomic.temp_name(target)
+    try:
+        file = open(tmp, "wb")  # noqa: SIM115 - closed by _publish or _discard
+    except OSError:
+        return None, 0  # read-only store, quota, permissions: searching goes on uncached
+    try:
+        built = os.fstat(file.fileno()).st_mtime_ns
+    except OSError:
+        _discard(_Temp(tmp, file))
+        return None, 0
+    return _Temp(tmp, file), built
+
+
+def _publish(temp: _Temp, target: Path, rows: pa.Table, experiment_id: str, built: int) -> bool:
+    import pyarrow as pa
+
+    info = {"version": CACHE_VERSION, "experiment_id": experiment_id, "built_ns": built}
+    rows = rows.replace_schema_metadata({META_KEY: json.dumps(info).encode()})
+    try:
+        # Arrow IPC, uncompressed: reading it back is a copy, not a decode (10,000 rows in a
+        # few milliseconds, where Parquet takes tens).
+        with pa.ipc.new_file(temp.file, rows.schema) as writer:
+            writer.write_table(rows)
+        temp.file.flush()
+        if atomic.FSYNC:
+            os.fsync(temp.file.fileno())
+        temp.file.close()
+        os.replace(temp.path, target)
+    except Exception:  # best effort: the rows are returned either way
+        _discard(temp)
+        return False
+    return True
+
+
+def _discard(temp: _Temp) -> None:
+    with contextlib.suppress(OSError):
+        temp.file.close()
+    with contextlib.suppress(OSError):
+        os.unlink(temp.path)
+
+
+def drop_summaries(root: Path) -> int:
+    """Deletes every experiment's summary file (always safe); returns how many existed."""
+    dropped = 0
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if layout.is_id_name(name):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                os.unlink(root / name / SUMMARY_FILE)
+                dropped += 1
+    return dropped
