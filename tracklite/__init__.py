@@ -30,6 +30,8 @@ from .maintenance.check import check
 from .metrics.compaction import compact
 from .metrics.history import load_metrics
 from .metrics.writer import configure
+from .search.dataset import dataset
+from .search.listing import search_records
 
 __all__ = [
     "ExpAlreadyExistError",
@@ -49,5 +51,7 @@ __all__ = [
     "check",
     "compact",
     "configure",
+    "dataset",
     "load_metrics",
+    "search_records",
 ]

@@ -64,7 +64,9 @@ class Recorder:
         self.end_time = iso_to_local_string(meta.get("end_time"))
         self._ref = RecorderRef(store_for(self._uri).root, self.experiment_id, meta["id"])
         # A RUNNING recorder whose process is gone reads as DEAD (docs/reliability.md).
-        self.status = effective_status(meta, self._ref.dir)
+        # (Only a RUNNING one needs its folder path: listing builds thousands of these.)
+        stored = meta.get("status")
+        self.status = effective_status(meta, self._ref.dir) if stored == "RUNNING" else str(stored)
 
     # ------------------------------------------------------------------ identity
 
