@@ -48,6 +48,7 @@ T = TypeVar("T")
 #: ``clock``: a file time further than this from the local clock weakens liveness judgements.
 CLOCK_TOLERANCE = 30.0
 _ESTALE_TRIES = 20
+_START_TIMEOUT = 300.0
 
 
 @dataclass
@@ -137,14 +138,25 @@ def _retry_estale(op: Callable[[], T], counter: list[int]) -> T:
 
 
 def _run_workers(
-    ctx: Any, target: Callable[..., None], args_for: list[tuple[Any, ...]], timeout: float
+    ctx: Any, target: Callable[..., None], args_for: list[tuple[Any, ...]], seconds: float
 ) -> list[dict[str, Any]]:
+    """Run one process per argument tuple as ``target(queue, barrier, seconds, *args)``; each
+    puts one result dict on the queue. They start their ``seconds`` together, once all have
+    started (a loaded machine may take many seconds to start them)."""
     queue = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(queue, *args), daemon=True) for args in args_for]
+    barrier = ctx.Barrier(len(args_for) + 1)
+    procs = [
+        ctx.Process(target=target, args=(queue, barrier, seconds, *args), daemon=True)
+        for args in args_for
+    ]
     for proc in procs:
         proc.start()
     results: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
+    try:
+        barrier.wait(timeout=_START_TIMEOUT)
+    except Exception:  # BrokenBarrierError: a worker died or never started
+        barrier.abort()
+    deadline = time.monotonic() + seconds + 60
     try:
         while len(results) < len(procs):
             remaining = deadline - time.monotonic()
@@ -164,17 +176,10 @@ def _run_workers(
     return results
 
 
-def _timeline(seconds: float) -> tuple[float, float]:
-    # CLOCK_MONOTONIC is one clock for every process of the machine: all workers start and stop
-    # together, after the slowest one has finished importing.
-    start = time.clock_gettime(time.CLOCK_MONOTONIC) + 1.5
-    return start, start + seconds
-
-
-def _wait_until(moment: float) -> None:
-    delay = moment - time.clock_gettime(time.CLOCK_MONOTONIC)
-    if delay > 0:
-        time.sleep(delay)
+def _start(barrier: Any, seconds: float) -> float:
+    """Wait for every worker, then return this worker's stop time (CLOCK_MONOTONIC)."""
+    barrier.wait(timeout=_START_TIMEOUT)
+    return time.clock_gettime(time.CLOCK_MONOTONIC) + seconds
 
 
 def _missing(results: list[dict[str, Any]], expected: int, name: str) -> Probe | None:
@@ -188,9 +193,8 @@ def _missing(results: list[dict[str, Any]], expected: int, name: str) -> Probe |
 
 
 def _probe_lock(ctx: Any, work: Path, processes: int, seconds: float) -> Probe:
-    start, stop = _timeline(seconds)
-    args = [(str(work), start, stop, i) for i in range(processes)]
-    results = _run_workers(ctx, _lock_worker, args, seconds + 60)
+    args = [(str(work), i) for i in range(processes)]
+    results = _run_workers(ctx, _lock_worker, args, seconds)
     bad = _missing(results, processes, "lock")
     if bad:
         return bad
@@ -221,7 +225,7 @@ def count_overlaps(intervals: list[tuple[float, float, int]]) -> int:
     return overlaps
 
 
-def _lock_worker(queue: Any, work: str, start: float, stop: float, worker: int) -> None:
+def _lock_worker(queue: Any, barrier: Any, seconds: float, work: str, worker: int) -> None:
     folder = Path(work)
     marker = folder / "occupied"
     estale = [0]
@@ -230,7 +234,7 @@ def _lock_worker(queue: Any, work: str, start: float, stop: float, worker: int) 
     error = ""
     rng = random.Random(worker)
     try:
-        _wait_until(start)
+        stop = _start(barrier, seconds)
         while time.clock_gettime(time.CLOCK_MONOTONIC) < stop:
             with locked(folder / "lock", timeout=60):
                 begin = time.clock_gettime(time.CLOCK_MONOTONIC)
@@ -267,9 +271,8 @@ def _intact(data: bytes) -> bool:
 def _probe_rename(ctx: Any, work: Path, processes: int, seconds: float) -> Probe:
     target = work / "published.txt"
     atomic.write_bytes(target, _payload(0, random.Random(0)))
-    start, stop = _timeline(seconds)
-    args = [(str(target), start, stop, i) for i in range(processes)]
-    results = _run_workers(ctx, _rename_worker, args, seconds + 60)
+    args = [(str(target), i) for i in range(processes)]
+    results = _run_workers(ctx, _rename_worker, args, seconds)
     bad = _missing(results, processes, "rename")
     if bad:
         return bad
@@ -286,7 +289,7 @@ def _probe_rename(ctx: Any, work: Path, processes: int, seconds: float) -> Probe
     return Probe("rename", ok, detail, writes + reads, sum(r["estale"] for r in results))
 
 
-def _rename_worker(queue: Any, target: str, start: float, stop: float, worker: int) -> None:
+def _rename_worker(queue: Any, barrier: Any, seconds: float, target: str, worker: int) -> None:
     path = Path(target)
     estale = [0]
     writes = reads = torn = vanished = 0
@@ -298,7 +301,7 @@ def _rename_worker(queue: Any, target: str, start: float, stop: float, worker: i
             return handle.read()
 
     try:
-        _wait_until(start)
+        stop = _start(barrier, seconds)
         while time.clock_gettime(time.CLOCK_MONOTONIC) < stop:
             if worker == 0:  # one publisher, as in tracklite (one writer per file)
                 data = _payload(writes + 1, rng)
@@ -325,15 +328,13 @@ def _rename_worker(queue: Any, target: str, start: float, stop: float, worker: i
 def _probe_visibility(ctx: Any, work: Path, processes: int, seconds: float) -> Probe:
     folder = work / "visibility"
     folder.mkdir()
-    start, stop = _timeline(seconds)
     # Each worker writes files and hands their names to the next worker over a pipe (not over
     # the filesystem under test), which must then find them complete and listed.
     pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
     args = [
-        (str(folder), start, stop, i, pipes[i][0], pipes[(i + 1) % processes][1])
-        for i in range(processes)
+        (str(folder), i, pipes[i][0], pipes[(i + 1) % processes][1]) for i in range(processes)
     ]
-    results = _run_workers(ctx, _visibility_worker, args, seconds + 60)
+    results = _run_workers(ctx, _visibility_worker, args, seconds)
     bad = _missing(results, processes, "visibility")
     if bad:
         return bad
@@ -352,7 +353,7 @@ def _probe_visibility(ctx: Any, work: Path, processes: int, seconds: float) -> P
 
 
 def _visibility_worker(
-    queue: Any, folder: str, start: float, stop: float, worker: int, inbox: Any, outbox: Any
+    queue: Any, barrier: Any, seconds: float, folder: str, worker: int, inbox: Any, outbox: Any
 ) -> None:
     base = Path(folder)
     estale = [0]
@@ -360,7 +361,7 @@ def _visibility_worker(
     error = ""
     rng = random.Random(worker)
     try:
-        _wait_until(start)
+        stop = _start(barrier, seconds)
         while time.clock_gettime(time.CLOCK_MONOTONIC) < stop:
             data = _payload(written, rng)
             name = f"w{worker}-{written}"
