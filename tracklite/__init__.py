@@ -30,6 +30,8 @@ from .maintenance.check import check
 from .metrics.compaction import compact
 from .metrics.history import load_metrics
 from .metrics.writer import configure
+from .mlflow_io.exporter import export_mlflow, export_table
+from .mlflow_io.importer import import_mlflow
 from .search.dataset import dataset
 from .search.listing import search_records
 
@@ -52,6 +54,9 @@ __all__ = [
     "compact",
     "configure",
     "dataset",
+    "export_mlflow",
+    "export_table",
+    "import_mlflow",
     "load_metrics",
     "search_records",
 ]
