@@ -207,6 +207,7 @@ def test_stale_temporary_files(store: tuple[Path, str, str, str]) -> None:
         rec_dir / ".tmp-recorder.json.4242.deadbeef",
         rec_dir / layout.METRICS_DIR / ".tmp-0190abcd.parquet.77.cafebabe",
         rec_dir / layout.ARTIFACTS_DIR / "sig" / ".tmp-pred.pkl.99.01234567",
+        rec_dir / ".nfs0000000001a2b3c400000001",  # left by an NFS client that crashed
     ]
     for path in stale:
         path.write_bytes(b"partial")
@@ -219,11 +220,11 @@ def test_stale_temporary_files(store: tuple[Path, str, str, str]) -> None:
     fresh.write_bytes(b"being written right now")
 
     report = tracklite.check(root)
-    assert report.kinds() == {chk.STALE_TEMP: 5}
+    assert report.kinds() == {chk.STALE_TEMP: 6}
     assert all(p.exists() for p in stale) and staging.exists()
 
     report = tracklite.check(root, fix=True)
-    assert report.kinds() == {chk.STALE_TEMP: 5} and report.ok
+    assert report.kinds() == {chk.STALE_TEMP: 6} and report.ok
     assert not any(p.exists() for p in stale) and not staging.exists()
     assert fresh.exists()  # younger than the bound: a live writer's file is never touched
     assert tracklite.check(root).clean

@@ -84,6 +84,9 @@ _STAGING_RE: Final = re.compile(r"^\.[^.]+\.creating$")
 # tracklite.maintenance.gc renames what it removes to .<id>.gc-<hex> first; an interrupted gc
 # leaves one behind (data the user already chose to delete).
 _GC_TOMB_RE: Final = re.compile(r"^\.[^.]+\.gc-[0-9a-f]+$")
+# An NFS client renames a file deleted while still open to .nfs<hex> until it is closed (a
+# compaction deleting a segment a reader holds); one whose holder crashed stays forever.
+_NFS_SILLY_RE: Final = re.compile(r"^\.nfs[0-9a-fA-F]+$")
 _METRIC_COLUMNS: Final = ("key", "step", "value", "timestamp")
 
 
@@ -539,7 +542,7 @@ class _Checker:
                             self.quarantine(path)  # moves the link itself, never its target
                             fixed = True
                         self.found(path, UNSAFE_LINK, message, fixed)
-                elif name in files and _TEMP_RE.match(name):
+                elif name in files and (_TEMP_RE.match(name) or _NFS_SILLY_RE.match(name)):
                     self.temp_entry(path)
 
 
@@ -567,7 +570,7 @@ def _entries(folder: Path) -> list[Path]:
 
 def _is_temp(name: str) -> bool:
     return name.startswith(atomic.TEMP_PREFIX) or any(
-        pattern.match(name) for pattern in (_TEMP_RE, _STAGING_RE, _GC_TOMB_RE)
+        pattern.match(name) for pattern in (_TEMP_RE, _STAGING_RE, _GC_TOMB_RE, _NFS_SILLY_RE)
     )
 
 
