@@ -1,0 +1,258 @@
+"""qlib's own ``R`` pointed at a tracklite store through ``tracklite.qlib``: qlib's data-free
+workflow scenarios, its type checks and exceptions, and the store read back by tracklite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("qlib.workflow")
+
+import qlib
+from conftest import QlibSession, tracklite_manager
+from qlib.tests.config import CSI300_GBDT_TASK
+from qlib.utils import exceptions as qlib_errors
+from qlib.utils import flatten_dict
+from qlib.workflow.exp import Experiment as QlibExperiment
+from qlib.workflow.recorder import Recorder as QlibRecorderBase
+
+import tracklite
+import tracklite.qlib as adapter
+from tracklite import ExpManager, QlibRecorder
+
+
+def test_import_tracklite_leaves_qlib_and_mlflow_alone() -> None:
+    # Here qlib and MLflow are installed, so an accidental import would really happen.
+    code = (
+        "import sys, tracklite, tracklite.templates, tracklite.online\n"
+        "from tracklite import R\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('qlib', 'mlflow')))\n"
+        "import tracklite.qlib\n"
+        "print('qlib' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_qlib_accepts_the_manager_and_its_objects(qlib_tracklite: QlibSession) -> None:
+    R = qlib_tracklite.R
+    assert type(R.exp_manager) is adapter.TrackliteExpManager
+    assert repr(R.exp_manager) == f"TrackliteExpManager(uri={qlib_tracklite.uri})"
+    with R.start(experiment_name="types") as exp:
+        assert isinstance(exp, QlibExperiment) and isinstance(exp, tracklite.Experiment)
+        rec = R.get_recorder()
+        assert isinstance(rec, QlibRecorderBase) and isinstance(rec, tracklite.Recorder)
+        assert rec.info["status"] == "RUNNING" and rec.name == "mlflow_recorder"
+    listed = R.list_recorders(experiment_name="types")
+    assert list(listed) == [rec.id]
+    assert all(isinstance(r, QlibRecorderBase) for r in listed.values())
+    assert isinstance(R.list_experiments()["types"], QlibExperiment)
+    found = R.get_recorder(recorder_id=rec.id, experiment_name="types")
+    assert isinstance(found, QlibRecorderBase) and found.status == "FINISHED"
+    assert isinstance(R.get_exp(experiment_name="types").list_recorders("list")[0],
+                      QlibRecorderBase)
+
+
+def test_qlib_catches_the_adapter_errors(qlib_tracklite: QlibSession) -> None:
+    R = qlib_tracklite.R
+    with R.start(experiment_name="errors"):
+        rec = R.get_recorder()
+        with pytest.raises(qlib_errors.LoadObjectError) as caught:
+            rec.load_object("missing.pkl")
+        assert isinstance(caught.value, tracklite.LoadObjectError)
+        with pytest.raises(qlib_errors.LoadObjectError):
+            R.load_object("missing.pkl")
+    with pytest.raises(qlib_errors.ExpAlreadyExistError) as exists:
+        R.exp_manager.create_exp("errors")
+    assert isinstance(exists.value, tracklite.ExpAlreadyExistError)
+    with pytest.raises(ValueError, match="No valid experiment"):
+        R.get_exp(experiment_name="absent", create=False)
+    with pytest.raises(ValueError, match="No valid recorder"):
+        R.get_recorder(recorder_name="absent", experiment_name="errors")
+
+
+def test_get_local_dir_scenario(qlib_tracklite: QlibSession) -> None:
+    """qlib's tests/test_workflow.py::test_get_local_dir, both spellings of its URI."""
+    R = qlib_tracklite.R
+    tmp_path = Path("./.mlruns_tmp/.trash")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for uri in (str(tmp_path), tmp_path.resolve().as_uri()):
+        with R.start(uri=uri):
+            pass
+        with R.uri_context(uri=uri):
+            resume_recorder = R.get_recorder()
+            local = Path(resume_recorder.get_local_dir())
+        assert local.is_dir() and local.parent.parent == tmp_path.resolve()
+        assert resume_recorder.status == "FINISHED"
+    # The bare path and the file: URI name the same store: two runs of the default experiment.
+    with R.uri_context(uri=str(tmp_path)):
+        assert len(R.list_recorders()) == 2
+    assert R.get_uri() == qlib_tracklite.uri
+    shutil.rmtree(tmp_path)
+
+
+def fake_experiment(R: Any) -> tuple[bool, bool, str]:
+    """qlib's tests/test_all_pipeline.py::fake_experiment."""
+    default_uri = R.get_uri()
+    current_uri = "file:./temp-test-exp-mag"
+    with R.start(experiment_name="fake_workflow_for_expm", uri=current_uri):
+        R.log_params(**flatten_dict(CSI300_GBDT_TASK))
+        current_uri_to_check = R.get_uri()
+    default_uri_to_check = R.get_uri()
+    return default_uri == default_uri_to_check, current_uri == current_uri_to_check, current_uri
+
+
+def test_expmanager_scenario(qlib_tracklite: QlibSession) -> None:
+    """qlib's tests/test_all_pipeline.py::test_2_expmanager."""
+    R = qlib_tracklite.R
+    pass_default, pass_current, uri_path = fake_experiment(R)
+    assert pass_default, "default uri is incorrect"
+    assert pass_current, "current uri is incorrect"
+    store = Path(uri_path.strip("file:")).resolve()
+    assert (store / "tracklite.json").is_file()
+    reader = QlibRecorder(ExpManager(uri=uri_path))
+    (rec,) = reader.list_recorders(experiment_name="fake_workflow_for_expm").values()
+    expected = {str(k) for k in flatten_dict(CSI300_GBDT_TASK)} | {"cmd-sys.argv"}
+    assert set(rec.list_params()) == expected
+    assert rec.list_params()["model.kwargs.num_leaves"] == str(
+        CSI300_GBDT_TASK["model"]["kwargs"]["num_leaves"]
+    )
+    shutil.rmtree(str(store))
+    assert not Path("temp-test-exp-mag").exists()
+
+
+def test_default_uri_lives_in_qlib_config(qlib_tracklite: QlibSession, tmp_path: Path) -> None:
+    from qlib.config import C
+
+    R = qlib_tracklite.R
+    assert C.exp_manager["kwargs"]["uri"] == qlib_tracklite.uri
+    other = str(tmp_path / "other-store")
+    with R.uri_context(uri=other):
+        assert C.exp_manager["kwargs"]["uri"] == other and R.get_uri() == other
+    assert R.get_uri() == qlib_tracklite.uri
+    R.set_uri(other)
+    assert C.exp_manager["kwargs"]["uri"] == other
+    # qlib's worker processes rebuild the manager from C: they find the same store.
+    from qlib.utils import init_instance_by_config
+
+    rebuilt = init_instance_by_config(C["exp_manager"])
+    assert type(rebuilt) is adapter.TrackliteExpManager and rebuilt.uri == other
+    R.set_uri(qlib_tracklite.uri)
+
+
+def test_run_lifecycle_through_qlib(qlib_tracklite: QlibSession) -> None:
+    R = qlib_tracklite.R
+    with pytest.raises(RuntimeError, match="boom"), R.start(experiment_name="life"):
+        failed = R.get_recorder()
+        raise RuntimeError("boom")
+    with R.start(experiment_name="life", recorder_name="kept"):
+        R.log_metrics(step=0, loss=1.0)
+        kept = R.get_recorder()
+    # qlib's end_task_train pattern: resume by id in a later start.
+    with R.start(experiment_name="life", recorder_id=kept.info["id"], resume=True):
+        R.log_metrics(step=1, loss=0.5)
+        R.set_tags(train_status="end_task_train")
+        assert R.get_recorder().id == kept.id
+    exp = R.get_exp(experiment_name="life")
+    assert exp.list_recorders(status="FAILED") == {failed.id: exp.list_recorders()[failed.id]}
+    again = R.get_recorder(recorder_id=kept.id, experiment_name="life")
+    assert again.status == "FINISHED" and again.list_metrics() == {"loss": 0.5}
+    assert again.list_tags()["train_status"] == "end_task_train"
+    frame = R.search_records([exp.id], filter_string="metrics.loss < 1")
+    assert list(frame["run_id"]) == [kept.id]
+    # No active run: R looks in the default experiment, which does not hold it (qlib+MLflow
+    # would delete a run of any experiment here; tracklite checks the experiment).
+    with pytest.raises(ValueError, match="No valid recorder"):
+        R.delete_recorder(recorder_id=failed.id)
+    assert failed.id in R.list_recorders(experiment_name="life")
+    exp.delete_recorder(failed.id)
+    assert list(R.list_recorders(experiment_name="life")) == [kept.id]
+    # An implicit run started by R.log_* and ended by R.end_exp.
+    R.log_params(implicit=True)
+    implicit = R.get_recorder()
+    R.end_exp()
+    assert R.get_recorder(recorder_id=implicit.id, experiment_name="Experiment").status == (
+        "FINISHED"
+    )
+
+
+def test_reinit_while_active_is_refused(qlib_tracklite: QlibSession, tmp_path: Path) -> None:
+    R = qlib_tracklite.R
+    R.start_exp(experiment_name="busy")
+    with pytest.raises(qlib_errors.RecorderInitializationError):
+        qlib.init(
+            provider_uri=qlib_tracklite.provider_uri,
+            exp_manager=tracklite_manager(str(tmp_path / "else")),
+        )
+    R.end_exp()
+
+
+def test_store_written_by_qlib_is_read_by_tracklite(
+    qlib_tracklite: QlibSession, tmp_path: Path
+) -> None:
+    R = qlib_tracklite.R
+    source = tmp_path / "local.txt"
+    source.write_text("hello")
+    with R.start(experiment_name="shared", recorder_name="r1"):
+        R.log_params(lr=0.1, layers=[1, 2])
+        for step in range(3):
+            R.log_metrics(step=step, loss=1.0 / (step + 1))
+        R.set_tags(owner="qlib")
+        R.save_objects(**{"pred.pkl": {"a": 1}})
+        R.save_objects(local_path=str(source), artifact_path="files")
+        rid = R.get_recorder().id
+    reader = QlibRecorder(ExpManager(uri=qlib_tracklite.uri))
+    rec = reader.get_recorder(recorder_id=rid, experiment_name="shared")
+    assert type(rec) is tracklite.Recorder
+    assert rec.status == "FINISHED" and rec.name == "r1"
+    assert rec.list_params()["layers"] == "[1, 2]" and rec.list_metrics() == {"loss": 1 / 3}
+    assert list(rec.get_metric_history("loss")["step"]) == [0, 1, 2]
+    assert rec.list_tags()["owner"] == "qlib"
+    assert rec.load_object("pred.pkl") == {"a": 1}
+    assert rec.list_artifacts("files") == ["files/local.txt"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tracklite", "--uri", qlib_tracklite.uri, "--format", "json",
+         "runs", "shared"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert rid in json.dumps(rows) and "FINISHED" in json.dumps(rows)
+
+
+def test_qlib_in_another_process_reads_and_writes(
+    qlib_tracklite: QlibSession, workdir: Path, python: Callable[..., Any]
+) -> None:
+    R = qlib_tracklite.R
+    with R.start(experiment_name="procs"):
+        R.log_metrics(score=1.0)
+        rid = R.get_recorder().id
+    code = f"""
+import sys, qlib
+qlib.init(provider_uri={qlib_tracklite.provider_uri!r}, exp_manager={{
+    "class": "TrackliteExpManager", "module_path": "tracklite.qlib",
+    "kwargs": {{"uri": {qlib_tracklite.uri!r}, "default_exp_name": "Experiment"}}}})
+from qlib.workflow import R
+rec = R.get_recorder(recorder_id=sys.argv[1], experiment_name="procs")
+rec.set_tags(seen_by="child")
+rec.log_metrics(score=2.0, step=1)
+with R.start(experiment_name="procs", recorder_name="child"):
+    R.log_params(pid=1)
+print(rec.list_metrics()["score"], rec.status)
+"""
+    done = python(code, workdir, args=[rid])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["2.0", "FINISHED"]
+    again = R.get_recorder(recorder_id=rid, experiment_name="procs")
+    assert again.list_tags()["seen_by"] == "child" and again.list_metrics() == {"score": 2.0}
+    names = [r.name for r in R.list_recorders(experiment_name="procs").values()]
+    assert names == ["child", "mlflow_recorder"]
