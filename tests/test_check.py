@@ -355,6 +355,15 @@ def test_missing_recorder_json(store: tuple[Path, str, str, str]) -> None:
     assert tracklite.check(root).clean
 
 
+def test_empty_id_folders_are_unknown_not_recovered(store: tuple[Path, str, str, str]) -> None:
+    root, exp_id, _, _ = store
+    (root / ("f" * 32)).mkdir()
+    (root / exp_id / ("e" * 32)).mkdir()
+    report = tracklite.check(root, fix=True)
+    assert report.kinds() == {chk.UNKNOWN_FILE: 2} and not report.ok
+    assert not any((root / exp_id / ("e" * 32)).iterdir())
+
+
 def test_unsafe_artifact_link(store: tuple[Path, str, str, str], tmp_path: Path) -> None:
     root, exp_id, rec_id, _ = store
     outside = tmp_path / "secret.txt"

@@ -359,6 +359,12 @@ class _Checker:
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return
+        if problem == MISSING_METADATA and not any(
+            any(_entries(folder / sub)) for sub in (layout.METRICS_DIR, layout.ARTIFACTS_DIR)
+        ):
+            # No points, no artifacts: nothing to recover a recorder for.
+            self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
+            return
         for entry in _entries(folder):
             name = entry.name
             if name in (layout.RECORDER_FILE, layout.RECORDER_LOCK, layout.HEARTBEAT_FILE) or (
