@@ -314,6 +314,11 @@ def test_export_mlflow_layout(tmp_path: Path) -> None:
     out = tmp_path / "mlruns"
     report = export_mlflow(store, out, include_deleted=True)
     assert report.ok and report.experiments == 3 and report.recorders == 7
+    # deleted recorders and experiments only when asked
+    plain = export_mlflow(store, tmp_path / "plain")
+    assert plain.experiments == 2 and plain.recorders == 5
+    assert not (tmp_path / "plain" / WORKFLOW / TO_DELETE).exists()
+    assert not (tmp_path / "plain" / ".trash" / SCRATCH).exists()
     run = out / WORKFLOW / LGB
     meta = parse_mapping((run / "meta.yaml").read_text(encoding="utf-8"))
     assert meta["run_id"] == LGB and meta["experiment_id"] == WORKFLOW

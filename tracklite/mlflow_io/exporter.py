@@ -153,8 +153,9 @@ def export_mlflow(
     """Write ``experiments`` (names or ids; all active ones by default) of the store at ``uri``
     as an MLflow file store at ``dst`` (a new folder or an existing ``mlruns`` folder).
 
-    Experiments and runs keep their ids; deleted recorders are written as deleted runs, deleted
-    experiments (named explicitly, or all with ``include_deleted``) go to ``.trash/``. Statuses
+    Experiments and runs keep their ids. ``include_deleted`` adds deleted recorders (written as
+    deleted runs) and, when no experiments are named, deleted experiments; a deleted experiment
+    (named by id, or included) goes to ``.trash/`` as MLflow keeps it. Statuses
     map to MLflow's ints; a RUNNING recorder whose process is gone (DEAD) is written FAILED.
     Keys that cannot be MLflow file names (``..``, empty path parts, or a key that is also
     another key's folder) are skipped and listed in ``report.skipped``.
@@ -173,14 +174,14 @@ def export_mlflow(
             # MLflow creates its Default experiment in every store and expects to find it.
             _write_experiment_meta(root / "0", "0", "Default", "active", now_ms(), now_ms())
         for meta in chosen:
-            _export_experiment(store, meta, root, staging, report)
+            _export_experiment(store, meta, root, staging, report, include_deleted)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
 
 
 def _export_experiment(
-    store: Store, exp: Meta, root: Path, staging: Path, report: ExportReport
+    store: Store, exp: Meta, root: Path, staging: Path, report: ExportReport, with_deleted: bool
 ) -> None:
     exp_id: str = exp["id"]
     deleted = exp.get("lifecycle") == "deleted"
@@ -200,7 +201,7 @@ def _export_experiment(
         updated or created,
     )
     (root / _TRASH).mkdir(exist_ok=True)
-    for meta in store.iter_recorders(exp_id, include_deleted=True):
+    for meta in store.iter_recorders(exp_id, include_deleted=with_deleted):
         build = staging / meta["id"]
         try:
             report.points += _build_run(store, meta, build, exp_dir, report)
