@@ -23,7 +23,7 @@ BASE = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_
 
 
 def make_run(
-    R: QlibRecorder,  # noqa: N803 - named like qlib's global
+    R: QlibRecorder,
     experiment: str = "e",
     *,
     status: str = "FINISHED",
