@@ -91,7 +91,7 @@ def aged(store: Store) -> Iterator[tuple[Store, str, list[str]]]:
 
 
 def test_a_current_summary_is_used_whole(aged: tuple[Store, str, list[str]]) -> None:
-    store, exp_id, ids = aged
+    store, exp_id, _ids = aged
     again = rows(store, exp_id)
     assert (again.read, again.reused, again.removed, again.wrote) == (0, 6, 0, False)
     pd.testing.assert_frame_equal(frame(store), uncached(store))
@@ -108,9 +108,9 @@ def test_stale_after_a_tag_change(aged: tuple[Store, str, list[str]]) -> None:
 
 
 def test_stale_after_a_new_recorder(aged: tuple[Store, str, list[str]]) -> None:
-    store, exp_id, ids = aged
+    store, exp_id, _ids = aged
     new = add(store, exp_id, 40)
-    assert list(frame(store)["run_id"])[0] == new
+    assert next(iter(frame(store)["run_id"])) == new
     assert rows(store, exp_id).reused == 6
     pd.testing.assert_frame_equal(frame(store), uncached(store))
 
@@ -223,7 +223,7 @@ def test_liveness_is_judged_at_read_time(store: Store, tmp_path: Path) -> None:
 
 
 def test_damaged_or_foreign_summaries_are_rebuilt(aged: tuple[Store, str, list[str]]) -> None:
-    store, exp_id, ids = aged
+    store, exp_id, _ids = aged
     summary = store.root / exp_id / cache.SUMMARY_FILE
     summary.write_bytes(b"not an arrow file")
     report = rows(store, exp_id)
