@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import layout
+from ..store.ids import new_id
 from ..store.locks import locked
 from ..store.ref import RecorderRef
 from . import segments
@@ -60,7 +61,12 @@ def _compact_locked(metrics_dir: Path) -> int:
     # and zstd encodings shrink the file to ~10 bytes a point.
     order = pc.sort_indices(table, sort_keys=[("key", "ascending")])
     table = table.take(order)
-    segments.write_segment(metrics_dir, table, replaces=sorted(set(covered)))
+    # Named after the newest segment merged, so the merged file sorts where that one did:
+    # before every segment published meanwhile (a bare new id would sort after them, and
+    # readers would see those newer points before the older ones, per key).
+    newest = names[-1][: -len(layout.SEGMENT_SUFFIX)].split("-")[0]
+    name = f"{newest}-{new_id()}{layout.SEGMENT_SUFFIX}"
+    segments.write_segment(metrics_dir, table, replaces=sorted(set(covered)), name=name)
     removed = 0
     for name in sorted(set(covered)):
         try:
