@@ -146,7 +146,6 @@ def test_gc_asks_on_a_terminal(tmp_path: Path, R: QlibRecorder) -> None:
 
 
 def test_killed_run_shows_dead(tmp_path: Path) -> None:
-    pytest.importorskip("tracklite.liveness")
     store = tmp_path / "store"
     code = (
         "import os\n"

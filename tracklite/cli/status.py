@@ -7,22 +7,17 @@ whose process is gone shows as DEAD) reaches every table, ``show`` and ``compare
 
 from __future__ import annotations
 
+from .. import liveness
 from ..store.root import Meta, Store
 
 #: Order of status columns in ``tracklite experiments``; unknown statuses come after these.
-KNOWN = ("RUNNING", "DEAD", "FINISHED", "FAILED", "KILLED", "SCHEDULED")
+KNOWN = (liveness.RUNNING, liveness.DEAD, "FINISHED", "FAILED", "KILLED", "SCHEDULED")
 
 
 def effective_status(store: Store, meta: Meta) -> str:
     """The recorder's status as a reader should see it (DEAD for a run whose process is gone)."""
-    stored = str(meta.get("status") or "UNKNOWN")
-    if stored != "RUNNING":
-        return stored  # only a RUNNING recorder can be dead: no file is touched for the rest
-    try:
-        from ..liveness import effective_status as judge
-    except ImportError:  # a build without liveness detection shows the stored status
-        return stored
-    return judge(meta, store.recorder_dir(meta["experiment_id"], meta["id"]))
+    # Costs nothing for ended recorders: only a RUNNING one has its owner process looked up.
+    return liveness.effective_status(meta, store.recorder_dir(meta["experiment_id"], meta["id"]))
 
 
 def label(store: Store, meta: Meta) -> str:

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from .. import liveness
 from ..store import layout
 from ..store.locks import locked
 from ..store.root import Meta, Store
@@ -222,14 +223,10 @@ def _still_garbage(store: Store, item: Garbage) -> str | None:
 
 def _in_use(store: Store, rec: Meta) -> bool:
     """Whether a recorder's process may still write into it."""
-    if rec.get("status") != "RUNNING":
+    if rec.get("status") != liveness.RUNNING:
         return False
-    try:
-        from ..liveness import DEAD, effective_status
-    except ImportError:  # without liveness detection, RUNNING has to be believed
-        return True
     folder = store.recorder_dir(rec["experiment_id"], rec["id"])
-    return effective_status(rec, folder) != DEAD
+    return liveness.effective_status(rec, folder) != liveness.DEAD
 
 
 def _keep_reason(store: Store, meta: Meta, meta_file: Path, cutoff: float | None) -> str | None:
