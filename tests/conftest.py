@@ -20,10 +20,10 @@ def _end_quietly(recorder: QlibRecorder) -> None:
         recorder.end_exp("FAILED")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No inherited store location or qlib params; run from ``tmp_path/cwd``, a folder outside
-    any git tree. Test modules opt in with ``pytestmark = pytest.mark.usefixtures("clean_env")``."""
+    """Every test: no inherited store location or qlib params, and the current folder is
+    ``tmp_path/cwd`` (outside any git tree), so nothing is ever written into the repository."""
     monkeypatch.delenv("TRACKLITE_URI", raising=False)
     for key in list(os.environ):
         if key.startswith("_QLIB_"):
