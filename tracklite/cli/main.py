@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tracklite {__version__}")
-    _add_globals(parser, argparse.SUPPRESS)
+    _add_uri(parser, argparse.SUPPRESS)
+    _add_format(parser, argparse.SUPPRESS)
     # Sub-commands repeat the global options with no default, so that `tracklite runs X --uri S`
     # works and an option given before the command is not overwritten by a default after it.
     uri = _Parser(add_help=False)
@@ -59,11 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     for group in GROUPS:
         group.register(sub, parents)
     return parser
-
-
-def _add_globals(parser: argparse.ArgumentParser, default: object) -> None:
-    _add_uri(parser, default)
-    _add_format(parser, default)
 
 
 def _add_uri(parser: argparse.ArgumentParser, default: object) -> None:
@@ -105,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             err=sys.stderr,
         )
         code: int = handler(ctx, args)
-        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        sys.stdout.flush()  # a closed pipe shows here, where BrokenPipeError is handled
         return code
     except BrokenPipeError:
         # `tracklite runs X | head`: the reader left; stop quietly, as other tools do, and keep

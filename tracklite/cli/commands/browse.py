@@ -100,7 +100,7 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
             "recorders": sum(counts.values()),
             "last_activity": last,
         }
-        row.update({s: counts.get(s, 0) for s in counts})
+        row.update(counts)
         rows.append(row)
     short = resolve.prefix_length(resolve.experiment_ids(store), (r["id"] for r in rows))
     for row in rows:

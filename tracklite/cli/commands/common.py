@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,8 +134,12 @@ def recorder_columns(with_experiment: bool = False) -> list[Column]:
 
 
 def metric_value(meta: Meta, key: str) -> float | None:
+    """The latest value of a metric; None when missing or NaN (both print as a blank)."""
     entry = meta.get("metrics", {}).get(key)
-    return None if entry is None else float(entry["value"])
+    if entry is None:
+        return None
+    value = float(entry["value"])
+    return None if math.isnan(value) else value
 
 
 # ------------------------------------------------------------------ artifacts

@@ -18,7 +18,14 @@ from ...store import layout
 from .. import resolve, tables, text
 from ..context import Context
 from ..tables import Column, Table
-from .common import Parents, SubParsers, add_command, recorder_columns, recorder_row
+from .common import (
+    Parents,
+    SubParsers,
+    add_command,
+    metric_value,
+    recorder_columns,
+    recorder_row,
+)
 
 EXPERIMENT = "tracklite-demo"
 #: (recorder name, learning rate, leaves); the last one fails on purpose.
@@ -71,8 +78,7 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
         row = recorder_row(store, meta, short)
         row["lr"] = meta["params"].get("lr")
         row["num_leaves"] = meta["params"].get("num_leaves")
-        entry = meta.get("metrics", {}).get("valid_ic")
-        row["valid_ic"] = None if entry is None else entry["value"]
+        row["valid_ic"] = metric_value(meta, "valid_ic")
         rows.append(row)
     columns = [
         *recorder_columns(),

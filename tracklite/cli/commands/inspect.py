@@ -22,6 +22,7 @@ from .common import (
     add_command,
     artifact_files,
     duration_seconds,
+    metric_value,
     non_negative,
 )
 
@@ -343,17 +344,9 @@ def _compare_rows(store: Store, metas: list[Meta], human: bool) -> list[dict[str
             if section == "params":
                 values = [m.get("params", {}).get(key) for m in metas]
             else:
-                values = [_latest(m, key) for m in metas]
+                values = [metric_value(m, key) for m in metas]
             add(section, key, values, f"{section}.{key}")
     return rows
 
 
 _HUMAN_LABELS = {"start_time": "start", "duration_s": "duration"}
-
-
-def _latest(meta: Meta, key: str) -> float | None:
-    entry = meta.get("metrics", {}).get(key)
-    if entry is None:
-        return None
-    value = float(entry["value"])
-    return None if math.isnan(value) else value
