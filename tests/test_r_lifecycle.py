@@ -262,6 +262,16 @@ def test_unsaved_recorder_info(R: QlibRecorder) -> None:
     assert R.list_recorders(experiment_name="e") == {}
 
 
+def test_ending_an_unsaved_recorder_keeps_it_scheduled(R: QlibRecorder, store_uri: str) -> None:
+    exp = R.get_exp(experiment_name="e")
+    before = sorted(p.name for p in Path(store_uri).rglob("*"))
+    rec = exp.create_recorder("never-started")
+    rec.end_run("FINISHED")
+    assert rec.status == "SCHEDULED" and rec.id is None
+    assert rec.end_time is not None and TIME_RE.match(rec.end_time)
+    assert sorted(p.name for p in Path(store_uri).rglob("*")) == before
+
+
 def test_experiment_info(R: QlibRecorder) -> None:
     with R.start(experiment_name="e") as exp:
         rec = R.get_recorder()

@@ -134,6 +134,13 @@ def test_get_exp_create_makes_a_missing_experiment(R: QlibRecorder) -> None:
     assert set(R.list_experiments()) == {"new", "named"}
 
 
+def test_manager_lookup_without_id_or_name_is_an_assertion(R: QlibRecorder) -> None:
+    with pytest.raises(AssertionError):
+        R.exp_manager._get_exp()
+    with pytest.raises(AssertionError):
+        R.exp_manager._get_or_create_exp()
+
+
 def test_create_exp(R: QlibRecorder) -> None:
     exp = R.exp_manager.create_exp("made")
     assert exp.name == "made"
