@@ -45,6 +45,7 @@ from .reader import (
     _EXPERIMENT_NON_RUNS,
     MalformedRun,
     MlflowExperiment,
+    MlflowFormatError,
     MlflowRun,
     read_mlruns,
 )
@@ -188,7 +189,8 @@ class _Importer:
             # an empty experiment is imported too.
             if exp.experiment_id != DEFAULT_EXPERIMENT_ID:
                 target = self.target_experiment(exp)
-            for run in exp.runs(read_metrics=True):
+            # Metric files are read only for runs that are new or changed (see import_run).
+            for run in exp.runs():
                 try:
                     if isinstance(run, MalformedRun):
                         raise _RunError(f"malformed run: {run.reason}")
@@ -328,6 +330,8 @@ class _Importer:
         return self._run_index
 
     def import_run(self, run: MlflowRun, experiment_id: str) -> None:
+        # Taken before any metric file is read: a point appended meanwhile changes the next
+        # import's fingerprint, so it is never missed.
         fingerprint = run.fingerprint()
         where = self.run_index().get(run.run_id)
         if where is None:
@@ -410,34 +414,62 @@ class _Importer:
             atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
 
     def points(self, run: MlflowRun) -> tuple[pa.Table, dict[str, Any]]:
-        """The run's full metric history as one segment table, and its latest-value summary."""
+        """The run's full metric history as one segment table, and its latest-value summary.
+
+        Raises :class:`_RunError` for a metric file with an unreadable line before its last.
+        """
+        import numpy as np
         import pyarrow as pa
 
+        try:
+            history = run.metric_history()
+        except MlflowFormatError as exc:
+            where = os.path.relpath(exc.path, run.path)
+            raise _RunError(f"malformed run: {where}: {exc.reason}") from None
         keys: list[str] = []
         steps: list[int] = []
         values: list[float] = []
         stamps: list[int] = []
-        history = run.metric_history()
+        summary: dict[str, Any] = {}
         for key in sorted(history):
             columns = history[key]
-            keys.extend([key] * len(columns))
-            steps.extend(columns.steps)
-            values.extend(columns.values)
-            stamps.extend(columns.timestamps)
             if columns.torn:
                 self.report.notes.append(
                     f"{run.path}: skipped the unreadable end of metric {key!r}: "
                     f"{columns.dropped_tail!r}"
                 )
-        summary: dict[str, Any] = {}
-        latest.merge(summary, keys, steps, values, stamps)
-        table = pa.table(
-            {
-                "key": pa.array(keys, pa.string()),
-                "step": pa.array(steps, pa.int64()),
-                "value": pa.array(values, pa.float64()),
-                "timestamp": pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-            },
+            if not len(columns):
+                continue
+            keys.extend([key] * len(columns))
+            steps.extend(columns.steps)
+            values.extend(columns.values)
+            stamps.extend(columns.timestamps)
+            # The latest point by latest.merge's order (step, then timestamp, then value, NaN
+            # lowest, the later of equals winning), found in C: a stable sort's last element.
+            vals = np.asarray(columns.values, dtype=np.float64)
+            order = np.lexsort(
+                (
+                    np.where(np.isnan(vals), -np.inf, vals),
+                    np.asarray(columns.timestamps, dtype=np.int64),
+                    np.asarray(columns.steps, dtype=np.int64),
+                )
+            )
+            i = int(order[-1])
+            latest.merge(
+                summary,
+                [key],
+                [columns.steps[i]],
+                [columns.values[i]],
+                [columns.timestamps[i]],
+            )
+        # from_arrays, not pa.table(dict): the latter imports pandas to check its argument.
+        table = pa.Table.from_arrays(
+            [
+                pa.array(keys, pa.string()),
+                pa.array(steps, pa.int64()),
+                pa.array(values, pa.float64()),
+                pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            ],
             schema=segments.schema(),
         )
         return table, summary
