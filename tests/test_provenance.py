@@ -216,10 +216,11 @@ print(R.get_recorder().id)
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="metrics/writer.py: the exit-time flush imports pandas/pyarrow after threading's "
-    "shutdown and prints 'could not write pending metrics ...: can't register atexit after "
-    "shutdown' (the points are written anyway by the run's end at exit)",
+    strict=False,  # intermittent: depends on whether the writer's warm-up imported pandas
+    reason="metrics/writer.py: MetricWriter.close() at exit builds an Arrow array, pyarrow's "
+    "pandas shim imports pandas after threading's shutdown, and 'could not write pending "
+    "metrics ...: can't register atexit after shutdown' is printed (the points are written "
+    "anyway when the run ends at exit)",
 )
 def test_a_short_script_exits_quietly(tmp_path: Path, run_script: Runner) -> None:
     """A script that logs a point and ends at once: the interpreter shuts down while the
