@@ -199,8 +199,9 @@ def kill_once(
     return ack_path
 
 
-def verify(uri: str, acked: Acked) -> Counter[str]:
-    """Check the store against what was acknowledged; returns the kinds check() reported."""
+def verify(uri: str, acked: Acked, only: set[str] | None = None) -> Counter[str]:
+    """Check the store against what was acknowledged (the recorders in ``only``, else all);
+    returns the kinds check() reported."""
     import pandas as pd
 
     import tracklite
@@ -213,6 +214,8 @@ def verify(uri: str, acked: Acked) -> Counter[str]:
             json.loads(path.read_text())  # no torn metadata is ever visible
     manager = ExpManager(uri=uri)
     for rec_id, exp_id in acked.experiment.items():
+        if only is not None and rec_id not in only:
+            continue
         rec = manager.get_exp(experiment_id=exp_id, create=False).get_recorder(
             recorder_id=rec_id, create=False
         )
@@ -269,8 +272,10 @@ def run(base: Path, kills: int, seed: int = 0, spawn_every: int = 0,
         for index in range(kills):
             use_spawn = spawn_every and index % spawn_every == spawn_every - 1
             log = kill_once(uri, work, index, rng, None if use_spawn else zygote, max_delay)
+            before = set(acked.experiment)
             acked.read(log)
-            seen += verify(uri, acked)
+            # The victim's own recorders now; every recorder again at the end.
+            seen += verify(uri, acked, set(acked.experiment) - before)
     finally:
         zygote.close()
     repaired = tracklite.check(uri, fix=True, temp_age=0)
