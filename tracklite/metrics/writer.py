@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -466,8 +467,10 @@ class MetricWriter:
     def _flush_buffer(
         self, buf: RecorderBuffer, finish: Callable[[Meta], None] | None = None
     ) -> None:
-        if buf.error is not None:
-            buf.raise_error()
+        # An error the thread kept is not raised before trying again: the points it refused
+        # are still queued, and a flush that now succeeds has lost nothing. It is reported
+        # either way: raised with the new failure, or as a warning once the points are safe.
+        earlier, buf.error = buf.error, None
         try:
             buf.flush(finish)
         except Exception as exc:
@@ -475,6 +478,13 @@ class MetricWriter:
                 f"writing metrics of recorder {buf.ref.recorder_id} to {buf.ref.dir} failed: "
                 f"{exc}; the points are kept in memory and will be written by the next flush"
             ) from exc
+        if earlier is not None:
+            warnings.warn(
+                f"an earlier background write of recorder {buf.ref.recorder_id} failed "
+                f"({earlier}); its points were kept and are now written",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def finish(self, ref: RecorderRef, finish: Callable[[Meta], None]) -> None:
         """Final flush of a run: points and one metadata rewrite that also applies ``finish``
