@@ -159,15 +159,24 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
 
 def test_progress_draws_on_a_terminal() -> None:
     master, slave = os.openpty()
+    chunks: list[bytes] = []
     try:
         with open(slave, "w", encoding="utf-8", closefd=True) as terminal:
             with Progress("removing", total=2, stream=terminal, interval=0) as bar:
                 bar.advance(detail="one")
                 bar.callback(2, 2)
-            terminal.flush()
-            written = os.read(master, 4096).decode()
+        # The terminal side is closed: read everything it wrote (EIO marks the end on Linux).
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
         os.close(master)
+    written = b"".join(chunks).decode()
     assert "\rremoving 1/2 one" in written
     assert "removing 2/2" in written
     assert written.endswith("\r")  # the line is erased at the end
