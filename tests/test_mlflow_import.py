@@ -406,19 +406,58 @@ def test_update_keeps_points_logged_in_tracklite(tmp_path: Path) -> None:
     import_mlflow(src.root, dst)
     R = QlibRecorder(tracklite.ExpManager(uri=str(dst)))
     rec = R.get_recorder(recorder_id=run.name, experiment_id="1")
-    rec.log_metrics(step=7, extra=3.0)
+    rec.log_metrics(step=9, extra=3.0, loss=0.1)
     rec.flush()
     with open(run / "metrics" / "loss", "a") as f:
         f.write("1700000002000 0.25 1\n")
     assert import_mlflow(src.root, dst).runs_updated == 1
     points = history(dst, "1", run.name)
-    assert sorted(zip(points["key"], points["step"], strict=True)) == [
-        ("extra", 7),
-        ("loss", 0),
-        ("loss", 1),
-    ]
+    # the imported points still read before the ones logged here afterwards
+    assert list(points.loc[points["key"] == "loss", "step"]) == [0, 1, 9]
+    assert list(points.loc[points["key"] == "extra", "step"]) == [9]
     summary = recorder_json(dst, "1", run.name)["metrics"]
-    assert set(summary) == {"extra", "loss"} and summary["loss"]["value"] == 0.25
+    assert set(summary) == {"extra", "loss"} and summary["loss"]["value"] == 0.1
+    assert len(segments.segment_names(dst / "1" / run.name / "metrics")) == 2
+    assert tracklite.check(dst).clean
+
+
+def test_update_after_a_crashed_update_does_not_duplicate_points(tmp_path: Path) -> None:
+    src = Mlruns(tmp_path / "mlruns")
+    src.experiment("1", "exp")
+    run = src.run("1", metrics={"loss": [(1700000001000, 0.5, 0)]})
+    dst = tmp_path / "store"
+    import_mlflow(src.root, dst)
+    metrics = dst / "1" / run.name / "metrics"
+    (old,) = segments.segment_names(metrics)
+    # What an update killed between publishing its segment and rewriting recorder.json
+    # leaves: a new imported segment, the recorded one gone.
+    os.rename(metrics / old, metrics / f"{'f' * 32}-mlflow.parquet")
+    with open(run / "metrics" / "loss", "a") as f:
+        f.write("1700000002000 0.25 1\n")
+    assert import_mlflow(src.root, dst).runs_updated == 1
+    assert list(history(dst, "1", run.name)["step"]) == [0, 1]
+    assert len(segments.segment_names(metrics)) == 1
+
+
+def test_update_after_compaction(tmp_path: Path) -> None:
+    src = Mlruns(tmp_path / "mlruns")
+    src.experiment("1", "exp")
+    run = src.run("1", metrics={"loss": [(1700000001000, 0.5, 0)]})
+    dst = tmp_path / "store"
+    import_mlflow(src.root, dst)
+    R = QlibRecorder(tracklite.ExpManager(uri=str(dst)))
+    rec = R.get_recorder(recorder_id=run.name, experiment_id="1")
+    rec.log_metrics(step=3, extra=1.0)
+    rec.flush()
+    assert tracklite.compact(dst).compacted == 1  # imported and logged points now in one file
+    with open(run / "metrics" / "loss", "a") as f:
+        f.write("1700000002000 0.25 1\n")
+    assert import_mlflow(src.root, dst).runs_updated == 1
+    points = history(dst, "1", run.name)
+    # The compacted file held imported points, so it was replaced: the source's points are
+    # all there exactly once (points logged here and compacted with them are the price).
+    assert list(points.loc[points["key"] == "loss", "step"]) == [0, 1]
+    assert tracklite.check(dst).clean
 
 
 def test_malformed_runs_are_reported_and_skipped(tmp_path: Path) -> None:

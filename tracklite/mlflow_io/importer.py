@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,8 @@ DEFAULT_EXPERIMENT_ID = "0"
 #: Recorder name for a run without any (only very old MLflow versions wrote such runs).
 NAMELESS_RUN = "mlflow_recorder"
 _SOURCE = "mlflow-file-store"
+# Ends the name of every segment the importer writes (before ".parquet").
+_SEGMENT_MARK = "-mlflow"
 
 Progress = Callable[[int, int], object]
 
@@ -364,7 +366,9 @@ class _Importer:
         try:
             segment = None
             if table.num_rows:
-                segment = segments.write_segment(staging / layout.METRICS_DIR, table).name
+                segment = segments.write_segment(
+                    staging / layout.METRICS_DIR, table, name=_segment_name(None)
+                ).name
             self.copy_artifacts(run, staging / layout.ARTIFACTS_DIR, fresh=True)
             meta = _recorder_meta(run, experiment_id)
             meta["metrics"] = summary
@@ -390,12 +394,17 @@ class _Importer:
                 raise _RunError(f"recorder {run.run_id} vanished during the import")
             origin: dict[str, Any] = meta.get("imported_from") or {}
             self.copy_artifacts(run, rec_dir / layout.ARTIFACTS_DIR, fresh=False)
-            ours = _segments_holding(metrics_dir, origin.get("segment"))
+            ours = _imported_segments(metrics_dir, origin.get("segment"))
             segment = None
             if table.num_rows:
                 # The new segment names the ones it replaces, so a reader listing both skips the
                 # old points until they are deleted just below: no point is seen twice.
-                segment = segments.write_segment(metrics_dir, table, replaces=ours or None).name
+                segment = segments.write_segment(
+                    metrics_dir,
+                    table,
+                    replaces=ours or None,
+                    name=_segment_name(ours[0] if ours else None),
+                ).name
             for name in ours:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(metrics_dir / name)
@@ -627,28 +636,39 @@ def _summary(table: pa.Table) -> dict[str, Any]:
     return summary
 
 
-def _segments_holding(metrics_dir: Path, segment: object) -> list[str]:
-    """The published segments holding the points of the imported segment ``segment``: itself,
-    or the compacted segment(s) that absorbed it."""
-    if not isinstance(segment, str):
-        return []
+def _segment_name(replacing: str | None) -> str:
+    """A name for an imported segment: marked as imported, and sorting where the segment it
+    replaces did (as compaction names its files), so points logged in tracklite after the
+    import still read after the imported ones."""
+    prefix = f"{replacing.split('-')[0].split('.')[0]}-" if replacing else ""
+    return f"{prefix}{new_id()}{_SEGMENT_MARK}{layout.SEGMENT_SUFFIX}"
+
+
+def _imported_segments(metrics_dir: Path, recorded: object) -> list[str]:
+    """The published segments holding imported points, sorted: marked ones, the one recorded
+    in ``imported_from`` and compacted segments that absorbed either. Marked names also catch
+    a segment published by an update that crashed before rewriting ``recorder.json``."""
     import pyarrow.parquet as pq
+
+    def imported(name: str) -> bool:
+        return name == recorded or name.endswith(_SEGMENT_MARK + layout.SEGMENT_SUFFIX)
 
     found: list[str] = []
     for name in segments.segment_names(metrics_dir):
-        if name == segment:
+        if imported(name):
             found.append(name)
             continue
         try:
             meta = pq.read_schema(metrics_dir / name).metadata or {}
+            replaced = json.loads(meta.get(segments.REPLACES_KEY, b"[]"))
         except (OSError, ValueError):
             continue
-        if segment in _names(json.loads(meta.get(segments.REPLACES_KEY, b"[]"))):
+        if any(imported(old) for old in _names(replaced)):
             found.append(name)
     return found
 
 
-def _names(value: object) -> Iterable[str]:
+def _names(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
