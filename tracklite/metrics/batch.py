@@ -70,6 +70,15 @@ def columns_of(metrics: Any, steps: Any = None) -> Columns:
                 raise TypeError("steps must be integers")
         elif raw_steps.dtype.kind not in "iu":
             raise TypeError(f"steps must be integers, got dtype {raw_steps.dtype}")
+        # A cast would wrap (uint64) or give garbage (floats) outside int64, silently.
+        if length and (
+            (raw_steps.dtype.kind == "u" and raw_steps.max() > np.iinfo(np.int64).max)
+            or (
+                raw_steps.dtype.kind == "f"
+                and not -(2.0**63) <= raw_steps.min() <= raw_steps.max() < 2.0**63
+            )
+        ):
+            raise ValueError("steps must fit in int64 (-2**63 .. 2**63-1)")
         step_col = raw_steps.astype(np.int64)
     stamps = np.full(length, now_ms(), dtype=np.int64)
     return [(key, step_col, values, stamps) for key, values in columns]
