@@ -188,31 +188,14 @@ def metas_table(
     import pyarrow as pa
 
     n = len(metas)
-    metrics: dict[str, list[Any]] = {}
-    params: dict[str, list[Any]] = {}
-    tags: dict[str, list[Any]] = {}
-    owners: list[str | None] = [None] * n
-    # One pass over the rows, each key's column allocated once and filled by position: this
-    # is the whole cost of a cold search beside reading the files, so no per-row pandas work
-    # and no per-value checks (a value of the wrong type is caught per column, below).
-    for row, meta in enumerate(metas):
-        for table, source in ((params, meta.get("params")), (tags, meta.get("tags"))):
-            if source:
-                for key, value in source.items():
-                    column = table.get(key)
-                    if column is None:
-                        column = table[key] = [None] * n
-                    column[row] = value
-        entries = meta.get("metrics")
-        if entries:
-            for key, entry in entries.items():
-                column = metrics.get(key)
-                if column is None:
-                    column = metrics[key] = [None] * n
-                column[row] = entry
-        if meta.get("status") == "RUNNING" and meta.get("owner") is not None:
-            # Only a RUNNING recorder's owner is ever looked at (liveness at read time).
-            owners[row] = json.dumps(meta["owner"])
+    params = _columns_of([m.get("params") for m in metas])
+    tags = _columns_of([m.get("tags") for m in metas])
+    metrics = _columns_of([m.get("metrics") for m in metas])
+    # Only a RUNNING recorder's owner is ever looked at (liveness at read time).
+    owners = [
+        json.dumps(m["owner"]) if m.get("status") == "RUNNING" and m.get("owner") else None
+        for m in metas
+    ]
     string = pa.string()
     columns: dict[str, pa.Array[Any]] = {
         RUN_ID: pa.array(names, string),
@@ -254,17 +237,44 @@ def _metric_array(entries: list[Any]) -> pa.Array[Any]:
     """Latest values from ``{"value", "step", "timestamp"}`` entries; NaN if malformed."""
     import pyarrow as pa
 
-    values: list[Any] = []
-    nan = float("nan")
+    try:
+        return pa.array([None if e is None else e["value"] for e in entries], pa.float64())
+    except (TypeError, KeyError, IndexError, pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # a hand-edited entry somewhere in the column: go value by value
+    values: list[float | None] = []
     for entry in entries:
-        if entry is None:
-            values.append(None)
-            continue
         try:
-            values.append(float(entry["value"]))
-        except (TypeError, KeyError, ValueError):
-            values.append(nan)
+            values.append(None if entry is None else float(entry["value"]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            values.append(float("nan"))
     return pa.array(values, pa.float64())
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _columns_of(dicts: list[Any]) -> dict[str, list[Any]]:
+    """``{key: [value or None per row]}`` from one dict per row (non-dicts count as empty).
+
+    This and the JSON parsing are the whole cost of a cold search, so it runs at C speed where
+    it can: when the rows share most of their keys (the usual case: every run of a script logs
+    the same names) each column is one list comprehension; when they hardly overlap, that would
+    cost rows x keys, and one pass over the entries is cheaper.
+    """
+    rows = [d if isinstance(d, dict) else _EMPTY for d in dicts]
+    keys: set[str] = set().union(*rows) if rows else set()
+    entries = sum(map(len, rows))
+    if len(keys) * len(rows) <= 4 * entries + len(rows):
+        return {key: [row.get(key) for row in rows] for key in keys}
+    columns: dict[str, list[Any]] = {}
+    n = len(rows)
+    for position, row in enumerate(rows):
+        for key, value in row.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * n
+            column[position] = value
+    return columns
 
 
 def read_summary(path: Path, experiment_id: str) -> tuple[pa.Table, int] | None:
