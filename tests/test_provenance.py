@@ -22,9 +22,12 @@ pytestmark = [
 ]
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "LC_ALL": "C",
 }
 
 LOG_ONE_RUN = """
@@ -38,8 +41,9 @@ with R.start(experiment_name="prov") as exp:
 
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, **GIT_ENV, "HOME": str(repo.parent)}
-    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout
 
 
@@ -72,8 +76,15 @@ def test_params_and_git_artifacts_in_a_git_repo(
     repo: Path, tmp_path: Path, run_script: Runner
 ) -> None:
     store = tmp_path / "store"
-    env = {**GIT_ENV, "HOME": str(tmp_path), "TRACKLITE_URI": str(store), "_QLIB_FOO": "bar",
-           "_QLIB_EMPTY": "", "QLIB_NOT_THIS": "x", "_qlib_lower": "x"}
+    env = {
+        **GIT_ENV,
+        "HOME": str(tmp_path),
+        "TRACKLITE_URI": str(store),
+        "_QLIB_FOO": "bar",
+        "_QLIB_EMPTY": "",
+        "QLIB_NOT_THIS": "x",
+        "_qlib_lower": "x",
+    }
     done = run_script(LOG_ONE_RUN, repo, env=env, args=["--flag", "value with space"])
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -169,8 +180,11 @@ def test_outside_git_no_code_files_and_nothing_on_stderr(
     plain = tmp_path / "plain"
     plain.mkdir()
     store = tmp_path / "store"
-    env = {"TRACKLITE_URI": str(store), "_QLIB_FOO": "bar",
-           "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    env = {
+        "TRACKLITE_URI": str(store),
+        "_QLIB_FOO": "bar",
+        "GIT_CEILING_DIRECTORIES": str(tmp_path),
+    }
     done = run_script(LOG_ONE_RUN, plain, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -184,8 +198,11 @@ def test_outside_git_no_code_files_and_nothing_on_stderr(
 def test_without_a_git_binary_runs_still_start(tmp_path: Path, run_script: Runner) -> None:
     store = tmp_path / "store"
     # PATH without git (the interpreter is started by its full path).
-    done = run_script(LOG_ONE_RUN, Path.cwd(), env={"TRACKLITE_URI": str(store),
-                                                    "PATH": str(tmp_path / "empty-bin")})
+    done = run_script(
+        LOG_ONE_RUN,
+        Path.cwd(),
+        env={"TRACKLITE_URI": str(store), "PATH": str(tmp_path / "empty-bin")},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert stored(store, done.stdout.strip()).list_artifacts() == []
@@ -215,13 +232,6 @@ print(R.get_recorder().id)
     assert rec.load_object("obj") == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=False,  # intermittent: depends on whether the writer's warm-up imported pandas
-    reason="metrics/writer.py: MetricWriter.close() at exit builds an Arrow array, pyarrow's "
-    "pandas shim imports pandas after threading's shutdown, and 'could not write pending "
-    "metrics ...: can't register atexit after shutdown' is printed (the points are written "
-    "anyway when the run ends at exit)",
-)
 def test_a_short_script_exits_quietly(tmp_path: Path, run_script: Runner) -> None:
     """A script that logs a point and ends at once: the interpreter shuts down while the
     metric writer may still be starting; nothing may be printed."""

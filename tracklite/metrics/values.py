@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Value types the writer's hot path appends without a per-value check. It starts with
+#: Python's numbers and learns numpy's scalar types the first time :func:`to_float` accepts
+#: one, so an unusual value (a complex, a string array) always reaches :func:`to_float`.
+PLAIN_TYPES: set[type] = {float, int, bool}
+
+
+def check_values(items: dict[str, Any]) -> dict[str, float]:
+    """Every value converted by :func:`to_float` (raising for the first bad one), learning the
+    scalar types that passed."""
+    checked = {key: to_float(key, value) for key, value in items.items()}
+    for value in items.values():
+        kind = type(value)
+        if (
+            kind not in PLAIN_TYPES
+            and getattr(value, "shape", None) == ()
+            and not hasattr(value, "__array_function__")
+        ):
+            PLAIN_TYPES.add(kind)  # a numpy scalar type (arrays keep going the slow way)
+    return checked
+
 
 def to_float(key: str, value: Any) -> float:
     """A metric value as float64: Python/numpy numbers, bools and 0-d arrays; NaN and infinities

@@ -36,7 +36,7 @@ from ..store.names import check_key
 from ..store.ref import RecorderRef
 from ..store.root import Meta, Store
 from . import latest, segments
-from .values import to_float, to_step
+from .values import PLAIN_TYPES, check_values, to_float, to_step
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -117,6 +117,8 @@ class RecorderBuffer:
             if not keys:
                 return
             codes = self._codes_for(keys)
+        if not PLAIN_TYPES.issuperset(map(type, items.values())):
+            items = check_values(items)  # TypeError naming the key; nothing is queued
         stamp = _time_ns() // 1_000_000
         size = 0
         with self.lock:
@@ -329,7 +331,7 @@ def _to_table(keys: list[str], codes: Any, values: Any, steps: Any, stamps: Any)
 
     # Written as a dictionary column (no per-point string is ever built); segments are written
     # without the Arrow schema, so every reader sees a plain string column.
-    key_col = pa.DictionaryArray.from_arrays(_arrow(codes, pa.int32()), pa.array(keys, pa.string()))
+    key_col = pa.DictionaryArray.from_arrays(_arrow(codes, pa.int32()), _strings(keys))
     return pa.table(
         {
             "key": key_col,
@@ -340,11 +342,24 @@ def _to_table(keys: list[str], codes: Any, values: Any, steps: Any, stamps: Any)
     )
 
 
+def _strings(keys: list[str]) -> pa.Array[Any]:
+    """An Arrow string array built from its buffers (see :func:`_arrow` for why)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [key.encode("utf-8") for key in keys]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(item) for item in encoded], out=offsets[1:])
+    return pa.StringArray.from_buffers(  # type: ignore[no-any-return]
+        len(encoded), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(encoded))
+    )
+
+
 def _arrow(column: Any, kind: pa.DataType) -> pa.Array[Any]:
     """A zero-copy Arrow array over a contiguous numpy column.
 
-    ``pa.array(ndarray)`` would first ask whether the object is a pandas Series, importing
-    pandas (half a second) in the writer thread.
+    ``pa.array(...)`` would first ask whether the object is a pandas Series, importing pandas
+    (half a second) in the writer thread, or failing outright at interpreter exit.
     """
     import numpy as np
     import pyarrow as pa
