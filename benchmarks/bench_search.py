@@ -301,6 +301,17 @@ def machine() -> list[str]:
     ]
 
 
+def calibration() -> float:
+    """Seconds for a fixed pure-Python loop: compare it across runs to see how loaded (or
+    throttled) the machine was."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(range(10**6))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000", help="recorder counts (comma-separated)")
@@ -310,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     load_before = os.getloadavg()
+    calibrate_before = calibration()
     results = Results()
     for n in sizes:
         bench_size(n, args.steps, n <= args.mlflow_max, args.repeat, results)
     load_after = os.getloadavg()
+    calibrate_after = calibration()
 
     print("\n| operation | recorders | tracklite | MLflow file store | MLflow / tracklite |")
     print("|---|---:|---:|---:|---:|")
@@ -336,8 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
-        f"(1-minute); filter {FILTER!r}, order {ORDER}, {args.steps} points per metric"
+        f"(1-minute); CPU check sum(range(10**6)): {_fmt(calibrate_before)} before, "
+        f"{_fmt(calibrate_after)} after"
     )
+    print(f"filter {FILTER!r}, order {ORDER}, {args.steps} points per metric")
     return 0
 
 

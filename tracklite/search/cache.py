@@ -365,7 +365,9 @@ def experiment_rows(
         new_rows = rows_table(experiment_id, fresh.items(), exp_dir)
         report.read = new_rows.num_rows
         rows = new_rows
-        if kept is not None and kept.num_rows:
+        if kept is not None and not new_rows.num_rows:
+            rows = kept
+        elif kept is not None and kept.num_rows:
             rows = pa.concat_tables([kept, new_rows], promote_options="permissive")
         if temp is not None:
             report.wrote = _publish(temp, summary_path, rows, experiment_id, built_ns)

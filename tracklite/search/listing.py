@@ -277,45 +277,66 @@ def _frame(
     drop_empty: bool = False,
 ) -> pd.DataFrame:
     """The ``mlflow.search_runs`` frame of ``rows`` (only ``columns`` if given)."""
+    import numpy as np
     import pandas as pd
 
+    n = rows.num_rows
     present = set(rows.column_names)
     user = [c for c in rows.column_names if c.startswith(_PREFIXES)]
     if columns is not None:
         user = [c for c in user if c in columns]
     if drop_empty:
         # As in MLflow, a key shows up only if one of the returned recorders has it.
-        user = [c for c in user if rows.column(c).null_count < rows.num_rows]
+        user = [c for c in user if rows.column(c).null_count < n]
     user.sort(key=lambda c: (_PREFIXES.index(c[: c.index(".") + 1]), c))
-    data: dict[str, Any] = {}
+    base: dict[str, Any] = {}
+    times: dict[str, pd.Series[Any]] = {}
     for name in BASE_COLUMNS:
         if columns is not None and name not in columns:
             continue
         if name == "status":
-            data[name] = pd.Series(statuses, dtype=object)
+            base[name] = statuses
         elif name == "artifact_uri":
-            data[name] = _artifact_uris(store, rows)
+            base[name] = _artifact_uris(store, rows)
         elif name in ("start_time", "end_time"):
-            data[name] = _times(rows.column(name))
+            times[name] = _times(rows.column(name))
         elif name in present:
-            data[name] = _strings(rows.column(name))
-    for name in user:
-        column = rows.column(name)
-        if name.startswith("metrics."):
-            data[name] = pd.Series(column.to_numpy(), dtype="float64")
-        else:
-            data[name] = _strings(column)
-    empty: pd.DataFrame = pd.DataFrame(index=pd.RangeIndex(rows.num_rows))
-    return pd.DataFrame(data) if data else empty
+            base[name] = rows.column(name).to_numpy(zero_copy_only=False)
+    metrics = {c: rows.column(c).to_numpy() for c in user if c.startswith("metrics.")}
+    strings = {
+        c: rows.column(c).to_numpy(zero_copy_only=False)
+        for c in user
+        if not c.startswith("metrics.")
+    }
+    # One 2-D block per dtype: pandas builds a frame from a few blocks far faster than from
+    # dozens of Series. The blocks come in the final column order, so nothing is reindexed.
+    # Strings stay object dtype with None for missing values, as mlflow.search_runs gives
+    # (pandas 3 would otherwise infer its str dtype, where missing values become NaN).
+    parts = [
+        _block(base, n, object),
+        pd.DataFrame(times) if times else None,
+        _block(metrics, n, np.float64),
+        _block(strings, n, object),
+    ]
+    frames = [part for part in parts if part is not None]
+    if not frames:
+        empty: pd.DataFrame = pd.DataFrame(index=pd.RangeIndex(n))
+        return empty
+    frame: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames, axis=1)
+    return frame
 
 
-def _strings(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
+def _block(arrays: dict[str, Any], n: int, dtype: Any) -> pd.DataFrame | None:
+    import numpy as np
     import pandas as pd
 
-    # object dtype with None for missing values, as mlflow.search_runs gives (pandas 3 would
-    # otherwise infer its str dtype, where missing values become NaN).
-    series: pd.Series[Any] = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
-    return series
+    if not arrays:
+        return None
+    block = np.empty((n, len(arrays)), dtype=dtype)
+    for position, values in enumerate(arrays.values()):
+        block[:, position] = values
+    frame: pd.DataFrame = pd.DataFrame(block, columns=list(arrays), dtype=dtype)
+    return frame
 
 
 def _times(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
@@ -332,18 +353,16 @@ def _times(column: pa.ChunkedArray[Any]) -> pd.Series[Any]:
             strings, utc=True, format="ISO8601", errors="coerce"
         )
         return coerced
-    times: pd.Series[Any] = parsed.to_pandas()
+    # Through numpy: Arrow's own tz-aware conversion to pandas costs several times more.
+    stamps = parsed.combine_chunks().to_numpy(zero_copy_only=False)
+    times: pd.Series[Any] = pd.Series(pd.DatetimeIndex(stamps).tz_localize("UTC"))
     return times
 
 
-def _artifact_uris(store: Store, rows: pa.Table) -> pd.Series[Any]:
-    import pandas as pd
-
+def _artifact_uris(store: Store, rows: pa.Table) -> list[str]:
     # Ids are plain names (no characters to escape), so joining strings gives the same URIs as
     # Path.as_uri() per row at a fraction of the cost.
     prefix = store.root.as_uri()
     exps = rows.column(cache.EXPERIMENT_ID).to_pylist()
     ids = rows.column(cache.RUN_ID).to_pylist()
-    uris = [f"{prefix}/{e}/{r}/artifacts" for e, r in zip(exps, ids, strict=True)]
-    series: pd.Series[Any] = pd.Series(uris, dtype=object)
-    return series
+    return [f"{prefix}/{e}/{r}/artifacts" for e, r in zip(exps, ids, strict=True)]
