@@ -193,16 +193,14 @@ def test_precision_leaves_out_dates_with_empty_legs() -> None:
     assert list(long_pre.index) == [pred.index.levels[0][0], pred.index.levels[0][2]]
 
 
-def test_analysis_is_fast_on_a_long_history() -> None:
-    import time
-
+def test_analysis_on_a_long_history() -> None:
+    """1,500 dates x 200 instruments: vectorised analysis (timed in no test: speed is measured
+    by benchmarks, not asserted)."""
     pred, label = panel(1, dates=1500, instruments=200)
-    started = time.perf_counter()
-    calc_ic(pred, label)
+    ic, ric = calc_ic(pred, label)
+    assert len(ic) == len(ric) == 1500
     calc_long_short_return(pred, label)
     calc_long_short_prec(pred, label, is_alpha=True)
-    # qlib's pandas apply takes tens of seconds on this panel.
-    assert time.perf_counter() - started < 10
 
 
 # ---------------------------------------------------------------------------- templates on a store
