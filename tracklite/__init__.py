@@ -19,6 +19,7 @@ from .api.recorder import Recorder
 from .errors import (
     ExpAlreadyExistError,
     LoadObjectError,
+    MetricPermissionError,
     MetricWriteError,
     NotFoundError,
     RecorderInitializationError,
@@ -32,20 +33,39 @@ from .metrics.history import load_metrics
 from .metrics.writer import configure
 from .mlflow_io.exporter import export_mlflow, export_table
 from .mlflow_io.importer import import_mlflow
+from .online import OnlineToolR
 from .search.dataset import dataset
 from .search.listing import search_records
+from .templates import (
+    ACRecordTemp,
+    HFSignalRecord,
+    PortAnaRecord,
+    QlibRequiredError,
+    RecordTemp,
+    SigAnaRecord,
+    SignalRecord,
+)
 
 __all__ = [
+    "ACRecordTemp",
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
+    "HFSignalRecord",
     "LoadObjectError",
+    "MetricPermissionError",
     "MetricWriteError",
     "NotFoundError",
+    "OnlineToolR",
+    "PortAnaRecord",
     "QlibRecorder",
+    "QlibRequiredError",
     "R",
+    "RecordTemp",
     "Recorder",
     "RecorderInitializationError",
+    "SigAnaRecord",
+    "SignalRecord",
     "StoreError",
     "TrackliteError",
     "UsageError",

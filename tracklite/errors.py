@@ -42,4 +42,26 @@ class StoreError(TrackliteError):
 
 
 class MetricWriteError(TrackliteError):
-    """Writing metric points or recorder metadata failed in the background writer."""
+    """Writing metric points or recorder metadata failed in the background writer.
+
+    The points are kept in memory and written by the next flush that succeeds.
+    """
+
+
+class MetricPermissionError(MetricWriteError, PermissionError):
+    """A :class:`MetricWriteError` caused by a store that cannot be written (permissions, a
+    read-only mount): also a ``PermissionError``, so code can catch it as one."""
+
+
+def write_error(recorder_id: str, where: object, cause: BaseException) -> MetricWriteError:
+    """The error to raise for a failed write of a recorder's points or metadata."""
+    import errno
+
+    denied = isinstance(cause, PermissionError) or (
+        isinstance(cause, OSError) and cause.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    )
+    kind = MetricPermissionError if denied else MetricWriteError
+    return kind(
+        f"writing metrics of recorder {recorder_id} to {where} failed: {cause}; the points "
+        "are kept in memory and will be written by the next flush"
+    )

@@ -30,7 +30,7 @@ from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MetricWriteError
+from ..errors import write_error
 from ..liveness import HEARTBEAT_INTERVAL, beat
 from ..store.names import check_key
 from ..store.ref import RecorderRef
@@ -200,10 +200,8 @@ class RecorderBuffer:
 
     def raise_error(self) -> None:
         error, self.error = self.error, None
-        raise MetricWriteError(
-            f"writing metrics of recorder {self.ref.recorder_id} to {self.ref.dir} failed: "
-            f"{error}; the points are kept in memory and will be written by the next flush"
-        ) from error
+        assert error is not None
+        raise write_error(self.ref.recorder_id, self.ref.dir, error) from error
 
     def pending(self) -> int:
         return len(self.values)
@@ -489,10 +487,7 @@ class MetricWriter:
         try:
             buf.flush(finish)
         except Exception as exc:
-            raise MetricWriteError(
-                f"writing metrics of recorder {buf.ref.recorder_id} to {buf.ref.dir} failed: "
-                f"{exc}; the points are kept in memory and will be written by the next flush"
-            ) from exc
+            raise write_error(buf.ref.recorder_id, buf.ref.dir, exc) from exc
         if earlier is not None:
             warnings.warn(
                 f"an earlier background write of recorder {buf.ref.recorder_id} failed "
