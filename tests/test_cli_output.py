@@ -161,10 +161,12 @@ def test_progress_draws_on_a_terminal() -> None:
     master, slave = os.openpty()
     chunks: list[bytes] = []
     try:
-        with open(slave, "w", encoding="utf-8", closefd=True) as terminal:
-            with Progress("removing", total=2, stream=terminal, interval=0) as bar:
-                bar.advance(detail="one")
-                bar.callback(2, 2)
+        with (
+            open(slave, "w", encoding="utf-8", closefd=True) as terminal,
+            Progress("removing", total=2, stream=terminal, interval=0) as bar,
+        ):
+            bar.advance(detail="one")
+            bar.callback(2, 2)
         # The terminal side is closed: read everything it wrote (EIO marks the end on Linux).
         while True:
             try:

@@ -24,17 +24,14 @@ def _env() -> dict[str, str]:
     }
 
 
-def tracklite(*argv: str, cwd: Path, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracklite", *argv],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=stdin,
+        command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def tracklite(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "tracklite", *argv], cwd)
 
 
 def test_demo_in_an_empty_folder(tmp_path: Path) -> None:
@@ -97,25 +94,9 @@ def test_console_script(tmp_path: Path) -> None:
         if found is None:
             pytest.skip("the tracklite console script is not installed in this environment")
         script = Path(found)
-    done = subprocess.run(
-        [str(script), "--version"],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _run([str(script), "--version"], tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("tracklite ")
-    failed = subprocess.run(
-        [str(script), "--uri", str(tmp_path / "none"), "runs", "x"],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    failed = _run([str(script), "--uri", str(tmp_path / "none"), "runs", "x"], tmp_path)
     assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1
 
 
@@ -156,15 +137,7 @@ def test_killed_run_shows_dead(tmp_path: Path) -> None:
         "R.flush()\n"
         "os._exit(0)  # like kill -9: no exit hook runs\n"
     )
-    child = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    child = _run([sys.executable, "-c", code], tmp_path)
     assert child.returncode == 0, child.stderr
     listed = tracklite("--uri", str(store), "runs", "jobs", "--format", "csv", cwd=tmp_path)
     [row] = list(csv.DictReader(io.StringIO(listed.stdout)))

@@ -152,23 +152,17 @@ def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
-    func = load("export", "tracklite.mlflow_io.exporter", "export_table")
-    store = ctx.existing_store()
-    result = call(
-        ctx,
-        "exporting",
-        func,
-        store.root,
-        Path(args.to),
-        experiments=_experiment_ids(store, args.experiments),
-        fmt=args.file_format,
-        include_deleted=args.include_deleted,
-    )
-    return report(ctx, result)
+    return _export(ctx, args, "export", "export_table", fmt=args.file_format)
 
 
 def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
-    func = load("export-mlflow", "tracklite.mlflow_io.exporter", "export_mlflow")
+    return _export(ctx, args, "export-mlflow", "export_mlflow")
+
+
+def _export(
+    ctx: Context, args: argparse.Namespace, command: str, function: str, **extra: Any
+) -> int:
+    func = load(command, "tracklite.mlflow_io.exporter", function)
     store = ctx.existing_store()
     result = call(
         ctx,
@@ -178,6 +172,7 @@ def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
         Path(args.to),
         experiments=_experiment_ids(store, args.experiments),
         include_deleted=args.include_deleted,
+        **extra,
     )
     return report(ctx, result)
 
