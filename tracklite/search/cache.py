@@ -157,25 +157,202 @@ def _warn(path: str, reason: str) -> None:
     )
 
 
+#: Files parsed together by Arrow's JSON reader; a chunk it cannot take whole (a hand-edited
+#: file, a type clash) falls back to the json module, so one odd file costs one chunk's speed.
+CHUNK: Final = 2048
+
+
 def rows_table(
     experiment_id: str,
     folders: Iterable[tuple[str, FolderStat | None]],
     exp_dir: Path,
 ) -> pa.Table:
     """Reads the given recorder folders' metadata into a table of rows (column-wise)."""
+    import pyarrow as pa
+
     names: list[str] = []
-    metas: list[Mapping[str, Any]] = []
+    blobs: list[bytes] = []
     stats: list[FolderStat | None] = []
+    paths: list[str] = []
     # String paths: pathlib's joins cost more than the read itself.
     prefix = f"{os.fspath(exp_dir)}{os.sep}"
     suffix = f"{os.sep}{layout.RECORDER_FILE}"
     for name, stat in folders:
-        meta = read_meta(f"{prefix}{name}{suffix}")
-        if meta is not None:
-            names.append(name)
-            metas.append(meta)
-            stats.append(stat)
-    return metas_table(experiment_id, names, metas, stats)
+        path = f"{prefix}{name}{suffix}"
+        try:
+            data = _read_bytes(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # a folder being created, deleted or quarantined right now
+        except OSError as exc:
+            _warn(path, str(exc))
+            continue
+        names.append(name)
+        blobs.append(data)
+        stats.append(stat)
+        paths.append(path)
+    tables = []
+    for lo in range(0, len(names), CHUNK):
+        hi = lo + CHUNK
+        table = _arrow_rows(experiment_id, names[lo:hi], blobs[lo:hi], stats[lo:hi])
+        if table is None:
+            kept = [
+                (n, m, st)
+                for n, p, b, st in zip(
+                    names[lo:hi], paths[lo:hi], blobs[lo:hi], stats[lo:hi], strict=True
+                )
+                if (m := parse_meta(p, b)) is not None
+            ]
+            table = metas_table(
+                experiment_id, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+            )
+        tables.append(table)
+    if not tables:
+        return metas_table(experiment_id, [], [], [])
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _arrow_rows(
+    experiment_id: str, names: list[str], blobs: list[bytes], stats: list[FolderStat | None]
+) -> pa.Table | None:
+    """The rows of ``recorder.json`` files parsed by Arrow's JSON reader (in C++, about four
+    times faster than ``json.loads`` plus flattening), or None if anything about them is not
+    as tracklite writes it; the caller then takes the ``json`` module's path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not names or any(not b.lstrip().startswith(b"{") for b in blobs):
+        return None
+    try:
+        data = b"\n".join(blobs)
+        string = pa.string()
+        # Arrow infers timestamps from strings that look like times ("2020-01-01" as a param):
+        # every value tracklite stores as a string is declared one, so it reads back verbatim.
+        known = [pa.field(key, string) for key in _STRING_KEYS]
+        parsed = _read_json(data, known)
+        fixed = [
+            pa.field(key, pa.struct([pa.field(f.name, string) for f in column.type]))
+            for key in ("params", "tags")
+            if key in parsed.column_names
+            and pa.types.is_struct((column := parsed.column(key)).type)
+            and any(not pa.types.is_string(f.type) for f in column.type)
+        ]
+        if fixed:
+            parsed = _read_json(data, known + fixed)
+        # One object per file, in order: the ids written inside must match the folders.
+        if parsed.num_rows != len(names) or "id" not in parsed.column_names:
+            return None
+        if parsed.column("id").to_pylist() != names:
+            return None
+        if "format_version" in parsed.column_names:
+            newest = pc.max(parsed.column("format_version")).as_py()
+            if not isinstance(newest, int) or newest > layout.FORMAT_VERSION:
+                return None  # the json path warns about each such file
+        n = len(names)
+
+        def text(key: str, default: str | None = None) -> pa.Array[Any]:
+            if key not in parsed.column_names:
+                return pa.array([default] * n, string)
+            column = parsed.column(key).combine_chunks()
+            if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
+                raise TypeError(key)
+            column = column.cast(string)
+            return column.fill_null(default) if default is not None else column
+
+        status = text("status")
+        columns: dict[str, Any] = {
+            RUN_ID: pa.array(names, string),
+            EXPERIMENT_ID: pa.array([experiment_id] * n, string),
+            NAME: text("name"),
+            STATUS: status,
+            LIFECYCLE: text("lifecycle", "active"),
+            START: text("start_time"),
+            END: text("end_time"),
+            OWNER: _running_owners(parsed, status),
+            INO: pa.array([_signed(s[0]) if s else None for s in stats], pa.int64()),
+            MTIME: pa.array([s[1] if s else None for s in stats], pa.int64()),
+            CTIME: pa.array([s[2] if s else None for s in stats], pa.int64()),
+        }
+        for key, child in _fields(parsed, "metrics"):
+            value = dict(_struct_fields(child)).get("value")
+            if value is None or not (
+                pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
+            ):
+                raise TypeError(key)
+            columns[f"metrics.{key}"] = value.cast(pa.float64())
+        for prefix in ("params", "tags"):
+            for key, child in _fields(parsed, prefix):
+                if not (pa.types.is_string(child.type) or pa.types.is_null(child.type)):
+                    raise TypeError(key)
+                columns[f"{prefix}.{key}"] = child.cast(string)
+        return pa.table(columns)
+    except (pa.ArrowException, TypeError, ValueError, KeyError):
+        return None
+
+
+_STRING_KEYS: Final = (
+    "id",
+    "name",
+    "experiment_id",
+    "status",
+    "lifecycle",
+    "start_time",
+    "end_time",
+)
+
+
+def _read_json(data: bytes, fields: list[pa.Field[Any]]) -> pa.Table:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(
+        explicit_schema=pa.schema(fields),
+        newlines_in_values=True,
+        unexpected_field_behavior="infer",
+    )
+    return pj.read_json(io.BytesIO(data), parse_options=options)
+
+
+def _fields(parsed: pa.Table, key: str) -> list[tuple[str, Any]]:
+    """``(name, child array)`` of a struct column, the parent's nulls applied to each child."""
+    import pyarrow as pa
+
+    if key not in parsed.column_names:
+        return []
+    column = parsed.column(key).combine_chunks()
+    if pa.types.is_null(column.type):
+        return []
+    return _struct_fields(column)
+
+
+def _struct_fields(column: Any) -> list[tuple[str, Any]]:
+    import pyarrow as pa
+
+    if not pa.types.is_struct(column.type):
+        raise TypeError(str(column.type))
+    # flatten(), unlike field(i), turns rows where the whole object is null into nulls.
+    return [(f.name, child) for f, child in zip(column.type, column.flatten(), strict=True)]
+
+
+def _running_owners(parsed: pa.Table, status: Any) -> pa.Array[Any]:
+    """The owner of each RUNNING recorder as JSON text (only those are ever looked at)."""
+    import pyarrow as pa
+
+    n = parsed.num_rows
+    owners: list[str | None] = [None] * n
+    running = [i for i, s in enumerate(status.to_pylist()) if s == "RUNNING"]
+    if running and "owner" in parsed.column_names:
+        column = parsed.column("owner")
+        for i in running:
+            owner = column[i].as_py()
+            if isinstance(owner, dict):
+                # Arrow gives every row the union of keys (None where absent): drop those,
+                # so the owner reads exactly as stored.
+                owners[i] = json.dumps({k: v for k, v in owner.items() if v is not None})
+    return pa.array(owners, pa.string())
 
 
 def metas_table(

@@ -41,7 +41,7 @@ _MLFLOW_KEYWORDS = frozenset({"output_format", "search_all_experiments", "page_t
 
 
 def search_records(
-    store: Store | str | os.PathLike[str] | None = None,
+    uri: str | os.PathLike[str] | Store | None = None,
     experiment_ids: str | Iterable[str] | None = None,
     filter_string: str | None = "",
     run_view_type: int = ACTIVE_ONLY,
@@ -54,8 +54,8 @@ def search_records(
 ) -> pd.DataFrame:
     """Recorders as ``mlflow.search_runs``' DataFrame, newest first unless ``order_by`` says.
 
-    ``store`` is a :class:`Store` or a tracking URI (``$TRACKLITE_URI`` or
-    ``./tracklite-store`` when None). ``experiment_ids`` are ids (every active experiment when
+    ``uri`` is the store: a path or ``file:`` URI (``$TRACKLITE_URI``, else
+    ``./tracklite-store``, when None), or a :class:`Store`. ``experiment_ids`` are ids (every active experiment when
     both they and ``experiment_names`` are None); ``experiment_names`` are names, as in
     ``mlflow.search_runs``. Columns: ``run_id``, ``experiment_id``, ``status``,
     ``artifact_uri``, ``start_time``, ``end_time`` (UTC datetimes), ``metrics.<key>`` (float,
@@ -65,7 +65,7 @@ def search_records(
     """
     _check_mlflow_keywords(mlflow_keywords)
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
-    resolved = _as_store(store)
+    resolved = _as_store(uri)
     ids = _experiment_ids(resolved, experiment_ids, experiment_names)
     rows = _rows(resolved, ids, run_view_type, use_cache)
     statuses = _statuses(resolved, rows)
