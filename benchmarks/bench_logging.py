@@ -350,7 +350,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a CI smoke run)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--only",
+        choices=["latency", "throughput", "small-run", "history", "memory", "import"],
+        action="append",
+        help="run only these workloads (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    only = set(args.only or ["latency", "throughput", "small-run", "history", "memory", "import"])
     quick = args.quick
     mlflow_ok = have_mlflow()
     qlib_ok = have_qlib()
@@ -358,75 +365,87 @@ def main() -> None:
     def peer(fn: Callable[[], Any]) -> Any:
         return fn() if mlflow_ok else None
 
-    print("measuring log_metrics latency ...", file=sys.stderr)
-    ours = tl_call_latency(50_000 if quick else 300_000)
-    theirs = peer(lambda: ml_call_latency(500 if quick else 2_000))
-    for key, unit, label in (
-        ("median_us", "us", "log_metrics(step, loss) caller cost, median"),
-        ("p99_us", "us", "log_metrics caller cost, p99"),
-        ("max_ms", "ms", "log_metrics caller cost, max"),
-        ("stalls", "calls", "calls stalled > 10 ms"),
-    ):
-        row(label, unit, ours[key], theirs[key] if theirs else None, "lower")
+    if "latency" in only:
+        print("measuring log_metrics latency ...", file=sys.stderr)
+        ours = tl_call_latency(50_000 if quick else 300_000)
+        theirs = peer(lambda: ml_call_latency(500 if quick else 2_000))
+        for key, unit, label in (
+            ("median_us", "us", "log_metrics(step, loss) caller cost, median"),
+            ("p99_us", "us", "log_metrics caller cost, p99"),
+            ("max_ms", "ms", "log_metrics caller cost, max"),
+            ("stalls", "calls", "calls stalled > 10 ms"),
+        ):
+            row(label, unit, ours[key], theirs[key] if theirs else None, "lower")
 
-    print("measuring sustained throughput ...", file=sys.stderr)
-    row(
-        "sustained, 10 keys/call, incl. final flush",
-        "points/s",
-        tl_throughput(30_000 if quick else 200_000),
-        peer(lambda: ml_throughput(100 if quick else 500)),
-        "higher",
-    )
-
-    print("measuring a full small run ...", file=sys.stderr)
-    small_runs = 20 if quick else 100
-    ours_run = tl_small_run(small_runs)
-    row(
-        "full small run (start, 2 params, 1 metric, 1 object, end), median",
-        "ms",
-        ours_run,
-        peer(lambda: ml_small_run(small_runs)),
-        "lower",
-    )
-    if qlib_ok:
+    if "throughput" in only:
+        print("measuring sustained throughput ...", file=sys.stderr)
         row(
-            "full small run vs qlib's R on MLflow, median",
+            "sustained, 10 keys/call, incl. final flush",
+            "points/s",
+            tl_throughput(30_000 if quick else 200_000),
+            peer(lambda: ml_throughput(100 if quick else 500)),
+            "higher",
+        )
+
+    if "small-run" in only:
+        print("measuring a full small run ...", file=sys.stderr)
+        small_runs = 20 if quick else 100
+        ours_run = tl_small_run(small_runs)
+        row(
+            "full small run (start, 2 params, 1 metric, 1 object, end), median",
             "ms",
             ours_run,
-            qlib_small_run(small_runs),
+            peer(lambda: ml_small_run(small_runs)),
+            "lower",
+        )
+        if qlib_ok:
+            row(
+                "full small run vs qlib's R on MLflow, median",
+                "ms",
+                ours_run,
+                qlib_small_run(small_runs),
+                "lower",
+            )
+
+    if "history" in only:
+        print("measuring history reads ...", file=sys.stderr)
+        n_hist = 100_000 if quick else 1_000_000
+        ours_hist = tl_history(n_hist)
+        ml_n = 20_000 if quick else 100_000
+        theirs_hist = peer(lambda: ml_history(ml_n))
+        row(
+            f"one recorder's {n_hist:,}-point history into pandas",
+            "s",
+            ours_hist,
+            theirs_hist * n_hist / ml_n if theirs_hist is not None else None,
+            "lower",
+        )
+        recs, pts = (100, 1_000) if quick else (1_000, 1_000)
+        row(
+            f"{recs:,} recorders x {pts:,} points into one long frame",
+            "s",
+            tl_many_histories(recs, pts),
+            None,
             "lower",
         )
 
-    print("measuring history reads ...", file=sys.stderr)
-    n_hist = 100_000 if quick else 1_000_000
-    ours_hist = tl_history(n_hist)
-    ml_n = 20_000 if quick else 100_000
-    theirs_hist = peer(lambda: ml_history(ml_n))
-    row(
-        f"one recorder's {n_hist:,}-point history into pandas",
-        "s",
-        ours_hist,
-        theirs_hist * n_hist / ml_n if theirs_hist is not None else None,
-        "lower",
-    )
-    recs, pts = (100, 1_000) if quick else (1_000, 1_000)
-    row(
-        f"{recs:,} recorders x {pts:,} points into one long frame",
-        "s",
-        tl_many_histories(recs, pts),
-        None,
-        "lower",
-    )
+    if "memory" in only:
+        print("measuring memory and storage ...", file=sys.stderr)
+        n_mem = 2_000_000 if quick else 20_000_000
+        row(f"peak memory growth logging {n_mem:,} points", "MB", tl_memory(n_mem), None, "lower")
+        files, per_point = tl_storage(20_000 if quick else 200_000)
+        row("metrics files per recorder after end_run", "files", float(files), None, "lower")
+        row(
+            "stored bytes per point after end_run (random values)",
+            "bytes",
+            per_point,
+            None,
+            "lower",
+        )
 
-    print("measuring memory and storage ...", file=sys.stderr)
-    n_mem = 2_000_000 if quick else 20_000_000
-    row(f"peak memory growth logging {n_mem:,} points", "MB", tl_memory(n_mem), None, "lower")
-    files, per_point = tl_storage(20_000 if quick else 200_000)
-    row("metrics files per recorder after end_run", "files", float(files), None, "lower")
-    row("stored bytes per point after end_run (random values)", "bytes", per_point, None, "lower")
-
-    print("measuring import time ...", file=sys.stderr)
-    row("import time", "ms", import_time("tracklite"), import_time("mlflow"), "lower")
+    if "import" in only:
+        print("measuring import time ...", file=sys.stderr)
+        row("import time", "ms", import_time("tracklite"), import_time("mlflow"), "lower")
 
     print_table(mlflow_ok, qlib_ok)
     if args.json:
