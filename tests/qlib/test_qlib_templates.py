@@ -171,3 +171,36 @@ def test_port_ana_record_runs_qlibs_backtest(qlib_market: QlibSession) -> None:
         assert templates.PortAnaRecord(rec, port_config()).generate() is None
         assert rec.list_metrics() == {}
     assert templates.PortAnaRecord(ours, port_config(), skip_existing=True).generate() is None
+
+
+def test_tracklite_templates_in_a_qlib_task(qlib_market: QlibSession) -> None:
+    """qlib's task_train builds records from a task config; tracklite's templates can be named
+    there (module_path "tracklite.templates") and store what qlib's store."""
+    from _qlib_support import market_task
+    from qlib.model.trainer import task_train
+
+    recs = []
+    for module_path in ("qlib.workflow.record_temp", "tracklite.templates"):
+        task = market_task()
+        task["record"] = [
+            {"class": "SignalRecord", "module_path": module_path},
+            {"class": "SigAnaRecord", "module_path": module_path,
+             "kwargs": {"ana_long_short": True}},
+            {"class": "HFSignalRecord", "module_path": module_path},
+            {"class": "PortAnaRecord", "module_path": module_path,
+             "kwargs": {"config": port_config(), "risk_analysis_freq": "day"}},
+        ]
+        recs.append(task_train(task, "task_records"))
+    theirs, ours = recs
+    files = sorted(f for f in walk(theirs) if f not in ("task", "params.pkl", "dataset"))
+    assert sorted(f for f in walk(ours) if f not in ("task", "params.pkl", "dataset")) == files
+    assert {"label.pkl", "sig_analysis/ric.pkl", "hg_sig_analysis/ic.pkl",
+            "portfolio_analysis/port_analysis_1day.pkl"} <= set(files)
+    for name in files:
+        if name.startswith("portfolio_analysis/positions") or "indicators_normal" in name:
+            continue  # objects without value equality; their metrics are compared below
+        same_object(ours.load_object(name), theirs.load_object(name))
+    mine, qlibs = ours.list_metrics(), theirs.list_metrics()
+    assert mine.keys() == qlibs.keys() and len(qlibs) > 20
+    for key, value in qlibs.items():
+        assert mine[key] == pytest.approx(value, rel=1e-12, abs=1e-12, nan_ok=True), key

@@ -280,19 +280,20 @@ class SignalRecord(RecordTemp):
         return ["pred.pkl", "label.pkl"]
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    # numpy semantics (x / 0 is inf or NaN, never an exception), as qlib's pandas arithmetic.
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator`` in their own numpy type (a float32 series gives a float32
+    ratio, as in qlib), x / 0 being inf or NaN rather than an error."""
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.float64(numerator) / np.float64(denominator))
+        return numerator / denominator
 
 
-def _ic_metrics(ic: pd.Series, ric: pd.Series) -> dict[str, float]:
+def _ic_metrics(ic: pd.Series, ric: pd.Series) -> dict[str, Any]:
     return {
-        "IC": float(ic.mean()),
+        "IC": ic.mean(),
         "ICIR": _ratio(ic.mean(), ic.std()),
-        "Rank IC": float(ric.mean()),
+        "Rank IC": ric.mean(),
         "Rank ICIR": _ratio(ric.mean(), ric.std()),
     }
 
@@ -332,11 +333,13 @@ class SigAnaRecord(ACRecordTemp):
         if self.ana_long_short:
             long_short, long_avg = signal_analysis.calc_long_short_return(score, target)
             root = self.ann_scaler**0.5
+            # Computed in the series' own type, in qlib's order: float32 labels give the
+            # float32-rounded values qlib logs.
             metrics.update(
                 {
-                    "Long-Short Ann Return": float(long_short.mean() * self.ann_scaler),
+                    "Long-Short Ann Return": long_short.mean() * self.ann_scaler,
                     "Long-Short Ann Sharpe": _ratio(long_short.mean(), long_short.std()) * root,
-                    "Long-Avg Ann Return": float(long_avg.mean() * self.ann_scaler),
+                    "Long-Avg Ann Return": long_avg.mean() * self.ann_scaler,
                     "Long-Avg Ann Sharpe": _ratio(long_avg.mean(), long_avg.std()) * root,
                 }
             )
@@ -375,9 +378,9 @@ class HFSignalRecord(SignalRecord):
         metrics = _ic_metrics(ic, ric)
         metrics.update(
             {
-                "Long precision": float(long_pre.mean()),
-                "Short precision": float(short_pre.mean()),
-                "Long-Short Average Return": float(long_short.mean()),
+                "Long precision": long_pre.mean(),
+                "Short precision": short_pre.mean(),
+                "Long-Short Average Return": long_short.mean(),
                 "Long-Short Average Sharpe": _ratio(long_short.mean(), long_short.std()),
             }
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -166,13 +166,12 @@ def calc_ic(
 
 
 def _leg(pred: FloatArray, n: int, largest: bool) -> IndexArray:
-    """Positions of the ``n`` rows pandas' ``nlargest``/``nsmallest`` (keep="first") picks."""
+    """Positions of the ``n`` rows pandas' ``nlargest``/``nsmallest`` (keep="first") picks, in
+    the order it returns them: by prediction (equal ones in row order), then missing ones."""
     import numpy as np
 
     if n <= 0:
         return np.empty(0, dtype=np.intp)
-    if n >= pred.size:
-        return np.arange(pred.size)
     missing = np.isnan(pred)
     present = np.flatnonzero(~missing)
     # Stable sort: equal predictions keep their row order, as keep="first" does.
@@ -183,11 +182,39 @@ def _leg(pred: FloatArray, n: int, largest: bool) -> IndexArray:
     return chosen
 
 
-def _mean(values: FloatArray) -> float:
+def _label_values(frame: pd.DataFrame) -> npt.NDArray[np.floating[Any]]:
+    """The label column as float32 or float64 as stored (other types as float64)."""
     import numpy as np
 
-    present = values[~np.isnan(values)]
-    return float(present.mean()) if present.size else math.nan
+    column = frame["label"]
+    if column.dtype in (np.float32, np.float64):
+        return column.to_numpy()
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _leg_mean(values: npt.NDArray[np.floating[Any]]) -> np.floating[Any] | None:
+    """Mean of the present values, rounded as pandas' ``Series.mean`` rounds it: missing
+    values count as 0 in a sum taken in the column's own type, in row order. None when no value
+    is present (pandas then returns a plain float NaN, which makes the whole Series float64)."""
+    import numpy as np
+
+    missing = np.isnan(values)
+    count = values.size - int(np.count_nonzero(missing))
+    if count == 0:
+        return None
+    total = np.where(missing, 0, values).sum(dtype=values.dtype)
+    mean: np.floating[Any] = total / values.dtype.type(count)
+    return mean
+
+
+def _leg_series(means: list[np.floating[Any] | None], dtype: Any) -> FloatArray:
+    import numpy as np
+
+    if any(m is None for m in means):
+        # qlib's per-date results then mix float NaN with float32 values: pandas makes that
+        # float64 (the float32 values are kept exactly).
+        return np.array([np.nan if m is None else m for m in means], dtype=np.float64)
+    return np.array(means, dtype=dtype)
 
 
 def calc_long_short_return(
@@ -196,25 +223,25 @@ def calc_long_short_return(
 ) -> tuple[pd.Series, pd.Series]:
     """Per-date long-short return ((top leg - bottom leg) / 2) and the mean return of all rows.
 
-    ``label`` must be raw returns. The second Series is named ``"label"``, as qlib's is.
+    ``label`` must be raw returns. The second Series is named ``"label"``, as qlib's is. Both
+    keep a float32 label's precision, as qlib's do (qlib's datasets hold float32).
     """
-    import numpy as np
     import pandas as pd
 
     frame = _frame(pred, label, dropna)
     groups = _DateGroups(frame, date_col)
-    p, y = _column(frame, "pred"), _column(frame, "label")
-    long_r = np.empty(len(groups))
-    short_r = np.empty(len(groups))
-    avg_r = np.empty(len(groups))
-    for g, rows in enumerate(groups):
+    p, y = _column(frame, "pred"), _label_values(frame)
+    long_means: list[Any] = []
+    short_means: list[Any] = []
+    for rows in groups:
         n = int(rows.size * quantile)
         gp, gy = p[rows], y[rows]
-        long_r[g] = _mean(gy[_leg(gp, n, largest=True)])
-        short_r[g] = _mean(gy[_leg(gp, n, largest=False)])
-        avg_r[g] = _mean(gy)
-    long_short = pd.Series((long_r - short_r) / 2, index=groups.keys)
-    return long_short, pd.Series(avg_r, index=groups.keys, name="label")
+        long_means.append(_leg_mean(gy[_leg(gp, n, largest=True)]))
+        short_means.append(_leg_mean(gy[_leg(gp, n, largest=False)]))
+    long_short = (_leg_series(long_means, y.dtype) - _leg_series(short_means, y.dtype)) / 2
+    # pandas' own grouped mean: the rounding and type qlib's numbers have.
+    average = frame.groupby(level=date_col, sort=True)["label"].mean()
+    return pd.Series(long_short, index=groups.keys), average
 
 
 def calc_long_short_prec(
