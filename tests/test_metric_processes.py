@@ -225,6 +225,49 @@ def test_multiprocessing_fork_child_writes_its_points_at_exit(R: QlibRecorder) -
     assert pairs(child_rec.get_metric_history()) == [("c", 1, 1.0)]
 
 
+def test_fork_right_after_start_and_normal_child_exit(R: QlibRecorder, tmp_path: Path) -> None:
+    """A fresh interpreter forks at once after starting a run (the writer thread may still be
+    importing pyarrow), and the child leaves through a normal interpreter exit: the child must
+    not hang, must write its own points, and must not end its parent's run."""
+    uri = R.get_uri()
+    done = run(
+        f"""
+        import json, os, sys, time
+        from tracklite import ExpManager, QlibRecorder
+        from tracklite.store.root import Store
+        R = QlibRecorder(ExpManager(uri={uri!r}))
+        exp = R.start_exp(experiment_name="fork")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        pid = os.fork()
+        if pid == 0:
+            R.log_metrics(step=1, loss=1.0)
+            child = exp.create_recorder("child").start_run()
+            child.log_metrics(step=0, c=1.0)  # never flushed nor ended
+            sys.exit(0)  # atexit handlers run: they must not end the parent's run
+        deadline = time.monotonic() + 30
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                sys.exit("the forked child hung")
+            time.sleep(0.01)
+        status = Store({uri!r}).read_recorder(rec.experiment_id, rec.id)["status"]
+        R.log_metrics(step=2, loss=2.0)
+        R.end_exp()
+        print(json.dumps([rec.id, status]))
+        """,
+        tmp_path,
+        TRACKLITE_FLUSH_INTERVAL="60",
+    )
+    rid, status_after_child = json.loads(done.stdout.splitlines()[-1])
+    assert status_after_child == "RUNNING"
+    rec = fresh_recorder(uri, rid, "fork")
+    assert rec.status == "FINISHED"
+    assert pairs(rec.get_metric_history()) == [("loss", s, float(s)) for s in range(3)]
+    child = new_R_at(uri).get_recorder(recorder_name="child", experiment_name="fork")
+    assert pairs(child.get_metric_history()) == [("c", 0, 1.0)]  # written by the child's exit
+
+
 # ---------------------------------------------------------------------- signals and exit
 
 LOOP = """

@@ -50,6 +50,7 @@ class Recorder:
         self._uri = uri
         self._ref: RecorderRef | None = None
         self._buffer: RecorderBuffer | None = None
+        self._started_pid: int | None = None  # the process whose start_run began the run
 
     @classmethod
     def _from_meta(cls, uri: str, meta: Meta) -> Recorder:
@@ -159,6 +160,7 @@ class Recorder:
         self._load(meta)
         beat(self.ref.dir)  # the first heartbeat; the metric writer keeps it fresh
         self._buffer = get_writer().attach(self.ref)
+        self._started_pid = os.getpid()
         for name_, data in provenance.git_snapshot().items():
             artifacts.write_artifact(self.ref.artifacts_dir, name_, data)
         return self

@@ -290,6 +290,7 @@ def _warm_up() -> None:
     codes = np.zeros(1, dtype=np.int32)
     stamps = np.zeros(1, dtype=np.int64)
     _to_table(["warm-up"], codes, np.zeros(1), stamps, stamps)
+    import portalocker  # noqa: F401  # the metadata rewrite's lock
     import pyarrow.parquet  # noqa: F401
 
 
@@ -409,6 +410,7 @@ class MetricWriter:
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warmed = threading.Event()
         self._last_beat = 0.0
         self._closed = False
 
@@ -531,8 +533,11 @@ class MetricWriter:
     def _run(self) -> None:
         # Import the writing stack here, at the start of a run, rather than at the first flush
         # in the middle of a training loop (pyarrow's first use costs ~0.3 s).
-        with contextlib.suppress(Exception):  # e.g. at shutdown: the first flush will tell
-            _warm_up()
+        try:
+            with contextlib.suppress(Exception):  # e.g. at shutdown: the first flush will tell
+                _warm_up()
+        finally:
+            self._warmed.set()
         while not self._closed:
             try:
                 self._cycle()
@@ -571,9 +576,17 @@ class MetricWriter:
                     file=sys.stderr,
                 )
 
+    def _before_fork(self) -> None:
+        # A fork while this thread imports would leave the child a module import lock that no
+        # thread of the child holds: the child's next import of that module hangs forever.
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+            self._warmed.wait(timeout=30)
+
     def _after_fork_in_child(self) -> None:
         self._guard = threading.Lock()
         self._wake = threading.Event()
+        self._warmed = threading.Event()
         self._thread = None
         # Buffers stay registered (recorder objects in the child hold them) but empty: the
         # parent writes its own pending points, the child only what it logs itself.
@@ -642,6 +655,11 @@ def _close_at_exit() -> None:
         _writer.close()
 
 
+def _before_fork() -> None:
+    if _writer is not None:
+        _writer._before_fork()
+
+
 def _after_fork_in_child() -> None:
     global _writer_guard
     _writer_guard = threading.Lock()
@@ -650,4 +668,4 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
