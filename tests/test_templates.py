@@ -169,6 +169,53 @@ def test_long_short_legs_follow_pandas_nlargest() -> None:
     assert long_short.iloc[0] == pytest.approx((top - bottom) / 2)
 
 
+def _oracle_long_short(pred: pd.Series, label: pd.Series, n_of: Callable[[int], int]) -> Any:
+    """Legs with pandas' own nlargest/nsmallest and Series.mean, date by date."""
+    frame = pd.DataFrame({"pred": pred, "label": label})
+    top, bottom = {}, {}
+    for date, rows in frame.groupby(level="datetime"):
+        n = n_of(len(rows))
+        top[date] = rows.nlargest(n, columns="pred")["label"].mean()
+        bottom[date] = rows.nsmallest(n, columns="pred")["label"].mean()
+    # Series of the per-date scalars first: their type (float32, or float64 once a plain NaN
+    # is among them) decides the precision of the difference.
+    return (pd.Series(top) - pd.Series(bottom)) / 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_short_keeps_float32_labels_bit_for_bit(seed: int) -> None:
+    """qlib's labels are float32; its long-short numbers are float32 sums and means, in the
+    order pandas' nlargest returns the rows. Ours are the same bits."""
+    pred, label = panel(seed, dates=20, instruments=40, missing=0.1)
+    label32 = label.astype("float32")
+    long_short, average = calc_long_short_return(pred, label32)
+    assert long_short.dtype == np.float32 and average.dtype == np.float32
+    want = _oracle_long_short(pred, label32, lambda rows: int(rows * 0.2))
+    np.testing.assert_array_equal(long_short.to_numpy(), want.to_numpy())
+    np.testing.assert_array_equal(
+        average.to_numpy(), label32.groupby(level="datetime").mean().to_numpy()
+    )
+    # A date with no label at all: pandas' mean is then a float NaN, and the Series float64.
+    holes = label32.where(label32.index.get_level_values(0) != label32.index.levels[0][0])
+    long_short, _ = calc_long_short_return(pred, holes)
+    assert long_short.dtype == np.float64 and math.isnan(long_short.iloc[0])
+    want = _oracle_long_short(pred, holes, lambda rows: int(rows * 0.2))
+    assert want.dtype == np.float64
+    np.testing.assert_array_equal(long_short.to_numpy(), want.to_numpy())
+
+
+def test_float32_metrics_are_float32_arithmetic(recorder: Recorder) -> None:
+    pred, label = panel(9)
+    label32 = label.astype("float32").to_frame()
+    SignalRecord(Model(pred), Dataset(label32), recorder).generate()
+    SigAnaRecord(recorder, ana_long_short=True).generate()
+    long_short = recorder.load_object("sig_analysis/long_short_r.pkl")
+    assert long_short.dtype == np.float32
+    sharpe = long_short.mean() / long_short.std() * 252**0.5
+    assert isinstance(sharpe, np.float32)
+    assert recorder.list_metrics()["Long-Short Ann Sharpe"] == float(sharpe)
+
+
 def test_long_short_precision_by_hand() -> None:
     pred, label = one_date(
         [9, 8, 7, 6, 5, 4, 3, 2, 1, 0], [1.0, -1.0, 0.5, 0, 0, 0, 0, 0, -2.0, -3.0]
