@@ -81,6 +81,22 @@ def test_reset_makes_exactly_the_given_models_online(R: QlibRecorder) -> None:
     assert [r.id for r in tool.online_models("elsewhere")] == [other.id]
 
 
+def test_tags_on_a_recorder_object_kept_across_a_resume(R: QlibRecorder, store_uri: str) -> None:
+    """qlib's trainers keep the recorder object of a first run, resume the recorder by id in a
+    second run (a new object), then tag the kept object: the tag must reach the disk."""
+    (rec,) = train(R, 1)
+    tool = OnlineToolR("models", api=R)
+    tool.set_online_tag("offline", rec)
+    with R.start(experiment_name="models", recorder_id=rec.id, resume=True):
+        R.log_metrics(score=5.0)
+    tool.set_online_tag("online", rec)
+    rec.log_metrics(score=6.0, step=1)
+    again = fresh(store_uri).get_recorder(recorder_id=rec.id, experiment_name="models")
+    assert again.list_tags()["online_status"] == "online"
+    assert again.list_metrics() == {"score": 6.0}
+    assert [r.id for r in tool.online_models()] == [rec.id]
+
+
 def test_bad_arguments(R: QlibRecorder) -> None:
     (rec,) = train(R, 1)
     tool = OnlineToolR("models", api=R)

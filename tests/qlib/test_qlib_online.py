@@ -76,6 +76,26 @@ def test_trainer_online_tool_and_collector(qlib_market: QlibSession) -> None:
     assert len(everything[RecorderCollector.ART_KEY_RAW]) == 4
 
 
+def test_delayed_trainer_resumes_recorders(qlib_market: QlibSession) -> None:
+    """qlib's DelayTrainerR: begin_task_train now, end_task_train later by resuming each
+    recorder by id (R.start(recorder_id=..., resume=True) and R.load_object("task"))."""
+    from qlib.model.trainer import DelayTrainerR
+
+    trainer = DelayTrainerR(experiment_name="delayed")
+    recs = trainer.train([market_task(), market_task()])
+    assert [r.list_tags()["train_status"] for r in recs] == ["begin_task_train"] * 2
+    assert all("pred.pkl" not in r.list_artifacts() for r in recs)
+    recs = trainer.end_train(recs)
+    view = tracklite_view(qlib_market)
+    for rec in recs:
+        again = view.get_recorder(recorder_id=rec.id, experiment_name="delayed")
+        assert again.status == "FINISHED"
+        assert again.list_tags()["train_status"] == "end_task_train"
+        assert {"task", "pred.pkl", "label.pkl", "sig_analysis"} <= set(again.list_artifacts())
+        assert "IC" in again.list_metrics()
+    assert len(view.list_recorders(experiment_name="delayed")) == 2
+
+
 def test_update_online_pred_qlib_and_tracklite_agree(qlib_market: QlibSession) -> None:
     task = market_task()
     theirs = task_train(task, "update_qlib")

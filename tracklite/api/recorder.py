@@ -218,7 +218,10 @@ class Recorder:
 
     def _buf(self) -> RecorderBuffer:
         buf = self._buffer
-        if buf is None:
+        if buf is None or not buf.running:
+            # A buffer kept from earlier is dropped by the writer when another object of the same
+            # recorder ends a run (qlib's DelayTrainerR resumes by id, then tags the old object);
+            # writes into it would be lost, so a recorder not running here asks the writer again.
             buf = self._buffer = get_writer().buffer(self.ref)
         return buf
 
@@ -256,7 +259,7 @@ class Recorder:
         """Record one point per keyword at ``step`` (None means 0). Values must be numbers:
         anything else raises ``TypeError`` naming the key, and nothing of the call is kept."""
         buf = self._buffer
-        if buf is None:
+        if buf is None or not buf.running:
             buf = self._buf()
         buf.log(step, kwargs)
         if not buf.running:
