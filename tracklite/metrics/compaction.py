@@ -41,7 +41,6 @@ def compact_recorder(ref: RecorderRef) -> int:
 
 
 def _compact_locked(metrics_dir: Path) -> int:
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     names = segments.segment_names(metrics_dir)
@@ -52,21 +51,14 @@ def _compact_locked(metrics_dir: Path) -> int:
         meta = pq.read_schema(metrics_dir / name).metadata or {}
         covered.append(name)
         covered.extend(json.loads(meta.get(segments.REPLACES_KEY, b"[]")))
-    # Exactly the listed files: a segment another process publishes meanwhile is not in
-    # ``covered`` and must not be merged either (it would then be seen twice).
-    table = segments.read_named(metrics_dir, names)
-    if table is None:
-        raise OSError(f"a segment of {metrics_dir} vanished during compaction")
-    # Sorting by key (stable) keeps each key's logging order and lets the dictionary, delta
-    # and zstd encodings shrink the file to ~10 bytes a point.
-    order = pc.sort_indices(table, sort_keys=[("key", "ascending")])
-    table = table.take(order)
     # Named after the newest segment merged, so the merged file sorts where that one did:
     # before every segment published meanwhile (a bare new id would sort after them, and
     # readers would see those newer points before the older ones, per key).
     newest = names[-1][: -len(layout.SEGMENT_SUFFIX)].split("-")[0]
     name = f"{newest}-{new_id()}{layout.SEGMENT_SUFFIX}"
-    segments.write_segment(metrics_dir, table, replaces=sorted(set(covered)), name=name)
+    # Exactly the listed files, streamed one at a time (memory stays bounded): a segment
+    # another process publishes meanwhile is not in ``covered`` and is left alone.
+    segments.write_merged(metrics_dir, names, replaces=sorted(set(covered)), name=name)
     removed = 0
     for name in sorted(set(covered)):
         try:

@@ -74,39 +74,49 @@ def load_metrics(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..metrics.writer import get_writer
+    from ..search import cache
+    from ..search.dataset import dataset
     from ..store.layout import default_uri
     from ..store.root import Store
+    from .writer import get_writer
 
     get_writer().flush()  # reads in this process see every point logged before them
     store = Store.from_uri(uri if uri is not None else default_uri())
-    wanted_recorders = _as_set(recorders)
-    exp_metas = _select_experiments(store, experiments, include_deleted)
-    tables: list[pa.Table] = []
-    for exp in exp_metas:
-        for meta in store.iter_recorders(exp["id"], include_deleted=include_deleted):
-            if wanted_recorders is not None and meta["id"] not in wanted_recorders:
-                continue
-            table = segments.read_points(RecorderRef(store.root, exp["id"], meta["id"]).metrics_dir)
-            if not table.num_rows:
-                continue
-            n = table.num_rows
-            tables.append(
-                table.add_column(0, "recorder_name", pa.array([meta["name"]] * n, pa.string()))
-                .add_column(0, "recorder_id", pa.array([meta["id"]] * n, pa.string()))
-                .add_column(0, "experiment_name", pa.array([exp["name"]] * n, pa.string()))
-                .add_column(0, "experiment_id", pa.array([exp["id"]] * n, pa.string()))
-            )
-    if tables:
-        table = pa.concat_tables(tables)
-    else:
-        empty = segments.schema().empty_table()
-        table = empty
-        for name in ("recorder_name", "recorder_id", "experiment_name", "experiment_id"):
-            table = table.add_column(0, name, pa.array([], pa.string()))
-    wanted_keys = _as_set(keys)
-    if wanted_keys is not None:
-        table = table.filter(pc.is_in(table["key"], pa.array(sorted(wanted_keys), pa.string())))
+    points = dataset(store.root, experiments, include_deleted=include_deleted)
+    where = None
+    for column, wanted in (("recorder_id", _as_set(recorders)), ("key", _as_set(keys))):
+        if wanted is not None:
+            test = pc.field(column).isin(pa.array(sorted(wanted), pa.string()))
+            where = test if where is None else where & test
+    # Files are read in parallel by Arrow's threads; rows keep each file's (logging) order.
+    table = points.to_table(filter=where)
+    # Names come from the search summary (no recorder.json is read when it is current).
+    exp_names: dict[str, str] = {}
+    rec_names: dict[str, str] = {}
+    exp_ids: list[str] = [str(v) for v in table["experiment_id"].unique().to_pylist()]
+    for exp_id in exp_ids:
+        meta = store.read_experiment(exp_id)
+        exp_names[exp_id] = meta["name"] if meta else ""
+        rows = cache.experiment_rows(store.root, exp_id)
+        ids = rows.column(cache.RUN_ID).to_pylist()
+        names = rows.column(cache.NAME).to_pylist()
+        rec_names.update((str(i), str(n)) for i, n in zip(ids, names, strict=True))
+    table = (
+        table.append_column("experiment_name", _mapped(table["experiment_id"], exp_names))
+        .append_column("recorder_name", _mapped(table["recorder_id"], rec_names))
+        .select(
+            [
+                "experiment_id",
+                "experiment_name",
+                "recorder_id",
+                "recorder_name",
+                "key",
+                "step",
+                "value",
+                "timestamp",
+            ]
+        )
+    )
     if max_points is not None:
         table = downsample(table, max_points, ["recorder_id", "key"])
     frame = table.to_pandas()
@@ -118,25 +128,19 @@ def load_metrics(
     return frame
 
 
+def _mapped(ids: Any, names: dict[str, str]) -> Any:
+    """``names[id]`` for every row, through a dictionary encoding (one lookup per distinct id)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(ids).combine_chunks()
+    labels = pa.array([names.get(v, "") for v in encoded.dictionary.to_pylist()], pa.string())
+    return pa.DictionaryArray.from_arrays(encoded.indices, labels).cast(pa.string())
+
+
 def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
         return {value}
     return set(value)
-
-
-def _select_experiments(
-    store: Any, experiments: str | Iterable[str] | None, include_deleted: bool
-) -> list[dict[str, Any]]:
-    all_exps = list(store.iter_experiments(include_deleted=include_deleted))
-    wanted = _as_set(experiments)
-    if wanted is None:
-        return all_exps
-    chosen = [e for e in all_exps if e["id"] in wanted or e["name"] in wanted]
-    missing = wanted - {e["id"] for e in chosen} - {e["name"] for e in chosen}
-    if missing:
-        raise ValueError(
-            f"no experiment with name or id {', '.join(sorted(map(repr, missing)))} in {store.root}"
-        )
-    return chosen

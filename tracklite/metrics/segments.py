@@ -82,6 +82,53 @@ def write_segment(
     return target
 
 
+#: Rows a merged segment buffers before writing a row group: bounds compaction's memory to a
+#: few tens of MB whatever the recorder's size.
+MERGE_ROW_GROUP = 1 << 20
+
+
+def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], name: str) -> Path:
+    """Publish one segment holding the points of the named segments, read one at a time.
+
+    Segments listed in another's ``tracklite.replaces`` are skipped; rows keep their order
+    (segment by segment), so each key keeps its logging order.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    replaced: set[str] = set()
+    for segment in names:
+        meta = pq.read_schema(metrics_dir / segment).metadata or {}
+        replaced.update(json.loads(meta.get(REPLACES_KEY, b"[]")))
+    kept = [segment for segment in names if segment not in replaced]
+    target_schema = schema().with_metadata({REPLACES_KEY: json.dumps(replaces).encode()})
+
+    def write(handle: Any) -> None:
+        with pq.ParquetWriter(
+            handle,
+            target_schema,
+            compression="zstd",
+            use_dictionary=["key"],  # type: ignore[arg-type]  # a column list is documented
+            column_encoding={"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
+            write_statistics=["step"],
+        ) as out:
+            pending: list[pa.Table] = []
+            rows = 0
+            for segment in kept:
+                table = pq.read_table(metrics_dir / segment).replace_schema_metadata(None)
+                pending.append(table.cast(schema()))
+                rows += table.num_rows
+                if rows >= MERGE_ROW_GROUP:
+                    out.write_table(pa.concat_tables(pending).replace_schema_metadata(None))
+                    pending, rows = [], 0
+            if pending:
+                out.write_table(pa.concat_tables(pending))
+
+    target = metrics_dir / name
+    atomic.publish(target, write)
+    return target
+
+
 def read_points(metrics_dir: Path) -> pa.Table:
     """Every point of one recorder as one table, in logging order, each point once."""
     for _attempt in range(100):

@@ -47,8 +47,8 @@ def dataset(
 
     Columns: ``key``, ``step``, ``value``, ``timestamp`` (UTC), ``experiment_id``,
     ``recorder_id``. ``experiments`` are names or ids (every active experiment by default);
-    soft-deleted recorders are left out unless ``include_deleted``. The file list is a snapshot:
-    rebuild the dataset after new points were flushed or a compaction ran.
+    soft-deleted experiments and recorders are left out unless ``include_deleted``. The file
+    list is a snapshot: rebuild the dataset after new points were flushed or a compaction ran.
 
     >>> import duckdb, tracklite                                       # doctest: +SKIP
     >>> points = tracklite.dataset("store")                            # doctest: +SKIP
@@ -62,7 +62,7 @@ def dataset(
     store = Store.from_uri(layout.default_uri() if uri is None else uri)
     paths: list[str] = []
     partitions: list[pc.Expression] = []
-    for exp_id in _experiment_ids(store, experiments):
+    for exp_id in _experiment_ids(store, experiments, include_deleted):
         for rec_id in _recorder_ids(store, exp_id, include_deleted):
             files = live_segments(store.root / exp_id / rec_id / layout.METRICS_DIR)
             if not files:
@@ -101,9 +101,11 @@ def live_segments(metrics_dir: os.PathLike[str] | str) -> list[str]:
     return [os.path.join(folder, name) for name in present if name not in replaced]
 
 
-def _experiment_ids(store: Store, experiments: str | Iterable[str] | None) -> list[str]:
+def _experiment_ids(
+    store: Store, experiments: str | Iterable[str] | None, include_deleted: bool = False
+) -> list[str]:
     if experiments is None:
-        return [meta["id"] for meta in store.iter_experiments()]
+        return [meta["id"] for meta in store.iter_experiments(include_deleted=include_deleted)]
     wanted = [experiments] if isinstance(experiments, str) else list(experiments)
     ids: list[str] = []
     for item in wanted:
