@@ -44,6 +44,11 @@ def install(end_exp: Callable[[str], None]) -> None:
     if _installed:
         return
     _installed = True
+    # The exit hook rewrites recorder.json under a portalocker lock. Importing portalocker for
+    # the first time at shutdown fails where it pulls in redis (qlib's environment): redis
+    # imports asyncio, which cannot register its own exit hook once shutdown has begun.
+    import portalocker  # noqa: F401
+
     previous = sys.excepthook
 
     def excepthook(
