@@ -128,6 +128,16 @@ def test_soft_and_hard_deleted_recorders(aged: tuple[Store, str, list[str]]) -> 
     pd.testing.assert_frame_equal(frame(store), uncached(store))
 
 
+def test_every_recorder_folder_removed(aged: tuple[Store, str, list[str]]) -> None:
+    store, exp_id, ids = aged
+    for rec_id in ids:
+        shutil.rmtree(store.root / exp_id / rec_id)
+    report = rows(store, exp_id)
+    assert (report.folders, report.reused, report.removed, report.wrote) == (0, 0, 6, True)
+    assert frame(store).empty
+    assert rows(store, exp_id).reused == 0
+
+
 def test_a_folder_replaced_under_the_same_id(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, ids = aged
     folder = store.root / exp_id / ids[3]

@@ -489,6 +489,7 @@ def experiment_rows(
     """
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     racy = RACY_NS if racy_ns is None else racy_ns
     report = report if report is not None else BuildReport()
@@ -503,34 +504,43 @@ def experiment_rows(
     summary_path = exp_dir / SUMMARY_FILE
     cached = read_summary(summary_path, experiment_id)
     kept: pa.Table | None = None
-    fresh = dict(folders)
+    names = list(folders)
+    stats = list(folders.values())
+    # Vectorised: this validation is the whole cost of a search with a current summary.
+    ino = np.array([s[0] for s in stats], dtype=np.uint64).view(np.int64)
+    mtime = np.array([s[1] for s in stats], dtype=np.int64)
+    ctime = np.array([s[2] for s in stats], dtype=np.int64)
+    reused = np.zeros(len(names), dtype=bool)
     if cached is not None:
         table, built = cached
-        ids: list[str] = table.column(RUN_ID).to_pylist()  # type: ignore[assignment]
-        gone = (0, -1, -1)
-        now = [folders.get(i, gone) for i in ids]
+        # Each cached row's position among the folders found now (-1: folder gone).
+        where = pc.index_in(table.column(RUN_ID), value_set=pa.array(names, pa.string()))
+        pos = np.asarray(where.fill_null(-1).to_numpy(), dtype=np.intp)
+        present = pos >= 0
+        at = np.where(present, pos, 0)
         old_mtime = _int_column(table, MTIME)
         # Reused only if the folder is the same (inode), untouched since it was read (mtime,
         # ctime) and not racy (old enough that a coarse clock cannot hide a later change).
-        keep = (
-            (
-                _int_column(table, INO)
-                == np.fromiter((_signed(s[0]) for s in now), np.int64, len(now))
+        if names:
+            keep = (
+                present
+                & (_int_column(table, INO) == ino[at])
+                & (old_mtime == mtime[at])
+                & (_int_column(table, CTIME) == ctime[at])
+                & (old_mtime < built - racy)
             )
-            & (old_mtime == np.fromiter((s[1] for s in now), np.int64, len(now)))
-            & (_int_column(table, CTIME) == np.fromiter((s[2] for s in now), np.int64, len(now)))
-            & (old_mtime < built - racy)
-        )
-        kept = table.filter(pa.array(keep))
-        for rec_id in kept.column(RUN_ID).to_pylist():
-            del fresh[rec_id]  # type: ignore[arg-type]
+        else:  # every folder is gone
+            keep = np.zeros(len(pos), dtype=bool)
+        kept = table if keep.all() else table.filter(pa.array(keep))
+        reused[pos[keep]] = True
         report.reused = kept.num_rows
-        report.removed = sum(s is gone for s in now)
+        report.removed = int((~present).sum())
+    fresh = [(names[i], stats[i]) for i in np.flatnonzero(~reused)]
 
     # Rewriting the file costs about as much as re-reading 1% of the rows, so a few changes
     # (runs still logging) are re-read each time rather than rewritten into the cache.
     settled_before = time.time_ns() - racy
-    settled = sum(s[1] < settled_before for s in fresh.values()) + report.removed
+    settled = int((mtime[~reused] < settled_before).sum()) + report.removed
     threshold = 1 if cached is None else max(1, len(folders) // 100)
     temp: _Temp | None = None
     built_ns = 0
@@ -539,7 +549,7 @@ def experiment_rows(
         # clock, which the racy rule compares folder mtimes with.
         temp, built_ns = _open_temp(summary_path)
     try:
-        new_rows = rows_table(experiment_id, fresh.items(), exp_dir)
+        new_rows = rows_table(experiment_id, fresh, exp_dir)
         report.read = new_rows.num_rows
         rows = new_rows
         if kept is not None and not new_rows.num_rows:

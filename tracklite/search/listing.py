@@ -55,9 +55,9 @@ def search_records(
     """Recorders as ``mlflow.search_runs``' DataFrame, newest first unless ``order_by`` says.
 
     ``uri`` is the store: a path or ``file:`` URI (``$TRACKLITE_URI``, else
-    ``./tracklite-store``, when None), or a :class:`Store`. ``experiment_ids`` are ids (every active experiment when
-    both they and ``experiment_names`` are None); ``experiment_names`` are names, as in
-    ``mlflow.search_runs``. Columns: ``run_id``, ``experiment_id``, ``status``,
+    ``./tracklite-store``, when None), or a :class:`Store`. ``experiment_ids`` are ids (every
+    active experiment when both they and ``experiment_names`` are None); ``experiment_names``
+    are names, as in ``mlflow.search_runs``. Columns: ``run_id``, ``experiment_id``, ``status``,
     ``artifact_uri``, ``start_time``, ``end_time`` (UTC datetimes), ``metrics.<key>`` (float,
     NaN when absent), ``params.<key>`` and ``tags.<key>`` (str, None when absent), keys sorted.
     ``run_view_type`` is 1 (active), 2 (deleted) or 3 (all); ``max_results`` has no cap.
@@ -216,7 +216,10 @@ def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> 
     if run_view_type != ALL:
         lifecycle = rows.column(cache.LIFECYCLE).to_numpy(zero_copy_only=False)
         deleted = lifecycle == "deleted"
-        rows = rows.filter(deleted if run_view_type == DELETED_ONLY else ~deleted)
+        if run_view_type == DELETED_ONLY:
+            rows = rows.filter(deleted)
+        elif deleted.any():  # filtering copies every column: skip it when nothing goes
+            rows = rows.filter(~deleted)
     return rows
 
 
