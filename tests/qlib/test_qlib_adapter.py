@@ -256,3 +256,22 @@ print(rec.list_metrics()["score"], rec.status)
     assert again.list_tags()["seen_by"] == "child" and again.list_metrics() == {"score": 2.0}
     names = [r.name for r in R.list_recorders(experiment_name="procs").values()]
     assert names == ["child", "mlflow_recorder"]
+
+
+def test_short_scripts_in_qlibs_environment_end_cleanly(
+    tmp_path: Path, workdir: Path, python: Callable[..., Any]
+) -> None:
+    """qlib's environment has redis, which portalocker imports; a first import of it while the
+    interpreter shuts down failed and lost the run's last points. And pyarrow is MLflow's <26."""
+    import pyarrow
+
+    assert int(pyarrow.__version__.split(".")[0]) < 26  # MLflow's pin: tracklite runs on it
+    store = tmp_path / "short-store"
+    for _ in range(3):
+        done = python("from tracklite import R\nR.log_metrics(m=1.0)\n", workdir,
+                      env={"TRACKLITE_URI": str(store)})
+        assert done.returncode == 0 and done.stderr == ""
+    runs = QlibRecorder(ExpManager(uri=str(store))).list_recorders()
+    assert [r.status for r in runs.values()] == ["FINISHED"] * 3
+    assert all(r.list_metrics() == {"m": 1.0} for r in runs.values())
+    assert all(len(r.get_metric_history("m")) == 1 for r in runs.values())
