@@ -186,19 +186,27 @@ def tl_storage(points: int) -> tuple[int, float]:
 
 
 MEMORY_SCRIPT = r"""
-import resource, sys, time
+import sys, time
 from tracklite import ExpManager, QlibRecorder
+
+def peak_mb():
+    # VmHWM is this process's own peak; ru_maxrss would include the parent's, kept over exec.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
 r = QlibRecorder(ExpManager(uri=sys.argv[1]))
 r.start_exp(experiment_name="mem")
 time.sleep(0.5)
 import numpy, pyarrow, pyarrow.parquet  # the writer's working set, loaded before measuring
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_mb()
 n = int(sys.argv[2])
 for i in range(n // 10):
     r.log_metrics(i, a=0.1, b=0.2, c=0.3, d=0.4, e=0.5, f=0.6, g=0.7, h=0.8, i=0.9, j=1.0)
 r.end_exp()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) / 1024)
+print(peak_mb() - base)
 """
 
 

@@ -84,7 +84,7 @@ def write_segment(
 
 #: Rows a merged segment buffers before writing a row group: bounds compaction's memory to a
 #: few tens of MB whatever the recorder's size.
-MERGE_ROW_GROUP = 1 << 20
+MERGE_ROW_GROUP = 1 << 18
 
 
 def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], name: str) -> Path:
@@ -115,7 +115,8 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
             pending: list[pa.Table] = []
             rows = 0
             for segment in kept:
-                table = pq.read_table(metrics_dir / segment).replace_schema_metadata(None)
+                table = pq.read_table(metrics_dir / segment, use_threads=False)
+                table = table.replace_schema_metadata(None)
                 pending.append(table.cast(schema()))
                 rows += table.num_rows
                 if rows >= MERGE_ROW_GROUP:
