@@ -95,10 +95,10 @@ class TrackliteExperiment(_Experiment, _QlibExperiment):  # type: ignore[misc]
         return as_qlib_recorder(super()._get_recorder(recorder_id, recorder_name))
 
     def list_recorders(
-        self, rtype: str = _Experiment.RT_D, max_results: int | None = None,
-        status: str | None = None, filter_string: str = "",
+        self, *args: Any, **kwargs: Any
     ) -> dict[str, _Recorder] | list[_Recorder]:
-        found = super().list_recorders(rtype, max_results, status, filter_string)
+        """tracklite's ``list_recorders`` (same arguments), as :class:`TrackliteRecorder`."""
+        found = super().list_recorders(*args, **kwargs)
         if isinstance(found, dict):
             return {rid: as_qlib_recorder(rec) for rid, rec in found.items()}
         return [as_qlib_recorder(rec) for rec in found]
