@@ -183,3 +183,13 @@ def test_duckdb_queries_the_store_in_place(runs: list[Recorder], store_uri: str)
         f"read_parquet('{pattern}', filename = true) group by 1 order by 1"
     ).fetchall()
     assert direct == sorted((rec.id, 12) for rec in runs)
+
+
+def test_points_just_logged_by_this_process_are_in(R: QlibRecorder, store_uri: str) -> None:
+    with R.start(experiment_name="live"):
+        for step in range(5):
+            R.log_metrics(step=step, loss=1.0 / (step + 1))
+        # No flush: building the dataset writes this process's queued points first.
+        live = tracklite.dataset(store_uri).to_table().to_pandas()
+        assert sorted(live["step"]) == [0, 1, 2, 3, 4]
+        assert set(live["recorder_id"]) == {R.get_recorder().id}

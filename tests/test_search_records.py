@@ -281,6 +281,23 @@ def test_filters_over_a_real_store(
     assert "".join(sorted(by_id[i] for i in frame["run_id"])) == expected
 
 
+def test_run_name_is_the_recorder_name_without_the_tag(store_uri: str) -> None:
+    """Recorders made through the store (not R) have no mlflow.runName tag: run_name filters
+    and the tag column still see their name."""
+    store = Store(store_uri)
+    store.ensure()
+    exp = store.create_experiment("plain")["id"]
+    bare = store.create_recorder(exp, "bare run", status="FINISHED")["id"]
+    tagged = store.create_recorder(
+        exp, "other", status="FINISHED", extra={"tags": {"mlflow.runName": "tagged run"}}
+    )["id"]
+    frame = search_records(store, [exp]).set_index("run_id")
+    assert frame.at[bare, "tags.mlflow.runName"] == "bare run"
+    assert frame.at[tagged, "tags.mlflow.runName"] == "tagged run"
+    found = search_records(store, [exp], filter_string="attributes.run_name = 'bare run'")
+    assert list(found["run_id"]) == [bare]
+
+
 def test_filter_on_times_and_run_id(R: QlibRecorder, zoo: dict[str, Recorder]) -> None:
     frame = R.search_records()
     start_c = frame.set_index("run_id").at[zoo["c"].id, "start_time"]

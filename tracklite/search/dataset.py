@@ -59,6 +59,9 @@ def dataset(
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
+    from ..metrics.writer import get_writer
+
+    get_writer().flush()  # points this process logged before the call are in the files
     store = Store.from_uri(layout.default_uri() if uri is None else uri)
     paths: list[str] = []
     partitions: list[pc.Expression] = []

@@ -36,6 +36,7 @@ ACTIVE_ONLY, DELETED_ONLY, ALL = 1, 2, 3
 #: The columns of ``mlflow.search_runs`` before the metrics, params and tags.
 BASE_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
 _PREFIXES = ("metrics.", "params.", "tags.")
+RUN_NAME = "tags.mlflow.runName"
 # Keywords of mlflow.search_runs that are accepted for compatibility.
 _MLFLOW_KEYWORDS = frozenset({"output_format", "search_all_experiments", "page_token"})
 
@@ -220,7 +221,23 @@ def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> 
             rows = rows.filter(deleted)
         elif deleted.any():  # filtering copies every column: skip it when nothing goes
             rows = rows.filter(~deleted)
-    return rows
+    return _with_run_names(rows)
+
+
+def _with_run_names(rows: pa.Table) -> pa.Table:
+    """``tags.mlflow.runName`` (what ``attributes.run_name`` filters on) for every recorder: the
+    tag where it is set, else the recorder's name (recorders created below ``R``, through the
+    store, have no such tag)."""
+    import pyarrow.compute as pc
+
+    names: Any = rows.column(cache.NAME)
+    if RUN_NAME not in rows.column_names:
+        return rows.append_column(RUN_NAME, names)
+    tags: Any = rows.column(RUN_NAME)
+    if tags.null_count == 0:
+        return rows
+    index = rows.column_names.index(RUN_NAME)
+    return rows.set_column(index, RUN_NAME, pc.coalesce(tags, names))
 
 
 def _statuses(store: Store, rows: pa.Table) -> npt.NDArray[np.object_]:
