@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from _metric_support import (
     new_R,
+    on_disk,
     pairs,
     run,
     segment_files,
@@ -323,6 +324,7 @@ def test_sigterm_flushes_and_ends_failed(R: QlibRecorder, tmp_path: Path) -> Non
     ]
     for proc, after in zip(procs, [20, 300, 1500], strict=True):
         rid, last = read_acks(proc, after)
+        assert on_disk(fresh_recorder(uri, rid, "sig").ref).empty  # all still pending
         proc.send_signal(signal.SIGTERM)
         last = rest_of_acks(proc, last)
         assert proc.returncode == 143
