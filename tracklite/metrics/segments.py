@@ -115,7 +115,7 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
             pending: list[pa.Table] = []
             rows = 0
             for segment in kept:
-                table = pq.read_table(metrics_dir / segment, use_threads=False)
+                table = read_file(metrics_dir / segment)
                 table = table.replace_schema_metadata(None)
                 pending.append(table.cast(schema()))
                 rows += table.num_rows
@@ -128,6 +128,19 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
     target = metrics_dir / name
     atomic.publish(target, write)
     return target
+
+
+def read_file(path: Path) -> pa.Table:
+    """One segment's table.
+
+    Through ``ParquetFile`` rather than ``pq.read_table``, whose dataset machinery imports
+    pandas: half a second in the writer thread, and an error when a run ends at interpreter
+    exit (nothing may start a thread's atexit registration then).
+    """
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as handle:
+        return pq.ParquetFile(handle).read()
 
 
 def read_points(metrics_dir: Path) -> pa.Table:
@@ -144,13 +157,12 @@ def read_points(metrics_dir: Path) -> pa.Table:
 def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
     """The points of the named segments (replaced ones skipped), or None if one vanished."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     tables: dict[str, pa.Table] = {}
     replaced: set[str] = set()
     for name in names:
         try:
-            table = pq.read_table(metrics_dir / name)
+            table = read_file(metrics_dir / name)
         except FileNotFoundError:
             return None
         tables[name] = table
