@@ -39,9 +39,11 @@ def writer_settings(**settings: Any) -> Iterator[None]:
         writer.configure(flush_interval=saved[0], flush_points=saved[1], max_points=saved[2])
 
 
-def on_disk(ref: RecorderRef) -> pd.DataFrame:
-    """The recorder's points as stored right now (no flush: what another process sees)."""
-    return segments.read_points(ref.metrics_dir).to_pandas()
+def on_disk(where: RecorderRef | Path) -> pd.DataFrame:
+    """The points stored right now in a recorder (or a metrics folder), without flushing
+    anything: what another process sees."""
+    metrics_dir = where.metrics_dir if isinstance(where, RecorderRef) else where
+    return segments.read_points(metrics_dir).to_pandas()
 
 
 def pairs(frame: pd.DataFrame) -> list[tuple[str, int, float]]:

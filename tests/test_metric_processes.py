@@ -454,19 +454,13 @@ def test_permission_lost_mid_run(nobody_dir: Path, tmp_path: Path) -> None:
     rid, errors = json.loads(proc.stdout.readline())
     assert errors and all(rid in message for message in errors)
     assert "Permission denied" in errors[0]
-    assert sorted(on_disk_at(metrics_dir)["step"]) == list(range(10))  # nothing lost
+    assert sorted(on_disk(metrics_dir)["step"]) == list(range(10))  # nothing lost
     metrics_dir.chmod(0o755)
     proc.stdin.write("\n")
     proc.stdin.flush()
     accepted = json.loads(proc.stdout.readline())
     assert proc.wait(timeout=30) == 0
     assert len(accepted) >= 10 + 1
-    frame = on_disk_at(metrics_dir)
+    frame = on_disk(metrics_dir)
     assert frame["step"].tolist() == accepted
     assert frame["value"].tolist() == [float(s) for s in accepted]
-
-
-def on_disk_at(metrics_dir: Path) -> pd.DataFrame:
-    from tracklite.metrics import segments
-
-    return segments.read_points(metrics_dir).to_pandas()
