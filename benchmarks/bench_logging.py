@@ -327,6 +327,9 @@ def have_qlib() -> bool:
     return True
 
 
+QLIB_FAILURES: list[str] = []
+
+
 def qlib_small_run(runs: int) -> float:
     import qlib
     from qlib.workflow import R
@@ -343,10 +346,14 @@ def qlib_small_run(runs: int) -> float:
         times = []
         for i in range(runs):
             t = time.perf_counter()
-            with R.start(experiment_name="small"):
-                R.log_params(lr=0.1, depth=i)
-                R.log_metrics(step=0, loss=0.5)
-                R.save_objects(model={"w": [1, 2, 3]})
+            try:
+                with R.start(experiment_name="small"):
+                    R.log_params(lr=0.1, depth=i)
+                    R.log_metrics(step=0, loss=0.5)
+                    R.save_objects(model={"w": [1, 2, 3]})
+            except Exception as exc:  # qlib's async logger races MLflow's file store
+                QLIB_FAILURES.append(f"{type(exc).__name__}: {exc}")
+                continue
             times.append(time.perf_counter() - t)
         return statistics.median(times) * 1e3
 
@@ -456,6 +463,11 @@ def main() -> None:
         row("import time", "ms", import_time("tracklite"), import_time("mlflow"), "lower")
 
     print_table(mlflow_ok, qlib_ok)
+    if QLIB_FAILURES:
+        print(
+            f"\nqlib's R failed {len(QLIB_FAILURES)} runs (left out of its median), e.g. "
+            f"{QLIB_FAILURES[0]}"
+        )
     if args.json:
         args.json.write_text(json.dumps(ROWS, indent=1))
 
