@@ -332,11 +332,6 @@ def test_back_pressure_with_a_batch_larger_than_the_buffer(R: QlibRecorder) -> N
     assert len(rec.get_metric_history()) == 10_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="writer design: a full buffer whose caller-side flush fails raises from a call whose "
-    "points were kept, and every later call appends again (unbounded while writes fail)",
-)
 def test_back_pressure_while_writes_fail(R: QlibRecorder) -> None:
     """A full buffer that cannot be written: calls raise, a call that raised is not kept (a
     retry must not double it), and memory stays bounded."""

@@ -279,6 +279,10 @@ class Recorder:
         buf = self._buf()
         for key, step_col, value_col, stamp_col in prepared:
             buf.log_key_columns(key, step_col, value_col, stamp_col)
+        if buf.full:
+            # A batch that fills the buffer is written now, by its caller (back-pressure);
+            # if that fails the points stay queued and the error says so.
+            get_writer().relieve(buf)
         self._queued(buf)
         return sum(len(col[2]) for col in prepared)
 

@@ -61,6 +61,7 @@ class RecorderBuffer:
         "codes",
         "error",
         "flush_lock",
+        "full",
         "key_codes",
         "keys",
         "lock",
@@ -92,6 +93,9 @@ class RecorderBuffer:
         self.tags: dict[str, str | None] = {}  # None marks a deleted tag
         self.pending_latest: dict[str, Any] = {}
         self.error: BaseException | None = None
+        # Set when the buffer reached ``max_points``: the next call first writes it (the
+        # caller waits), and is refused, with nothing kept, if that write fails.
+        self.full = False
         self.running = False
 
     def _reset_columns(self) -> None:
@@ -107,6 +111,8 @@ class RecorderBuffer:
         """Validate one call's points and append them; the whole call or nothing."""
         if self.error is not None:
             self.raise_error()
+        if self.full:
+            self.writer.relieve(self)
         if step is None:
             step = 0
         elif type(step) is not int:
@@ -155,6 +161,8 @@ class RecorderBuffer:
         """Append one key's already validated numpy columns (int64, float64, int64)."""
         if self.error is not None:
             self.raise_error()
+        if self.full:
+            self.writer.relieve(self)
         import numpy as np
 
         code = self.key_codes.get(key)
@@ -236,6 +244,7 @@ class RecorderBuffer:
         with self.flush_lock:
             with self.lock:
                 taken = self._take()
+                self.full = False
                 keys = list(self.keys)
                 params, tags = self.params, self.tags
                 self.params, self.tags = {}, {}
@@ -270,6 +279,7 @@ class RecorderBuffer:
                 with self.lock:
                     if not written:
                         self._put_back(taken)
+                        self.full = len(self.values) >= self.writer.max_points
                     params.update(self.params)
                     self.params = params
                     tags.update(self.tags)
@@ -282,6 +292,7 @@ class RecorderBuffer:
         self._reset_columns()
         self.params, self.tags, self.pending_latest = {}, {}, {}
         self.error = None
+        self.full = False
 
 
 def _warm_up() -> None:
@@ -512,11 +523,18 @@ class MetricWriter:
                 self._buffers.pop(ref, None)
 
     def pressure(self, buf: RecorderBuffer, size: int) -> None:
-        """Called by a caller whose buffer is large: wake the thread, or wait if it is full."""
+        """Called after a caller's append made its buffer large: wake the thread, and mark a
+        full buffer so the recorder's next call writes it first."""
         self._wake.set()
         if size >= self.max_points:
-            # Back-pressure: write in the caller's thread rather than grow without bound.
-            self._flush_buffer(buf)
+            buf.full = True
+
+    def relieve(self, buf: RecorderBuffer) -> None:
+        """Back-pressure: write a full buffer in the caller's thread before it may append
+        again. A failed write raises here, before the caller's points are taken, so memory
+        stays bounded and nothing the caller was told is accepted gets lost."""
+        self._flush_buffer(buf)
+        buf.full = False
 
     # -------------------------------------------------------------- the thread
 

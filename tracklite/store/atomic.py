@@ -64,8 +64,13 @@ def write_json(target: Path, obj: Any, *, durable: bool = False) -> None:
 
 
 def dump_json(obj: Any) -> bytes:
-    """Serialise metadata the one way tracklite does it (UTF-8, sorted keys stay as given)."""
-    return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    """Serialise metadata the one way tracklite does it: UTF-8, one line.
+
+    No ``indent``: with it Python's json module falls back to its pure-Python encoder, several
+    times slower on the ``recorder.json`` rewritten at every flush (``python -m json.tool``
+    pretty-prints a file for a reader).
+    """
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def read_json(path: Path) -> Any:
