@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from . import browse, demo, inspect, library, lifecycle
+from . import browse as browse
+from . import demo as demo
+from . import inspect as inspect
+from . import library as library
+from . import lifecycle as lifecycle
 
 #: In the order ``tracklite --help`` lists them.
 GROUPS = (demo, browse, inspect, lifecycle, library)
