@@ -269,14 +269,10 @@ class _Importer:
                     return clash
             if (root / exp_id).exists():
                 exp_id = meta["id"] = new_id()
-            staging = root / f".{exp_id}-{secrets.token_hex(4)}.creating"
-            staging.mkdir()
-            try:
-                atomic.write_json(staging / layout.EXPERIMENT_FILE, meta)
-                os.rename(staging, root / exp_id)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            atomic.publish_folder(
+                root / exp_id,
+                lambda folder: atomic.write_json(folder / layout.EXPERIMENT_FILE, meta),
+            )
         if exp_id != exp.experiment_id:
             self.report.notes.append(
                 f"experiment {exp.name!r}: MLflow id {exp.experiment_id} is used by another "

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +47,20 @@ def publish(target: Path, write: Callable[[IO[bytes]], None], *, durable: bool =
         # Never leave a temporary behind on failure (disk full, KeyboardInterrupt mid-write).
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+def publish_folder(target: Path, fill: Callable[[Path], None]) -> None:
+    """Create folder ``target`` whole: build it under a hidden staging name beside it (``fill``
+    writes its files), then rename it into place. A listing never sees a half-made folder, and
+    a failure leaves nothing behind."""
+    staging = target.with_name(f".{target.name}-{secrets.token_hex(4)}.creating")
+    staging.mkdir()
+    try:
+        fill(staging)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

@@ -7,7 +7,6 @@ can make one per call without caching, as qlib does with MLflow clients.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -189,16 +188,13 @@ class Store:
                 "created": now_iso(),
                 "deleted_time": None,
             }
-            # Build the folder under a hidden name and rename it into place, so a listing never
-            # sees an experiment without its metadata.
-            staging = self.root / f".{exp_id}.creating"
-            staging.mkdir()
-            try:
-                atomic.write_json(staging / layout.EXPERIMENT_FILE, meta, durable=True)
-                os.rename(staging, self.root / exp_id)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            # A listing never sees an experiment without its metadata.
+            atomic.publish_folder(
+                self.root / exp_id,
+                lambda folder: atomic.write_json(
+                    folder / layout.EXPERIMENT_FILE, meta, durable=True
+                ),
+            )
             return meta, True
 
     def set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> Meta:
@@ -260,14 +256,9 @@ class Store:
         }
         if extra:
             meta.update(extra)
-        staging = exp_dir / f".{rec_id}.creating"
-        staging.mkdir()
-        try:
-            atomic.write_json(staging / layout.RECORDER_FILE, meta)
-            os.rename(staging, exp_dir / rec_id)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        atomic.publish_folder(
+            exp_dir / rec_id, lambda folder: atomic.write_json(folder / layout.RECORDER_FILE, meta)
+        )
         return meta
 
     def read_recorder(self, experiment_id: str, recorder_id: str) -> Meta | None:
