@@ -226,12 +226,15 @@ def _arrow_rows(
     if not names or any(not b.lstrip().startswith(b"{") for b in blobs):
         return None
     try:
-        data = b"\n".join(blobs)
+        # tracklite writes one line per file; older stores were indented over many lines,
+        # which Arrow parses too, only without splitting the work at newlines.
+        one_line = all(b.find(b"\n", 0, len(b) - 1) < 0 for b in blobs)
+        data = b"\n".join(b.rstrip(b"\n") for b in blobs) if one_line else b"\n".join(blobs)
         string = pa.string()
         # Arrow infers timestamps from strings that look like times ("2020-01-01" as a param):
         # every value tracklite stores as a string is declared one, so it reads back verbatim.
         known = [pa.field(key, string) for key in _STRING_KEYS]
-        parsed = _read_json(data, known)
+        parsed = _read_json(data, known, one_line)
         fixed = [
             pa.field(key, pa.struct([pa.field(f.name, string) for f in column.type]))
             for key in ("params", "tags")
@@ -240,7 +243,7 @@ def _arrow_rows(
             and any(not pa.types.is_string(f.type) for f in column.type)
         ]
         if fixed:
-            parsed = _read_json(data, known + fixed)
+            parsed = _read_json(data, known + fixed, one_line)
         # One object per file, in order: the ids written inside must match the folders.
         if parsed.num_rows != len(names) or "id" not in parsed.column_names:
             return None
@@ -303,7 +306,7 @@ _STRING_KEYS: Final = (
 )
 
 
-def _read_json(data: bytes, fields: list[pa.Field[Any]]) -> pa.Table:
+def _read_json(data: bytes, fields: list[pa.Field[Any]], one_line: bool) -> pa.Table:
     import io
 
     import pyarrow as pa
@@ -311,7 +314,7 @@ def _read_json(data: bytes, fields: list[pa.Field[Any]]) -> pa.Table:
 
     options = pj.ParseOptions(
         explicit_schema=pa.schema(fields),
-        newlines_in_values=True,
+        newlines_in_values=not one_line,
         unexpected_field_behavior="infer",
     )
     return pj.read_json(io.BytesIO(data), parse_options=options)
