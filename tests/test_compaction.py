@@ -159,9 +159,13 @@ def test_readers_during_compaction(R: QlibRecorder, tmp_path: Path, where: str) 
     each key in logging order."""
     R.start_exp(experiment_name="c")
     rec = R.get_recorder()
-    log_segments(rec, 5)
+    # A large first segment makes each compaction slow enough for segments to be published
+    # while it runs, every time.
+    base = np.arange(50_000)
+    rec.log_batch({"loss": base.astype(float), "loss_sq": (base * base).astype(float)})
+    log_segments(rec, 4, start=len(base))
     compactor = Compactor(rec, where, tmp_path)
-    published = 5
+    published = len(base) + 4
     failures: list[BaseException] = []
     done = threading.Event()
 
@@ -180,7 +184,7 @@ def test_readers_during_compaction(R: QlibRecorder, tmp_path: Path, where: str) 
     readers = [threading.Thread(target=read, args=(kind,)) for kind in ("raw", "history")]
     for thread in readers:
         thread.start()
-    deadline = time.monotonic() + 1.5
+    deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline and not failures:
         log_segments(rec, 1, start=published)
         published += 1
@@ -206,7 +210,7 @@ def test_segments_from_another_process_survive_compaction(R: QlibRecorder, tmp_p
         exp = QlibRecorder(ExpManager(uri={R.get_uri()!r})).get_exp(experiment_name="c")
         rec = exp.get_recorder(recorder_id={rec.id!r}, create=False)
         rec.start_run()
-        for step in range(600):
+        for step in range(300):
             rec.log_metrics(step=step, loss=float(step), loss_sq=float(step * step))
             time.sleep(0.001)
         rec.flush()
@@ -222,15 +226,15 @@ def test_segments_from_another_process_survive_compaction(R: QlibRecorder, tmp_p
         removed += compaction.compact_recorder(rec.ref)
         frame = segments.read_points(rec.ref.metrics_dir).to_pandas()
         assert not frame.duplicated(["key", "step"]).any()
-        if len(frame) == 1200:
+        if len(frame) == 600:
             break
     assert writer.stdout.readline().strip() == "flushed"
     compaction.compact_recorder(rec.ref)
     writer.communicate("\n", timeout=60)
     assert removed > 0
     assert read_pairs(rec) == sorted(
-        [("loss", s, float(s)) for s in range(600)]
-        + [("loss_sq", s, float(s * s)) for s in range(600)]
+        [("loss", s, float(s)) for s in range(300)]
+        + [("loss_sq", s, float(s * s)) for s in range(300)]
     )
     assert len(segment_files(rec)) == 1
 
@@ -274,13 +278,13 @@ def test_leftover_replaced_segments_are_skipped(R: QlibRecorder, tmp_path: Path)
 def test_stored_size_is_at_most_12_bytes_per_point(R: QlibRecorder) -> None:
     """The documented target, with incompressible random float64 values: 10 keys a call."""
     rng = np.random.default_rng(1)
-    calls, keys = 20_000, [f"metric_{i}" for i in range(10)]
+    calls, keys = 10_000, [f"metric_{i}" for i in range(10)]
     values = rng.random((calls, len(keys)))
     R.start_exp(experiment_name="size")
     rec = R.get_recorder()
     for step in range(calls):
         R.log_metrics(step=step, **dict(zip(keys, values[step].tolist(), strict=True)))
-        if step % 5000 == 4999:
+        if step % 2500 == 2499:
             R.flush()  # several segments before the final compaction
     R.end_exp()
     files = segment_files(rec)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracklite
-from tracklite import QlibRecorder, Recorder
+from tracklite import ExpManager, QlibRecorder, Recorder
 from tracklite.metrics.history import downsample, load_metrics
 
 LONG_COLUMNS = [
@@ -251,6 +251,4 @@ def test_history_of_a_recorder_fetched_by_id(R: QlibRecorder, store: dict[str, s
 
 
 def new_R_for(R: QlibRecorder) -> QlibRecorder:
-    from tracklite import ExpManager
-
     return QlibRecorder(ExpManager(uri=R.get_uri()))

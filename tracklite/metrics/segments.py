@@ -136,9 +136,13 @@ def read_file(path: Path) -> pa.Table:
     pandas: half a second in the writer thread, and an error when a run ends at interpreter
     exit (nothing may start a thread's atexit registration then).
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with open(path, "rb") as handle:
+    # A native file, not a Python one: buffers read from a Python file are Python objects, and
+    # the decoding thread pool may drop the last of them after read() returned; at interpreter
+    # exit that needs the GIL from a dying interpreter, and the process aborts.
+    with pa.OSFile(str(path), "rb") as handle:
         return pq.ParquetFile(handle).read()
 
 
