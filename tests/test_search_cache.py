@@ -408,3 +408,21 @@ def test_hand_edited_files_fall_back_to_the_json_module(store: Store) -> None:
         frame.set_index("run_id").at[ids[1], "metrics.m"]
         != frame.set_index("run_id").at[ids[1], "metrics.m"]
     )  # NaN: the entry is malformed
+
+
+def test_indented_recorder_files_of_older_stores(store: Store) -> None:
+    """Stores written before recorder.json became one line hold indented files: the fast
+    parser takes them too, with the same rows."""
+    exp_id = store.create_experiment("e")["id"]
+    add(store, exp_id, 1, status="RUNNING", owner=liveness.owner_record())
+    add(store, exp_id, 2, params={"start": "2020-01-01"})
+    for name in store.recorder_ids(exp_id):
+        path = store.root / exp_id / name / layout.RECORDER_FILE
+        meta = json.loads(path.read_text())
+        atomic.write_bytes(path, (json.dumps(meta, indent=1) + "\n").encode())
+        assert path.read_text().count("\n") > 10
+    names = store.recorder_ids(exp_id)
+    blobs = [(store.root / exp_id / n / layout.RECORDER_FILE).read_bytes() for n in names]
+    fast = cache._arrow_rows(exp_id, names, blobs, [None] * len(names))
+    assert fast is not None
+    pd.testing.assert_frame_equal(_comparable(fast), _json_path(store, exp_id))

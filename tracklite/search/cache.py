@@ -32,7 +32,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -161,6 +161,11 @@ def _warn(path: str, reason: str) -> None:
 #: Files parsed together by Arrow's JSON reader; a chunk it cannot take whole (a hand-edited
 #: file, a type clash) falls back to the json module, so one odd file costs one chunk's speed.
 CHUNK: Final = 2048
+#: Threads reading ``recorder.json`` files when there are many. Reads release the GIL, and on
+#: NFS or Lustre each one waits for a round trip: reading in parallel is what makes a cold
+#: search of thousands of recorders fast there (locally it overlaps reading with parsing).
+READERS: Final = int(os.environ.get("TRACKLITE_SEARCH_READERS", "8"))
+_READ_BATCH: Final = 256
 
 
 def rows_table(
@@ -171,47 +176,67 @@ def rows_table(
     """Reads the given recorder folders' metadata into a table of rows (column-wise)."""
     import pyarrow as pa
 
-    names: list[str] = []
-    blobs: list[bytes] = []
-    stats: list[FolderStat | None] = []
-    paths: list[str] = []
     # String paths: pathlib's joins cost more than the read itself.
     prefix = f"{os.fspath(exp_dir)}{os.sep}"
     suffix = f"{os.sep}{layout.RECORDER_FILE}"
-    for name, stat in folders:
-        path = f"{prefix}{name}{suffix}"
+    todo = [(name, stat, f"{prefix}{name}{suffix}") for name, stat in folders]
+    tables: list[pa.Table] = []
+    pending: list[tuple[str, FolderStat | None, str, bytes]] = []
+    for batch in _read_batches(todo):
+        pending.extend(batch)
+        if len(pending) >= CHUNK:
+            # Parsed while the reader threads go on with the next files.
+            tables.append(_chunk_rows(experiment_id, pending))
+            pending = []
+    if pending or not tables:
+        tables.append(_chunk_rows(experiment_id, pending))
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _read_batches(
+    todo: list[tuple[str, FolderStat | None, str]],
+) -> Iterator[list[tuple[str, FolderStat | None, str, bytes]]]:
+    """The files' contents in order, batch by batch (read by a thread pool when many)."""
+    batches = [todo[lo : lo + _READ_BATCH] for lo in range(0, len(todo), _READ_BATCH)]
+    if len(batches) < 2 or READERS < 2:
+        yield from map(_read_batch, batches)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    # A pool per call: no thread outlives the search (forks and interpreter exit stay simple).
+    with ThreadPoolExecutor(min(READERS, len(batches)), "tracklite-search") as pool:
+        yield from pool.map(_read_batch, batches)
+
+
+def _read_batch(
+    batch: list[tuple[str, FolderStat | None, str]],
+) -> list[tuple[str, FolderStat | None, str, bytes]]:
+    done = []
+    for name, stat, path in batch:
         try:
-            data = _read_bytes(path)
+            done.append((name, stat, path, _read_bytes(path)))
         except (FileNotFoundError, NotADirectoryError):
             continue  # a folder being created, deleted or quarantined right now
         except OSError as exc:
             _warn(path, str(exc))
-            continue
-        names.append(name)
-        blobs.append(data)
-        stats.append(stat)
-        paths.append(path)
-    tables = []
-    for lo in range(0, len(names), CHUNK):
-        hi = lo + CHUNK
-        table = _arrow_rows(experiment_id, names[lo:hi], blobs[lo:hi], stats[lo:hi])
-        if table is None:
-            kept = [
-                (n, m, st)
-                for n, p, b, st in zip(
-                    names[lo:hi], paths[lo:hi], blobs[lo:hi], stats[lo:hi], strict=True
-                )
-                if (m := parse_meta(p, b)) is not None
-            ]
-            table = metas_table(
-                experiment_id, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
-            )
-        tables.append(table)
-    if not tables:
-        return metas_table(experiment_id, [], [], [])
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables, promote_options="permissive")
+    return done
+
+
+def _chunk_rows(
+    experiment_id: str, chunk: list[tuple[str, FolderStat | None, str, bytes]]
+) -> pa.Table:
+    """Rows of one chunk of files: Arrow's parser, else the json module file by file."""
+    names = [c[0] for c in chunk]
+    stats = [c[1] for c in chunk]
+    table = _arrow_rows(experiment_id, names, [c[3] for c in chunk], stats)
+    if table is not None:
+        return table
+    kept = [(n, m, st) for n, st, p, b in chunk if (m := parse_meta(p, b)) is not None]
+    return metas_table(
+        experiment_id, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+    )
 
 
 def _arrow_rows(
