@@ -143,7 +143,7 @@ def read_file(path: Path) -> pa.Table:
     # the decoding thread pool may drop the last of them after read() returned; at interpreter
     # exit that needs the GIL from a dying interpreter, and the process aborts.
     with pa.OSFile(str(path), "rb") as handle:
-        return pq.ParquetFile(handle).read()
+        return pq.ParquetFile(handle).read(use_threads=False)
 
 
 def read_points(metrics_dir: Path) -> pa.Table:

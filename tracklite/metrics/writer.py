@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 FLUSH_INTERVAL = float(os.environ.get("TRACKLITE_FLUSH_INTERVAL", "1.0"))
 FLUSH_POINTS = int(os.environ.get("TRACKLITE_FLUSH_POINTS", "262144"))
-MAX_POINTS = int(os.environ.get("TRACKLITE_MAX_BUFFERED_POINTS", "2097152"))
+MAX_POINTS = int(os.environ.get("TRACKLITE_MAX_BUFFERED_POINTS", "1048576"))
 
 _time_ns = time.time_ns
 _INT64_MIN = -(2**63)
@@ -386,16 +386,17 @@ def _batch_latest(
     is linear, instead of a four-key sort."""
     import numpy as np
 
-    rank = np.where(np.isnan(values), -np.inf, values)
-    rows = np.arange(len(codes))
-    for column, lowest in (
-        (steps, _INT64_MIN),
-        (stamps, _INT64_MIN),
-        (rank, -np.inf),
-    ):
+    # The first pass runs over the whole batch; it usually leaves one row per key (a step is
+    # logged once), so the later passes, and their temporaries, are tiny.
+    best_step = np.full(len(keys), _INT64_MIN, dtype=np.int64)
+    np.maximum.at(best_step, codes, steps)
+    rows = np.flatnonzero(steps == best_step[codes])
+    for column, lowest in ((stamps, _INT64_MIN), (values, -np.inf)):
         row_codes = codes[rows]
         row_values = column[rows]
-        best = np.full(len(keys), lowest, dtype=column.dtype)
+        if column is values:  # NaN ranks lowest, so a later real value can win a tie
+            row_values = np.where(np.isnan(row_values), -np.inf, row_values)
+        best = np.full(len(keys), lowest, dtype=row_values.dtype)
         np.maximum.at(best, row_codes, row_values)
         rows = rows[row_values == best[row_codes]]
     # Rows left tie on all three criteria within their key: keep one per key.
