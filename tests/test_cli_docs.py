@@ -16,7 +16,7 @@ import pytest
 from test_cli_helpers import run_cli
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
-_DEMO_ROW = re.compile(r"^([0-9a-f]{11})\s+(\S+)")
+_DEMO_ROW = re.compile(r"^([0-9a-f]{8,32})\s+(\S+)")  # prefix length depends on timing
 
 
 def _examples() -> list[tuple[str, list[str]]]:
