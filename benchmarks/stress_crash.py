@@ -39,7 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 # The victim's loop; ``ack(...)`` lines are written only after the call returned.
-VICTIM = r'''
+VICTIM = r"""
 def victim(uri, ack_path, seed):
     import os, random, time
     from tracklite import QlibRecorder, ExpManager
@@ -70,9 +70,11 @@ def victim(uri, ack_path, seed):
                 ack("OBJ", rec.id, step)
         r.end_exp()
         ack("END", rec.id)
-'''
+"""
 
-ZYGOTE = VICTIM + r'''
+ZYGOTE = (
+    VICTIM
+    + r"""
 import os, signal, sys
 import pandas, pyarrow.parquet, cloudpickle, portalocker
 import tracklite, tracklite.metrics.compaction, tracklite.metrics.history
@@ -90,12 +92,16 @@ for line in sys.stdin:
         finally:
             os._exit(1)
     print("PID", pid, flush=True)
-'''
+"""
+)
 
-SPAWNED = VICTIM + r'''
+SPAWNED = (
+    VICTIM
+    + r"""
 import sys
 victim(sys.argv[1], sys.argv[2], int(sys.argv[3]))
-'''
+"""
+)
 
 
 @dataclass
@@ -134,8 +140,12 @@ class Zygote:
 
     def __init__(self, uri: str, cwd: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", ZYGOTE, uri], cwd=cwd, env=_env(), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", ZYGOTE, uri],
+            cwd=cwd,
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
@@ -174,7 +184,11 @@ def _gone(pid: int, timeout: float = 30.0) -> None:
 
 
 def kill_once(
-    uri: str, work: Path, index: int, rng: random.Random, zygote: Zygote | None,
+    uri: str,
+    work: Path,
+    index: int,
+    rng: random.Random,
+    zygote: Zygote | None,
     max_delay: float,
 ) -> Path:
     """Start a victim, let it run a random while past its first acknowledgement, SIGKILL it.
@@ -186,7 +200,9 @@ def kill_once(
         child = None
     else:
         child = subprocess.Popen(
-            [sys.executable, "-c", SPAWNED, uri, str(ack_path), str(seed)], cwd=work, env=_env(),
+            [sys.executable, "-c", SPAWNED, uri, str(ack_path), str(seed)],
+            cwd=work,
+            env=_env(),
         )
         pid = child.pid
     _wait_for_ack(ack_path)
@@ -251,8 +267,9 @@ def verify(uri: str, acked: Acked, only: set[str] | None = None) -> Counter[str]
     return kinds
 
 
-def run(base: Path, kills: int, seed: int = 0, spawn_every: int = 0,
-        max_delay: float = 0.6) -> dict[str, Any]:
+def run(
+    base: Path, kills: int, seed: int = 0, spawn_every: int = 0, max_delay: float = 0.6
+) -> dict[str, Any]:
     """``kills`` victims on one store; every ``spawn_every``-th one (0: none) is started from a
     fresh interpreter. Verifies after every kill, repairs and re-verifies at the end."""
     import pandas as pd
@@ -289,12 +306,15 @@ def run(base: Path, kills: int, seed: int = 0, spawn_every: int = 0,
             frame = pd.read_parquet(metrics_dir)
             assert not frame.duplicated(["key", "step"]).any(), rec_id
     return {
-        "kills": kills, "recorders": len(acked.experiment), "ended": len(acked.ended),
+        "kills": kills,
+        "recorders": len(acked.experiment),
+        "ended": len(acked.ended),
         "acked_points": 2 * sum(s + 1 for s in acked.step.values()),
         "dead_runs_marked": len(repaired.of_kind("dead_run")),
         "summaries_rebuilt": len(repaired.of_kind("summary_mismatch")),
         "stale_temps_removed": len(repaired.of_kind("stale_temp")),
-        "seconds": round(time.monotonic() - began, 1), "findings_seen": dict(seen),
+        "seconds": round(time.monotonic() - began, 1),
+        "findings_seen": dict(seen),
     }
 
 
@@ -302,8 +322,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--spawn-every", type=int, default=10,
-                        help="start every Nth victim from a fresh interpreter (0: never)")
+    parser.add_argument(
+        "--spawn-every",
+        type=int,
+        default=10,
+        help="start every Nth victim from a fresh interpreter (0: never)",
+    )
     parser.add_argument("--store", help="folder for the store (default: a new temporary one)")
     args = parser.parse_args()
     base = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="tracklite-crash-"))

@@ -38,8 +38,14 @@ KEYS = ["loss", "acc", "lr"]
 
 
 def _thread_body(
-    uri: str, proc: int, thread: int, deadline: float, acks: list[dict[str, Any]],
-    tag_acks: list[dict[str, Any]], errors: list[str], scratch: Path,
+    uri: str,
+    proc: int,
+    thread: int,
+    deadline: float,
+    acks: list[dict[str, Any]],
+    tag_acks: list[dict[str, Any]],
+    errors: list[str],
+    scratch: Path,
 ) -> None:
     from tracklite import ExpManager
 
@@ -70,12 +76,20 @@ def _thread_body(
             rec.save_objects(local_path=local, artifact_path="files")
             status = rng.choice(["FINISHED", "FINISHED", "FAILED"])
             rec.end_run(status)
-            acks.append({
-                "experiment": exp_name, "experiment_id": rec.experiment_id, "id": rec.id,
-                "params": params, "tags": tags, "steps": steps, "status": status,
-                "object": {"proc": proc, "thread": thread, "n": n, "blob": obj["blob"].hex()},
-                "file": local.name, "file_text": local.read_text(),
-            })
+            acks.append(
+                {
+                    "experiment": exp_name,
+                    "experiment_id": rec.experiment_id,
+                    "id": rec.id,
+                    "params": params,
+                    "tags": tags,
+                    "steps": steps,
+                    "status": status,
+                    "object": {"proc": proc, "thread": thread, "n": n, "blob": obj["blob"].hex()},
+                    "file": local.name,
+                    "file_text": local.read_text(),
+                }
+            )
             # A tag on someone else's finished recorder (read-modify-write under its lock).
             other_exp = manager.get_exp(experiment_name=rng.choice(EXPERIMENTS))
             done = [r for r in other_exp.list_recorders(rtype="list") if r.status != "RUNNING"]
@@ -136,10 +150,25 @@ def run(root: Path, processes: int, threads: int, seconds: float) -> list[dict[s
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(p), "--store", str(root / "store"),
-             "--threads", str(threads), "--seconds", str(seconds), "--out",
-             str(acks_dir / f"{p}.json")],
-            env=env, cwd=acks_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(p),
+                "--store",
+                str(root / "store"),
+                "--threads",
+                str(threads),
+                "--seconds",
+                str(seconds),
+                "--out",
+                str(acks_dir / f"{p}.json"),
+            ],
+            env=env,
+            cwd=acks_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for p in range(processes)
     ]
@@ -174,9 +203,7 @@ def audit(uri: str, results: list[dict[str, Any]]) -> dict[str, int]:
     tag_acks = [t for r in results for t in r["tags"]]
     manager = ExpManager(uri=uri)
     experiments = manager.list_experiments()
-    names = Counter(
-        m["name"] for m in tracklite.api.stores.store_for(uri).iter_experiments()
-    )
+    names = Counter(m["name"] for m in tracklite.api.stores.store_for(uri).iter_experiments())
     assert all(count == 1 for count in names.values()), f"duplicate experiments: {names}"
     used = {a["experiment"] for a in acks}
     assert used <= set(experiments)
@@ -221,8 +248,12 @@ def audit(uri: str, results: list[dict[str, Any]]) -> dict[str, int]:
     assert not missing_recs, f"acknowledged recorders missing: {sorted(missing_recs)[:5]}"
     report = tracklite.check(uri)
     assert report.clean, str(report)
-    return {"recorders": len(acks), "points": points, "cross_tags": len(tag_acks),
-            "params": sum(len(a["params"]) for a in acks)}
+    return {
+        "recorders": len(acks),
+        "points": points,
+        "cross_tags": len(tag_acks),
+        "params": sum(len(a["params"]) for a in acks),
+    }
 
 
 def main() -> int:
