@@ -11,6 +11,9 @@ with pandas alone. pandas and pyarrow are imported only when first needed.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .api.experiment import Experiment
 from .api.manager import ExpManager
@@ -27,24 +30,62 @@ from .errors import (
     TrackliteError,
     UsageError,
 )
-from .maintenance.check import check
-from .metrics.compaction import compact
-from .metrics.history import load_metrics
-from .metrics.writer import configure
-from .mlflow_io.exporter import export_mlflow, export_table
-from .mlflow_io.importer import import_mlflow
-from .online import OnlineToolR
-from .search.dataset import dataset
-from .search.listing import search_records
-from .templates import (
-    ACRecordTemp,
-    HFSignalRecord,
-    PortAnaRecord,
-    QlibRequiredError,
-    RecordTemp,
-    SigAnaRecord,
-    SignalRecord,
-)
+
+# Everything else is loaded on first use (PEP 562), so ``import tracklite`` stays cheap for the
+# training scripts that only need ``R``; type checkers see the real imports.
+if TYPE_CHECKING:
+    from .maintenance.check import check
+    from .metrics.compaction import compact
+    from .metrics.history import load_metrics
+    from .metrics.writer import configure
+    from .mlflow_io.exporter import export_mlflow, export_table
+    from .mlflow_io.importer import import_mlflow
+    from .online import OnlineToolR
+    from .search.dataset import dataset
+    from .search.listing import search_records
+    from .templates import (
+        ACRecordTemp,
+        HFSignalRecord,
+        PortAnaRecord,
+        QlibRequiredError,
+        RecordTemp,
+        SigAnaRecord,
+        SignalRecord,
+    )
+
+_LAZY = {
+    "check": "maintenance.check",
+    "compact": "metrics.compaction",
+    "load_metrics": "metrics.history",
+    "configure": "metrics.writer",
+    "export_mlflow": "mlflow_io.exporter",
+    "export_table": "mlflow_io.exporter",
+    "import_mlflow": "mlflow_io.importer",
+    "OnlineToolR": "online",
+    "dataset": "search.dataset",
+    "search_records": "search.listing",
+    "ACRecordTemp": "templates",
+    "HFSignalRecord": "templates",
+    "PortAnaRecord": "templates",
+    "QlibRequiredError": "templates",
+    "RecordTemp": "templates",
+    "SigAnaRecord": "templates",
+    "SignalRecord": "templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tracklite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ACRecordTemp",
