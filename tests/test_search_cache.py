@@ -268,6 +268,28 @@ def test_a_read_only_store_still_searches(
         assert not [p for p in Path(view, exp_id).iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="permissions do not stop root (the read-only mount test covers root)",
+)
+def test_a_store_without_write_permission_still_searches(
+    aged: tuple[Store, str, list[str]],
+) -> None:
+    store, exp_id, ids = aged
+    set_tag(store, exp_id, ids[0], "kind", "after the summary")
+    age(store, exp_id, ids[0])  # settled: the search tries to rewrite the summary, and cannot
+    folder = store.root / exp_id
+    folder.chmod(0o555)
+    try:
+        report = cache.BuildReport()
+        cache.experiment_rows(store.root, exp_id, report=report)
+        assert report.read >= 1 and not report.wrote
+        found = frame(store, filter_string="tags.kind = 'after the summary'")
+        assert list(found["run_id"]) == [ids[0]]
+    finally:
+        folder.chmod(0o755)
+
+
 def test_the_summary_is_a_hidden_file_check_accepts(aged: tuple[Store, str, list[str]]) -> None:
     from tracklite.maintenance.check import UNKNOWN_FILE, check
 
