@@ -17,9 +17,7 @@ from tracklite.cli.commands import library
 from tracklite.cli.context import Context
 from tracklite.cli.errors import CliError
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
-)
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
 
 
 @pytest.fixture

@@ -26,9 +26,7 @@ from tracklite.mlflow_io.importer import ImportReport, import_mlflow
 from tracklite.store.clock import ms_to_iso
 from tracklite.store.root import Store
 
-FIXTURE = Path("/work/shared/fixtures/qlib-mlflow3-mlruns/mlruns")
-if not FIXTURE.is_dir():  # the shared folder beside the repository, wherever it is checked out
-    FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/qlib-mlflow3-mlruns/mlruns"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
 
 WORKFLOW = "354829718963721588"
 ROLLING = "984389808218596160"

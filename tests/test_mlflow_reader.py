@@ -26,7 +26,7 @@ from tracklite.mlflow_io.yaml_subset import (
     resolve_plain,
 )
 
-FIXTURE = Path("/work/shared/fixtures/qlib-mlflow3-mlruns/mlruns")
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture not present")
 
 WORKFLOW = "354829718963721588"

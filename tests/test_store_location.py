@@ -13,7 +13,7 @@ from tracklite import ExpManager, QlibRecorder, StoreError
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
-MLRUNS_FIXTURE = Path("/work/shared/fixtures/qlib-mlflow3-mlruns/mlruns")
+MLRUNS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
 
 
 def snapshot(root: Path) -> dict[str, tuple[bool, int, int]]:
@@ -54,9 +54,7 @@ def test_default_store_is_tracklite_store_in_the_cwd(
     assert sorted(p.name for p in here.iterdir()) == ["tracklite-store"]
 
 
-def test_global_R_defaults_to_the_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_global_R_defaults_to_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tracklite
 
     monkeypatch.setattr(tracklite.R, "exp_manager", ExpManager())
@@ -156,8 +154,17 @@ def test_get_local_dir_through_uri_context(tmp_path: Path, R: QlibRecorder) -> N
 
 @pytest.mark.parametrize(
     "spelling",
-    ["plain-abs", "plain-rel", "dot-rel", "file-abs", "file-triple", "file-localhost",
-     "file-rel", "file-dot-rel", "tilde"],
+    [
+        "plain-abs",
+        "plain-rel",
+        "dot-rel",
+        "file-abs",
+        "file-triple",
+        "file-localhost",
+        "file-rel",
+        "file-dot-rel",
+        "tilde",
+    ],
 )
 def test_uri_spellings(
     spelling: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, R: QlibRecorder
@@ -191,8 +198,7 @@ def test_percent_escapes_in_file_uris(R: QlibRecorder, tmp_path: Path) -> None:
     assert is_store(tmp_path / "with space")
 
 
-@pytest.mark.parametrize("uri", ["http://host/x", "s3://bucket/x", "file://otherhost/x", "",
-                                 "   "])
+@pytest.mark.parametrize("uri", ["http://host/x", "s3://bucket/x", "file://otherhost/x", "", "   "])
 def test_unsupported_uris_are_refused(R: QlibRecorder, uri: str, store_uri: str) -> None:
     with pytest.raises(ValueError):
         R.start_exp(uri=uri)
