@@ -107,18 +107,6 @@ def scan_folders(exp_dir: Path) -> tuple[list[str], list[os.stat_result]]:
     return names, stats
 
 
-def read_meta(path: str) -> dict[str, Any] | None:
-    """A ``recorder.json``, or None if it is missing or unusable (unusable ones warn)."""
-    try:
-        data = _read_bytes(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None  # a folder being created, deleted or quarantined right now
-    except OSError as exc:
-        _warn(path, str(exc))
-        return None
-    return parse_meta(path, data)
-
-
 def _read_bytes(path: str) -> bytes:
     # os.open/os.read skip the buffered file object: a third of the cost of open() per file.
     fd = os.open(path, os.O_RDONLY)
