@@ -2,30 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import layout
 
 
-@dataclass(frozen=True, slots=True)
 class RecorderRef:
     """Where a recorder lives: store root, experiment id, recorder id. Hashable, cheap.
 
-    The folder paths are built once here: they are used on every flush and artifact call.
+    The folder path is built on first use and kept: listing 10,000 recorders makes a reference
+    for each and needs no path at all, while a running recorder uses it at every flush.
     """
 
-    root: Path
-    experiment_id: str
-    recorder_id: str
-    dir: Path = field(init=False, compare=False, repr=False)
-    metrics_dir: Path = field(init=False, compare=False, repr=False)
-    artifacts_dir: Path = field(init=False, compare=False, repr=False)
-    meta_path: Path = field(init=False, compare=False, repr=False)
+    __slots__ = ("_dir", "experiment_id", "recorder_id", "root")
 
-    def __post_init__(self) -> None:
-        folder = self.root / self.experiment_id / self.recorder_id
-        object.__setattr__(self, "dir", folder)
-        object.__setattr__(self, "metrics_dir", folder / layout.METRICS_DIR)
-        object.__setattr__(self, "artifacts_dir", folder / layout.ARTIFACTS_DIR)
-        object.__setattr__(self, "meta_path", folder / layout.RECORDER_FILE)
+    def __init__(self, root: Path, experiment_id: str, recorder_id: str) -> None:
+        self.root = root
+        self.experiment_id = experiment_id
+        self.recorder_id = recorder_id
+        self._dir: Path | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecorderRef) and (
+            self.recorder_id == other.recorder_id
+            and self.experiment_id == other.experiment_id
+            and self.root == other.root
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.experiment_id, self.recorder_id))
+
+    def __repr__(self) -> str:
+        return f"RecorderRef({str(self.root)!r}, {self.experiment_id!r}, {self.recorder_id!r})"
+
+    @property
+    def dir(self) -> Path:
+        folder = self._dir
+        if folder is None:
+            folder = self._dir = self.root / self.experiment_id / self.recorder_id
+        return folder
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.dir / layout.METRICS_DIR
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / layout.ARTIFACTS_DIR
+
+    @property
+    def meta_path(self) -> Path:
+        return self.dir / layout.RECORDER_FILE
