@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +13,12 @@ import pytest
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder
+
+# A test run started in the background (`pytest &` in a script) inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec: the child processes of the Ctrl-C tests would never
+# see their KeyboardInterrupt. Restore Python's default handler (children then get SIG_DFL).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _end_quietly(recorder: QlibRecorder) -> None:
