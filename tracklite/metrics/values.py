@@ -32,7 +32,12 @@ def to_float(key: str, value: Any) -> float:
     if kind is float:
         return value  # type: ignore[no-any-return]
     if kind is int or kind is bool:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(
+                f"metric {key!r} value {_short(value)} is outside the float range"
+            ) from None
     dtype = getattr(value, "dtype", None)
     if dtype is not None and getattr(value, "ndim", None) == 0 and dtype.kind in "biuf":
         return float(value)

@@ -153,9 +153,10 @@ class RecorderBuffer:
             if size >= self.writer.flush_points:
                 self.writer.pressure(self, size)
             return
-        # A value the fast path refused: name the key and the type (TypeError), or, for a value
-        # that converts after all (e.g. an int too large for the C conversion), log it.
-        self.log(step, {key: to_float(key, value) for key, value in items.items()})
+        # The types were checked above, so only an int beyond the float range gets here.
+        for key, value in items.items():
+            to_float(key, value)  # raises, naming the key
+        raise AssertionError(f"a value of {sorted(items)} was refused but passes to_float")
 
     def log_key_columns(self, key: str, steps: Any, values: Any, stamps: Any) -> None:
         """Append one key's already validated numpy columns (int64, float64, int64)."""
@@ -467,13 +468,6 @@ class MetricWriter:
         buf = self.buffer(ref)
         buf.running = True
         return buf
-
-    def log(self, ref: RecorderRef, step: Any, items: dict[str, Any]) -> None:
-        buf = self.buffer(ref)
-        buf.log(step, items)
-        if not buf.running:
-            # A recorder not started in this process (qlib logs synchronously to those).
-            self.flush(ref)
 
     def flush(self, ref: RecorderRef | None = None) -> None:
         """Write everything pending for ``ref`` (or every recorder) and raise a kept error."""
