@@ -36,8 +36,11 @@ def spawn(code: str, store: Path, cwd: Path, **extra: str) -> subprocess.Popen[s
     """
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd, env=child_env(store, **extra), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        env=child_env(store, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -96,8 +99,9 @@ def read_only_view(source: Path, where: Path) -> Iterator[Path]:
 def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
     """A tmpfs of ``size`` at ``where`` (a disk that fills up); skips if mounting is refused."""
     where.mkdir(parents=True, exist_ok=True)
-    if not _mount("-t", "tmpfs", "-o", f"size={size}", f"tracklite-test-{uuid.uuid4().hex[:8]}",
-                  str(where)):
+    if not _mount(
+        "-t", "tmpfs", "-o", f"size={size}", f"tracklite-test-{uuid.uuid4().hex[:8]}", str(where)
+    ):
         pytest.skip("needs root and mount(8) for a small tmpfs")
     try:
         yield where

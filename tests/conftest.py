@@ -61,7 +61,11 @@ def global_R(monkeypatch: pytest.MonkeyPatch, store_uri: str) -> Iterator[QlibRe
 
 
 def _run_python(
-    code: str, cwd: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
+    code: str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` as a script in a fresh interpreter (the test's own) with ``cwd`` as the
@@ -73,8 +77,13 @@ def _run_python(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("_QLIB_", "TRACKLITE_"))}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, str(script), *(args or [])], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, str(script), *(args or [])],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -86,16 +86,13 @@ def test_save_objects_a_folder_copies_its_contents(R: QlibRecorder, somedir: Pat
         R.save_objects(local_path=somedir, artifact_path="dircopy")
         R.save_objects(local_path=str(somedir))
         rec = R.get_recorder()
-    assert artifact_files(rec) == ["dircopy/sub/f.txt", "dircopy/top.txt", "sub/f.txt",
-                                   "top.txt"]
+    assert artifact_files(rec) == ["dircopy/sub/f.txt", "dircopy/top.txt", "sub/f.txt", "top.txt"]
     assert (Path(rec.get_local_dir()) / "artifacts/dircopy/sub/f.txt").read_text("utf-8") == (
         "deep"
     )
 
 
-def test_save_objects_local_path_and_objects_is_an_error(
-    R: QlibRecorder, somedir: Path
-) -> None:
+def test_save_objects_local_path_and_objects_is_an_error(R: QlibRecorder, somedir: Path) -> None:
     with R.start():
         rec = R.get_recorder()
         with pytest.raises(ValueError, match="only one of"):

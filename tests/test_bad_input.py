@@ -64,7 +64,9 @@ def running(r: QlibRecorder, tmp_path: Path) -> QlibRecorder:
 
 
 def refuses(
-    root: Path, call: Callable[[], Any], exc: type[BaseException] | tuple[type[BaseException], ...],
+    root: Path,
+    call: Callable[[], Any],
+    exc: type[BaseException] | tuple[type[BaseException], ...],
     *words: str,
 ) -> BaseException:
     """``call`` raises ``exc`` whose message holds every one of ``words``, and the store under
@@ -94,8 +96,7 @@ def test_bad_experiment_names(r: QlibRecorder, tmp_path: Path, name: str, proble
     root = tmp_path / "store"
     with r.start(experiment_name="seed"):
         pass
-    refuses(root, lambda: r.start_exp(experiment_name=name), ValueError, "experiment_name",
-            problem)
+    refuses(root, lambda: r.start_exp(experiment_name=name), ValueError, "experiment_name", problem)
     assert r.exp_manager.active_experiment is None
     refuses(root, lambda: r.exp_manager.create_exp(name), ValueError, "experiment_name", problem)
     refuses(root, lambda: r.get_exp(experiment_name=name), ValueError, "experiment_name", problem)
@@ -106,11 +107,21 @@ def test_bad_recorder_names(r: QlibRecorder, tmp_path: Path, name: str, problem:
     root = tmp_path / "store"
     with r.start(experiment_name="exp"):
         pass
-    refuses(root, lambda: r.start_exp(experiment_name="exp", recorder_name=name), ValueError,
-            "recorder_name", problem)
+    refuses(
+        root,
+        lambda: r.start_exp(experiment_name="exp", recorder_name=name),
+        ValueError,
+        "recorder_name",
+        problem,
+    )
     # Not even the experiment of a refused start is created.
-    refuses(root, lambda: r.start_exp(experiment_name="fresh", recorder_name=name), ValueError,
-            "recorder_name", problem)
+    refuses(
+        root,
+        lambda: r.start_exp(experiment_name="fresh", recorder_name=name),
+        ValueError,
+        "recorder_name",
+        problem,
+    )
     assert r.exp_manager.active_experiment is None
 
 
@@ -120,8 +131,13 @@ def test_bad_keys(running: QlibRecorder, tmp_path: Path, name: str, problem: str
     r = running
     refuses(root, lambda: r.log_params(**{name: 1}), ValueError, "param key", problem)
     refuses(root, lambda: r.set_tags(**{name: 1}), ValueError, "tag key", problem)
-    refuses(root, lambda: r.log_metrics(step=1, **{"ok": 1.0, name: 1.0}), ValueError,
-            "metric key", problem)
+    refuses(
+        root,
+        lambda: r.log_metrics(step=1, **{"ok": 1.0, name: 1.0}),
+        ValueError,
+        "metric key",
+        problem,
+    )
     r.flush()
     assert r.get_recorder().list_metrics() == {"loss": 0.5}  # "ok" of the refused call is not kept
 
@@ -149,15 +165,24 @@ def test_bad_ids_never_become_paths(running: QlibRecorder, tmp_path: Path) -> No
     root = tmp_path / "store"
     r = running
     for bad in ["..", "../..", "/etc", "a/b", "", ".lock", "x\x00y", "..\\.."]:
-        refuses(root, lambda bad=bad: r.get_recorder(recorder_id=bad, experiment_name="exp"),
-                NotFoundError)
+        refuses(
+            root,
+            lambda bad=bad: r.get_recorder(recorder_id=bad, experiment_name="exp"),
+            NotFoundError,
+        )
         refuses(root, lambda bad=bad: r.get_exp(experiment_id=bad, create=False), NotFoundError)
 
 
 @pytest.mark.parametrize(
     ("path", "problem"),
-    [("../outside", "climbs out"), ("a/../../outside", "climbs out"), ("/etc/x", "absolute"),
-     ("C:/x", "absolute"), ("a\x00b", "control character"), ("..\\..\\x", "climbs out")],
+    [
+        ("../outside", "climbs out"),
+        ("a/../../outside", "climbs out"),
+        ("/etc/x", "absolute"),
+        ("C:/x", "absolute"),
+        ("a\x00b", "control character"),
+        ("..\\..\\x", "climbs out"),
+    ],
 )
 def test_artifact_paths_cannot_escape(
     running: QlibRecorder, tmp_path: Path, path: str, problem: str
@@ -168,12 +193,23 @@ def test_artifact_paths_cannot_escape(
     src = tmp_path / "file.txt"
     src.write_text("data")
     before_outside = sorted(os.listdir(tmp_path))
-    refuses(root, lambda: r.save_objects(artifact_path=path, **{"o.pkl": 1}), ValueError,
-            "artifact_path", problem)
-    refuses(root, lambda: r.save_objects(local_path=src, artifact_path=path), ValueError,
-            "artifact_path", problem)
-    refuses(root, lambda: r.log_artifact(src, artifact_path=path), ValueError, "artifact_path",
-            problem)
+    refuses(
+        root,
+        lambda: r.save_objects(artifact_path=path, **{"o.pkl": 1}),
+        ValueError,
+        "artifact_path",
+        problem,
+    )
+    refuses(
+        root,
+        lambda: r.save_objects(local_path=src, artifact_path=path),
+        ValueError,
+        "artifact_path",
+        problem,
+    )
+    refuses(
+        root, lambda: r.log_artifact(src, artifact_path=path), ValueError, "artifact_path", problem
+    )
     refuses(root, lambda: rec.list_artifacts(path), ValueError, "artifact_path", problem)
     refuses(root, lambda: rec.download_artifact(path, str(tmp_path)), ValueError, "path", problem)
     refuses(root, lambda: rec.load_object(path), LoadObjectError, "name", problem)
@@ -182,8 +218,13 @@ def test_artifact_paths_cannot_escape(
 
 def test_object_names_cannot_hold_paths(running: QlibRecorder, tmp_path: Path) -> None:
     root = tmp_path / "store"
-    refuses(root, lambda: running.save_objects(**{"../x.pkl": 1}), ValueError, "../x.pkl",
-            "path separator")
+    refuses(
+        root,
+        lambda: running.save_objects(**{"../x.pkl": 1}),
+        ValueError,
+        "../x.pkl",
+        "path separator",
+    )
 
 
 def test_symlink_inside_artifacts_cannot_lead_out(running: QlibRecorder, tmp_path: Path) -> None:
@@ -193,11 +234,15 @@ def test_symlink_inside_artifacts_cannot_lead_out(running: QlibRecorder, tmp_pat
     outside.mkdir()
     (outside / "secret.pkl").write_bytes(b"not yours")
     (rec.ref.artifacts_dir / "link").symlink_to(outside)
-    refuses(root, lambda: running.save_objects(artifact_path="link", **{"o.pkl": 1}), ValueError,
-            "artifact_path", "symbolic link")
+    refuses(
+        root,
+        lambda: running.save_objects(artifact_path="link", **{"o.pkl": 1}),
+        ValueError,
+        "artifact_path",
+        "symbolic link",
+    )
     refuses(root, lambda: rec.load_object("link/secret.pkl"), LoadObjectError, "symbolic link")
-    refuses(root, lambda: rec.download_artifact("link", str(tmp_path)), ValueError,
-            "symbolic link")
+    refuses(root, lambda: rec.download_artifact("link", str(tmp_path)), ValueError, "symbolic link")
     refuses(root, lambda: rec.list_artifacts("link"), ValueError, "symbolic link")
     assert os.listdir(outside) == ["secret.pkl"]
 
@@ -213,12 +258,22 @@ def test_save_folder_with_links_pointing_outside(running: QlibRecorder, tmp_path
     (tree / "sub" / "b.txt").write_text("b")
     (tree / "inside_link.txt").symlink_to(tree / "a.txt")  # inside the tree: copied as content
     (tree / "sub" / "zz_escape.txt").symlink_to(secret)
-    refuses(root, lambda: running.save_objects(local_path=tree), ValueError, "local_path",
-            "symbolic link", "outside")
+    refuses(
+        root,
+        lambda: running.save_objects(local_path=tree),
+        ValueError,
+        "local_path",
+        "symbolic link",
+        "outside",
+    )
     (tree / "sub" / "zz_escape.txt").unlink()
     (tree / "zz_dir").symlink_to(tmp_path / "secret_dir")
-    refuses(root, lambda: running.save_objects(local_path=tree, artifact_path="t"), ValueError,
-            "outside")
+    refuses(
+        root,
+        lambda: running.save_objects(local_path=tree, artifact_path="t"),
+        ValueError,
+        "outside",
+    )
     (tree / "zz_dir").unlink()
     running.save_objects(local_path=tree, artifact_path="t")
     rec = running.get_recorder()
@@ -240,20 +295,26 @@ def test_unpicklable_objects_leave_no_partial_artifact(
 ) -> None:
     root = tmp_path / "store"
     err = refuses(
-        root, lambda: running.save_objects(**{"good.pkl": [1, 2], "bad.pkl": bad}), TypeError,
-        "'bad.pkl'", type(bad).__name__,
+        root,
+        lambda: running.save_objects(**{"good.pkl": [1, 2], "bad.pkl": bad}),
+        TypeError,
+        "'bad.pkl'",
+        type(bad).__name__,
     )
     assert "good.pkl" not in str(err)
     assert "good.pkl" not in running.get_recorder().list_artifacts()
 
 
-@pytest.mark.parametrize(
-    "value", ["1.0", None, [1.0], {"a": 1}, object(), b"1", 1 + 2j], ids=repr
-)
+@pytest.mark.parametrize("value", ["1.0", None, [1.0], {"a": 1}, object(), b"1", 1 + 2j], ids=repr)
 def test_non_numeric_metrics(running: QlibRecorder, tmp_path: Path, value: Any) -> None:
     root = tmp_path / "store"
-    refuses(root, lambda: running.log_metrics(step=3, fine=1.0, bad=value), TypeError, "'bad'",
-            type(value).__name__)
+    refuses(
+        root,
+        lambda: running.log_metrics(step=3, fine=1.0, bad=value),
+        TypeError,
+        "'bad'",
+        type(value).__name__,
+    )
     running.flush()
     history = running.get_recorder().get_metric_history()
     assert list(history["key"]) == ["loss"]  # nothing of the refused call was kept
@@ -261,8 +322,7 @@ def test_non_numeric_metrics(running: QlibRecorder, tmp_path: Path, value: Any) 
 
 @pytest.mark.parametrize("step", ["3", 1.5, [1], object()], ids=repr)
 def test_bad_steps(running: QlibRecorder, tmp_path: Path, step: Any) -> None:
-    refuses(tmp_path / "store", lambda: running.log_metrics(step=step, loss=1.0), TypeError,
-            "step")
+    refuses(tmp_path / "store", lambda: running.log_metrics(step=step, loss=1.0), TypeError, "step")
 
 
 def test_bad_status_and_uri(running: QlibRecorder, tmp_path: Path) -> None:
@@ -274,8 +334,13 @@ def test_bad_status_and_uri(running: QlibRecorder, tmp_path: Path) -> None:
 
 
 def test_missing_local_path(running: QlibRecorder, tmp_path: Path) -> None:
-    refuses(tmp_path / "store", lambda: running.log_artifact(tmp_path / "nope"),
-            FileNotFoundError, "local_path", "nope")
+    refuses(
+        tmp_path / "store",
+        lambda: running.log_artifact(tmp_path / "nope"),
+        FileNotFoundError,
+        "local_path",
+        "nope",
+    )
 
 
 def test_search_arguments(running: QlibRecorder, tmp_path: Path) -> None:
@@ -357,12 +422,16 @@ def _finished_store(root: Path) -> None:
 def _run_read_only(root: Path, dst: Path, drop: bool) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", READ_AND_WRITE, str(root), str(dst), "1" if drop else "0"],
-        cwd=dst, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-        timeout=120, check=False,
+        cwd=dst,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line[len("RESULT "):])
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     return result
 
 
@@ -481,12 +550,16 @@ def test_full_disk(tmp_path: Path) -> None:
         root = disk / "store"
         done = subprocess.run(
             [sys.executable, "-c", FULL_DISK, str(root), str(disk), str(REPO / "tests")],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-            text=True, timeout=180, check=False,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-        result = json.loads(line[len("RESULT "):])
+        result = json.loads(line[len("RESULT ") :])
         errors = result["errors"]
         # Each write on the full disk failed with an error saying so (ENOSPC) ...
         for name in ("save_objects", "log_and_flush"):
@@ -494,8 +567,10 @@ def test_full_disk(tmp_path: Path) -> None:
             assert "No space left on device" in errors[name][1], errors[name]
         # ... and everything acknowledged before the disk filled is intact.
         exp_id, rec_id = result["rec"]
-        rec = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-            recorder_id=rec_id, create=False
+        rec = (
+            ExpManager(uri=str(root))
+            .get_exp(experiment_id=exp_id, create=False)
+            .get_recorder(recorder_id=rec_id, create=False)
         )
         history = rec.get_metric_history()
         # The writer kept the points it could not write in memory; once space came back, the

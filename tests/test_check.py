@@ -85,9 +85,7 @@ def test_truncated_recorder_json(store: tuple[Path, str, str, str]) -> None:
     before = snapshot(root)
 
     report = tracklite.check(root)
-    assert [(f.kind, f.path, f.fixed) for f in report] == [
-        (chk.CORRUPT_METADATA, meta_path, False)
-    ]
+    assert [(f.kind, f.path, f.fixed) for f in report] == [(chk.CORRUPT_METADATA, meta_path, False)]
     assert snapshot(root) == before  # report mode writes nothing
 
     report = tracklite.check(root, fix=True)
@@ -100,8 +98,10 @@ def test_truncated_recorder_json(store: tuple[Path, str, str, str]) -> None:
     # The summary is rebuilt from the segments, so nothing logged is lost.
     assert meta["metrics"]["loss"]["value"] == pytest.approx(0.2)
     assert meta["metrics"]["loss"]["step"] == 4
-    recorder = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
+    recorder = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
     )
     assert recorder.list_metrics()["acc"] == pytest.approx(0.4)
     assert len(recorder.get_metric_history()) == 11
@@ -142,8 +142,10 @@ def test_truncated_experiment_json(store: tuple[Path, str, str, str]) -> None:
 def test_truncated_parquet_segment(store: tuple[Path, str, str, str]) -> None:
     root, exp_id, rec_id, _ = store
     metrics = root / exp_id / rec_id / layout.METRICS_DIR
-    recorder = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
+    recorder = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
     )
     before = set(os.listdir(metrics))
     recorder.log_metrics(step=10, loss=0.01)  # a finished recorder: written at once
@@ -267,7 +269,8 @@ def test_killed_writer_is_dead_then_failed(tmp_path: Path) -> None:
         import time
         time.sleep(600)
         """,
-        root, tmp_path,
+        root,
+        tmp_path,
     )
     exp_id, rec_id = read_line(child, "READY").split()
     assert tracklite.check(root).clean  # alive: not dead, summary not judged
@@ -283,8 +286,10 @@ def test_killed_writer_is_dead_then_failed(tmp_path: Path) -> None:
     assert "gone" in meta["tags"]["tracklite.dead"]
     assert meta["end_time"] is not None
     assert meta["metrics"]["loss"]["value"] == 49.0
-    recorder = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
+    recorder = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
     )
     assert recorder.status == "FAILED"
     assert len(recorder.get_metric_history()) == 50
@@ -384,9 +389,12 @@ def test_replaced_segments_left_by_a_dead_compaction(store: tuple[Path, str, str
     root, exp_id, rec_id, _ = store
     metrics = root / exp_id / rec_id / layout.METRICS_DIR
     names = sorted(p.name for p in metrics.glob("*.parquet"))
-    history = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
-    ).get_metric_history()
+    history = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
+        .get_metric_history()
+    )
     merged = pa.concat_tables([pq.read_table(metrics / n) for n in names])
     merged = merged.replace_schema_metadata({b"tracklite.replaces": json.dumps(names).encode()})
     keep = [(metrics / n).read_bytes() for n in names]
@@ -403,9 +411,12 @@ def test_replaced_segments_left_by_a_dead_compaction(store: tuple[Path, str, str
     assert report.quarantine is not None
     moved = [report.quarantine / (metrics / n).relative_to(root) for n in names]
     assert [path.read_bytes() for path in moved] == keep
-    after = ExpManager(uri=str(root)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
-    ).get_metric_history()
+    after = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
+        .get_metric_history()
+    )
     assert len(after) == len(history)
     assert tracklite.check(root).clean
 
@@ -440,7 +451,15 @@ def test_files_of_other_tracklite_modules_are_known(store: tuple[Path, str, str,
     root, exp_id, _, _ = store
     (root / exp_id / SUMMARY_FILE).write_bytes(b"cache")
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, tracklite; print(tracklite.check(sys.argv[1]))",
-         str(root)], capture_output=True, text=True, check=True, env=child_env(root),
+        [
+            sys.executable,
+            "-c",
+            "import sys, tracklite; print(tracklite.check(sys.argv[1]))",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_env(root),
     )
     assert done.stdout.strip().endswith("clean"), done.stdout

@@ -67,16 +67,22 @@ def _run_until_ready(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], 
     # An hour-long flush interval: only the signal path can have written the points.
     env = child_env(tmp_path / "store", TRACKLITE_FLUSH_INTERVAL="3600")
     proc = subprocess.Popen(
-        [sys.executable, "-c", LOGGER, mode], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", LOGGER, mode],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     exp_id, rec_id = read_line(proc, "READY").split()
     return proc, exp_id, rec_id
 
 
 def _assert_all_points(store: Path, exp_id: str, rec_id: str, status: str) -> None:
-    rec = ExpManager(uri=str(store)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
+    rec = (
+        ExpManager(uri=str(store))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
     )
     assert rec.status == status
     history = rec.get_metric_history()
@@ -119,8 +125,10 @@ def test_sigkill_loses_only_unflushed_points(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     store = tmp_path / "store"
-    rec = ExpManager(uri=str(store)).get_exp(experiment_id=exp_id, create=False).get_recorder(
-        recorder_id=rec_id, create=False
+    rec = (
+        ExpManager(uri=str(store))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
     )
     assert rec.status == liveness.DEAD
     assert len(rec.get_metric_history()) in (0, 10000)

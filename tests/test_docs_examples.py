@@ -43,7 +43,11 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLITE_")}
     done = subprocess.run(
         [sys.executable, "-c", script],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, (
         f"examples of {page.name} failed:\n{done.stderr[-3000:]}\n--- script ---\n{script}"

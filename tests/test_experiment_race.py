@@ -74,7 +74,10 @@ def test_processes_racing_to_create_an_experiment_end_with_one(tmp_path: Path) -
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), str(base), str(k), str(ROUNDS), str(INTERVAL)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
             cwd=tmp_path,
         )
         for k in range(WORKERS)
@@ -118,8 +121,9 @@ def test_processes_racing_to_create_an_experiment_end_with_one(tmp_path: Path) -
 
 
 def test_threads_racing_to_create_an_experiment_end_with_one(store_uri: str) -> None:
-    def worker(name: str, barrier: threading.Barrier, ids: list[str],
-               errors: list[BaseException]) -> None:
+    def worker(
+        name: str, barrier: threading.Barrier, ids: list[str], errors: list[BaseException]
+    ) -> None:
         try:
             recorder = QlibRecorder(ExpManager(uri=store_uri))
             barrier.wait()
@@ -132,8 +136,9 @@ def test_threads_racing_to_create_an_experiment_end_with_one(store_uri: str) -> 
         barrier = threading.Barrier(6)
         ids: list[str] = []
         errors: list[BaseException] = []
-        threads = [threading.Thread(target=worker, args=(name, barrier, ids, errors))
-                   for _ in range(6)]
+        threads = [
+            threading.Thread(target=worker, args=(name, barrier, ids, errors)) for _ in range(6)
+        ]
         for t in threads:
             t.start()
         for t in threads:

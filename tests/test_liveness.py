@@ -145,8 +145,14 @@ def test_pid_reuse_without_exact_start_uses_start_time(tmp_path: Path) -> None:
 def test_other_host_uses_heartbeat_age(tmp_path: Path) -> None:
     rec_dir = tmp_path / "rec"
     rec_dir.mkdir()
-    meta = {"status": "RUNNING", "owner": {"host": "node-that-is-not-" + socket.gethostname(),
-                                           "pid": 1, "started": "2020-01-01T00:00:00+00:00"}}
+    meta = {
+        "status": "RUNNING",
+        "owner": {
+            "host": "node-that-is-not-" + socket.gethostname(),
+            "pid": 1,
+            "started": "2020-01-01T00:00:00+00:00",
+        },
+    }
     # No heartbeat and no recorder.json: nothing to judge by, never called dead on a guess.
     assert liveness.effective_status(meta, rec_dir) == "RUNNING"
     assert liveness.beat(rec_dir)

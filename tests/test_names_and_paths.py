@@ -205,8 +205,10 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("path", ["../x", "../../x", "a/../../x", "/abs", "/tmp/abs", "..",
-                                  "a/../..", "C:/x", "ok\x00no"])
+@pytest.mark.parametrize(
+    "path",
+    ["../x", "../../x", "a/../../x", "/abs", "/tmp/abs", "..", "a/../..", "C:/x", "ok\x00no"],
+)
 def test_artifact_paths_that_leave_artifacts_are_refused(
     path: str, R: QlibRecorder, tmp_path: Path
 ) -> None:
@@ -315,8 +317,11 @@ def test_links_that_stay_inside_the_saved_folder_are_followed(
     with R.start():
         rec = R.get_recorder()
         R.save_objects(local_path=src, artifact_path="copy")
-        assert sorted(rec.list_artifacts("copy")) == ["copy/alias.txt", "copy/alias_dir",
-                                                      "copy/real"]
+        assert sorted(rec.list_artifacts("copy")) == [
+            "copy/alias.txt",
+            "copy/alias_dir",
+            "copy/real",
+        ]
         base = Path(rec.get_local_dir()) / "artifacts" / "copy"
         assert (base / "alias.txt").read_text("utf-8") == "d"
         assert not (base / "alias.txt").is_symlink()

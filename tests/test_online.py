@@ -38,7 +38,9 @@ def fresh(store_uri: str) -> QlibRecorder:
 
 def test_constants_and_experiment_name(R: QlibRecorder) -> None:
     assert (OnlineToolR.ONLINE_KEY, OnlineToolR.ONLINE_TAG, OnlineToolR.OFFLINE_TAG) == (
-        "online_status", "online", "offline",
+        "online_status",
+        "online",
+        "offline",
     )
     with pytest.raises(ValueError, match="Both default_exp_name and exp_name are None"):
         OnlineToolR(api=R).online_models()
@@ -57,9 +59,12 @@ def test_tags_untagged_is_offline_and_set_does_not_switch_others(
     tool.set_online_tag("online", m0)
     tool.set_online_tag(OnlineToolR.ONLINE_TAG, [m1, m2])
     assert [r.id for r in tool.online_models()] == [m2.id, m1.id, m0.id]  # newest first
-    assert fresh(store_uri).get_recorder(
-        recorder_id=m1.id, experiment_name="models"
-    ).list_tags()["online_status"] == "online"
+    assert (
+        fresh(store_uri)
+        .get_recorder(recorder_id=m1.id, experiment_name="models")
+        .list_tags()["online_status"]
+        == "online"
+    )
     tool.set_online_tag("offline", (r for r in [m1]))
     assert [r.id for r in tool.online_models()] == [m2.id, m0.id]
     assert tool.get_online_tag(m1) == "offline"
@@ -116,7 +121,9 @@ def test_uses_the_global_R_by_default(global_R: QlibRecorder) -> None:
 
 
 def test_across_processes(
-    R: QlibRecorder, store_uri: str, tmp_path: Path,
+    R: QlibRecorder,
+    store_uri: str,
+    tmp_path: Path,
     run_script: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     trainer = f"""

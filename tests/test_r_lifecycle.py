@@ -196,8 +196,11 @@ def test_end_exp_with_an_invalid_status_raises_and_keeps_the_run(
 def test_invalid_status_is_refused_at_every_layer(R: QlibRecorder) -> None:
     exp = R.start_exp(experiment_name="e")
     rec = R.get_recorder()
-    for call in (lambda: rec.end_run("done"), lambda: exp.end("x"),
-                 lambda: R.exp_manager.end_exp("finished")):
+    for call in (
+        lambda: rec.end_run("done"),
+        lambda: exp.end("x"),
+        lambda: R.exp_manager.end_exp("finished"),
+    ):
         with pytest.raises(AssertionError):
             call()
     R.end_exp()
@@ -235,8 +238,15 @@ def test_recorder_info_keys_and_time_format(R: QlibRecorder) -> None:
     with R.start(experiment_name="e", recorder_name="r") as exp:
         rec = R.get_recorder()
         info = rec.info
-        assert set(info) == {"class", "id", "name", "experiment_id", "start_time", "end_time",
-                             "status"}
+        assert set(info) == {
+            "class",
+            "id",
+            "name",
+            "experiment_id",
+            "start_time",
+            "end_time",
+            "status",
+        }
         assert info["class"] == "Recorder"
         assert info["id"] == rec.id and info["name"] == "r"
         assert info["experiment_id"] == exp.id
@@ -256,9 +266,15 @@ def test_recorder_info_keys_and_time_format(R: QlibRecorder) -> None:
 def test_unsaved_recorder_info(R: QlibRecorder) -> None:
     exp = R.get_exp(experiment_name="e")
     rec = exp.create_recorder()
-    assert rec.info == {"class": "Recorder", "id": None, "name": "mlflow_recorder",
-                        "experiment_id": exp.id, "start_time": None, "end_time": None,
-                        "status": "SCHEDULED"}
+    assert rec.info == {
+        "class": "Recorder",
+        "id": None,
+        "name": "mlflow_recorder",
+        "experiment_id": exp.id,
+        "start_time": None,
+        "end_time": None,
+        "status": "SCHEDULED",
+    }
     assert R.list_recorders(experiment_name="e") == {}
 
 
@@ -276,8 +292,13 @@ def test_experiment_info(R: QlibRecorder) -> None:
     with R.start(experiment_name="e") as exp:
         rec = R.get_recorder()
         info = exp.info
-        assert info == {"class": "Experiment", "id": exp.id, "name": "e",
-                        "active_recorder": rec.id, "recorders": [rec.id]}
+        assert info == {
+            "class": "Experiment",
+            "id": exp.id,
+            "name": "e",
+            "active_recorder": rec.id,
+            "recorders": [rec.id],
+        }
     assert exp.info["active_recorder"] is None
 
 
@@ -293,8 +314,9 @@ def test_recorder_equality_and_hash(R: QlibRecorder) -> None:
 # ---------------------------------------------------------------------- implicit start
 
 
-@pytest.mark.parametrize("call", ["log_params", "log_metrics", "set_tags", "log_artifact",
-                                  "save_objects"])
+@pytest.mark.parametrize(
+    "call", ["log_params", "log_metrics", "set_tags", "log_artifact", "save_objects"]
+)
 def test_logging_with_nothing_active_starts_the_default_run(
     R: QlibRecorder, store_uri: str, tmp_path: Path, call: str
 ) -> None:
@@ -358,8 +380,15 @@ def test_register_while_active_is_refused(R: QlibRecorder, tmp_path: Path) -> No
 
 
 def test_exception_classes_share_one_base() -> None:
-    for cls in (LoadObjectError, ExpAlreadyExistError, RecorderInitializationError,
-                NotFoundError, UsageError, StoreError, MetricWriteError):
+    for cls in (
+        LoadObjectError,
+        ExpAlreadyExistError,
+        RecorderInitializationError,
+        NotFoundError,
+        UsageError,
+        StoreError,
+        MetricWriteError,
+    ):
         assert issubclass(cls, TrackliteError)
         assert getattr(tracklite, cls.__name__) is cls
     assert issubclass(TrackliteError, Exception)
@@ -401,8 +430,9 @@ def test_resume_by_id(R: QlibRecorder, store_uri: str) -> None:
         first = R.get_recorder().id
     with R.start(experiment_name="e"):
         pass
-    with pytest.raises(ValueError, match="x"), R.start(
-        experiment_name="e", recorder_id=first, resume=True
+    with (
+        pytest.raises(ValueError, match="x"),
+        R.start(experiment_name="e", recorder_id=first, resume=True),
     ):
         assert R.get_recorder().id == first
         R.log_params(b=2)
@@ -429,13 +459,19 @@ def test_resume_of_a_missing_recorder_creates_one(R: QlibRecorder) -> None:
 def test_resume_keeps_the_first_start_time(R: QlibRecorder, store_uri: str) -> None:
     with R.start(experiment_name="e"):
         rec_id = R.get_recorder().id
-    first = json.loads((Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id /
-                        "recorder.json").read_text("utf-8"))["start_time"]
+    first = json.loads(
+        (Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id / "recorder.json").read_text(
+            "utf-8"
+        )
+    )["start_time"]
     time.sleep(0.01)
     with R.start(experiment_name="e", recorder_id=rec_id, resume=True):
         pass
-    again = json.loads((Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id /
-                        "recorder.json").read_text("utf-8"))
+    again = json.loads(
+        (Path(store_uri) / R.get_exp(experiment_name="e").id / rec_id / "recorder.json").read_text(
+            "utf-8"
+        )
+    )
     assert again["start_time"] == first
     assert again["end_time"] > first
 
@@ -474,8 +510,13 @@ def test_params_are_stringified(R: QlibRecorder) -> None:
     with R.start():
         R.log_params(lst=[1, 2], none=None, num=1.5, text="t", flag=True)
         params = R.get_recorder().list_params()
-    assert {"lst": "[1, 2]", "none": "None", "num": "1.5", "text": "t",
-            "flag": "True"}.items() <= params.items()
+    assert {
+        "lst": "[1, 2]",
+        "none": "None",
+        "num": "1.5",
+        "text": "t",
+        "flag": "True",
+    }.items() <= params.items()
     assert all(isinstance(v, str) for v in params.values())
 
 

@@ -54,8 +54,12 @@ def test_racing_experiment_creation(tmp_path: Path, racers: int) -> None:
     store = tmp_path / "store"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(store)], cwd=tmp_path, env=child_env(store),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", RACER, str(store)],
+            cwd=tmp_path,
+            env=child_env(store),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(racers)
     ]

@@ -50,14 +50,19 @@ HAS_QLIB = _has_qlib()
 
 
 def panel(
-    seed: int = 0, dates: int = 12, instruments: int = 30, missing: float = 0.05,
+    seed: int = 0,
+    dates: int = 12,
+    instruments: int = 30,
+    missing: float = 0.05,
     ties: bool = True,
 ) -> tuple[pd.Series, pd.Series]:
     """A prediction and a label on a (datetime, instrument) index, with gaps and ties."""
     rng = np.random.default_rng(seed)
     index = pd.MultiIndex.from_product(
-        [pd.date_range("2021-03-01", periods=dates, freq="B"),
-         [f"SZ{1 + i:06d}" for i in range(instruments)]],
+        [
+            pd.date_range("2021-03-01", periods=dates, freq="B"),
+            [f"SZ{1 + i:06d}" for i in range(instruments)],
+        ],
         names=["datetime", "instrument"],
     )
     score = rng.normal(size=len(index))
@@ -147,8 +152,9 @@ def test_ic_agrees_with_a_pandas_oracle(seed: int) -> None:
     np.testing.assert_allclose(ic.to_numpy(), want_ic.to_numpy(), rtol=0, atol=1e-12)
     np.testing.assert_allclose(ric.to_numpy(), want_ric.to_numpy(), rtol=0, atol=1e-12)
     assert list(ic.index) == list(want_ic.index)
-    ic_drop, _ = calc_ic(pred, label.where(label.index.get_level_values(0) != ic.index[0]),
-                         dropna=True)
+    ic_drop, _ = calc_ic(
+        pred, label.where(label.index.get_level_values(0) != ic.index[0]), dropna=True
+    )
     assert ic.index[0] not in ic_drop.index and len(ic_drop) == len(ic) - 1
 
 
@@ -326,7 +332,9 @@ def test_sig_ana_record_files_and_metrics(recorder: Recorder) -> None:
     objects = SigAnaRecord(recorder, ana_long_short=True, ann_scaler=250).generate()
     assert sorted(objects) == ["ic.pkl", "long_avg_r.pkl", "long_short_r.pkl", "ric.pkl"]
     assert recorder.list_artifacts("sig_analysis") == [
-        "sig_analysis/ic.pkl", "sig_analysis/long_avg_r.pkl", "sig_analysis/long_short_r.pkl",
+        "sig_analysis/ic.pkl",
+        "sig_analysis/long_avg_r.pkl",
+        "sig_analysis/long_short_r.pkl",
         "sig_analysis/ric.pkl",
     ]
     ic, ric = calc_ic(pred, label)
@@ -335,7 +343,9 @@ def test_sig_ana_record_files_and_metrics(recorder: Recorder) -> None:
     pd.testing.assert_series_equal(recorder.load_object("sig_analysis/long_avg_r.pkl"), long_avg)
     metrics = recorder.list_metrics()
     expected = {
-        "IC": ic.mean(), "ICIR": ic.mean() / ic.std(), "Rank IC": ric.mean(),
+        "IC": ic.mean(),
+        "ICIR": ic.mean() / ic.std(),
+        "Rank IC": ric.mean(),
         "Rank ICIR": ric.mean() / ric.std(),
         "Long-Short Ann Return": long_short.mean() * 250,
         "Long-Short Ann Sharpe": long_short.mean() / long_short.std() * 250**0.5,
@@ -446,8 +456,14 @@ def test_hf_signal_record(recorder: Recorder) -> None:
         long_short.mean() / long_short.std(), rel=1e-12
     )
     assert set(metrics) == {
-        "IC", "ICIR", "Rank IC", "Rank ICIR", "Long precision", "Short precision",
-        "Long-Short Average Return", "Long-Short Average Sharpe",
+        "IC",
+        "ICIR",
+        "Rank IC",
+        "Rank ICIR",
+        "Long precision",
+        "Short precision",
+        "Long-Short Average Return",
+        "Long-Short Average Sharpe",
     }
 
 

@@ -16,15 +16,20 @@ MARKET_START = "2020-01-01"
 
 
 def panel(
-    seed: int = 0, dates: int = 15, instruments: int = 25, missing: float = 0.05,
+    seed: int = 0,
+    dates: int = 15,
+    instruments: int = 25,
+    missing: float = 0.05,
     ties: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``pred`` (column ``score``) and ``label`` (column ``LABEL0``) frames, with gaps, ties,
     a few rows present on one side only, and the instruments shuffled within each date."""
     rng = np.random.default_rng(seed)
     index = pd.MultiIndex.from_product(
-        [pd.bdate_range("2021-06-01", periods=dates),
-         [f"SH{600000 + i}" for i in range(instruments)]],
+        [
+            pd.bdate_range("2021-06-01", periods=dates),
+            [f"SH{600000 + i}" for i in range(instruments)],
+        ],
         names=["datetime", "instrument"],
     )
     score = rng.normal(size=len(index))
@@ -59,8 +64,12 @@ def write_market(root: Path, days: int = MARKET_DAYS, instruments: int = 12, see
     for code in codes:
         close = 10 * np.cumprod(1 + rng.normal(0.0005, 0.02, size=days))
         fields = {
-            "close": close, "open": close * 0.998, "high": close * 1.01, "low": close * 0.99,
-            "volume": rng.uniform(5e5, 2e6, size=days), "factor": np.ones(days),
+            "close": close,
+            "open": close * 0.998,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "volume": rng.uniform(5e5, 2e6, size=days),
+            "factor": np.ones(days),
             "change": np.concatenate([[np.nan], close[1:] / close[:-1] - 1]),
         }
         folder = root / "features" / code.lower()
@@ -86,7 +95,9 @@ def market_task(test_end: int = 45) -> dict[str, Any]:
         "class": "DataHandlerLP",
         "module_path": "qlib.data.dataset.handler",
         "kwargs": {
-            "start_time": day(0), "end_time": day(test_end), "instruments": "all",
+            "start_time": day(0),
+            "end_time": day(test_end),
+            "instruments": "all",
             "data_loader": {
                 "class": "QlibDataLoader",
                 "kwargs": {
@@ -104,23 +115,30 @@ def market_task(test_end: int = 45) -> dict[str, Any]:
         },
     }
     return {
-        "model": {"class": "LinearModel", "module_path": "qlib.contrib.model.linear",
-                  "kwargs": {"estimator": "ols"}},
+        "model": {
+            "class": "LinearModel",
+            "module_path": "qlib.contrib.model.linear",
+            "kwargs": {"estimator": "ols"},
+        },
         "dataset": {
             "class": "DatasetH",
             "module_path": "qlib.data.dataset",
             "kwargs": {
                 "handler": handler,
                 "segments": {
-                    "train": (day(5), day(24)), "valid": (day(25), day(29)),
+                    "train": (day(5), day(24)),
+                    "valid": (day(25), day(29)),
                     "test": (day(30), day(test_end)),
                 },
             },
         },
         "record": [
             {"class": "SignalRecord", "module_path": "qlib.workflow.record_temp"},
-            {"class": "SigAnaRecord", "module_path": "qlib.workflow.record_temp",
-             "kwargs": {"ana_long_short": True}},
+            {
+                "class": "SigAnaRecord",
+                "module_path": "qlib.workflow.record_temp",
+                "kwargs": {"ana_long_short": True},
+            },
         ],
     }
 
@@ -129,14 +147,21 @@ def port_config(topk: int = 4) -> dict[str, Any]:
     """PortAnaRecord's config for the synthetic market (qlib's default, scaled down)."""
     return {
         "strategy": {
-            "class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
+            "class": "TopkDropoutStrategy",
+            "module_path": "qlib.contrib.strategy",
             "kwargs": {"signal": "<PRED>", "topk": topk, "n_drop": 1},
         },
         "backtest": {
-            "start_time": None, "end_time": None, "account": 1_000_000, "benchmark": BENCHMARK,
+            "start_time": None,
+            "end_time": None,
+            "account": 1_000_000,
+            "benchmark": BENCHMARK,
             "exchange_kwargs": {
-                "limit_threshold": 0.095, "deal_price": "close", "open_cost": 0.0005,
-                "close_cost": 0.0015, "min_cost": 5,
+                "limit_threshold": 0.095,
+                "deal_price": "close",
+                "open_cost": 0.0005,
+                "close_cost": 0.0015,
+                "min_cost": 5,
             },
         },
     }

@@ -36,14 +36,16 @@ class QlibSession:
 
 def tracklite_manager(uri: str, default_exp_name: str = "Experiment") -> dict[str, Any]:
     return {
-        "class": "TrackliteExpManager", "module_path": "tracklite.qlib",
+        "class": "TrackliteExpManager",
+        "module_path": "tracklite.qlib",
         "kwargs": {"uri": uri, "default_exp_name": default_exp_name},
     }
 
 
 def mlflow_manager(uri: str, default_exp_name: str = "Experiment") -> dict[str, Any]:
     return {
-        "class": "MLflowExpManager", "module_path": "qlib.workflow.expm",
+        "class": "MLflowExpManager",
+        "module_path": "qlib.workflow.expm",
         "kwargs": {"uri": uri, "default_exp_name": default_exp_name},
     }
 
@@ -111,7 +113,11 @@ def qlib_market(tmp_path: Path, workdir: Path, market: Path) -> Iterator[QlibSes
 
 
 def run_python(
-    code: str, cwd: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
+    code: str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter of this venv, from ``cwd``, with this folder
@@ -124,8 +130,13 @@ def run_python(
     )
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, str(script), *(args or [])], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, str(script), *(args or [])],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -58,8 +58,9 @@ def test_qlib_accepts_the_manager_and_its_objects(qlib_tracklite: QlibSession) -
     assert isinstance(R.list_experiments()["types"], QlibExperiment)
     found = R.get_recorder(recorder_id=rec.id, experiment_name="types")
     assert isinstance(found, QlibRecorderBase) and found.status == "FINISHED"
-    assert isinstance(R.get_exp(experiment_name="types").list_recorders("list")[0],
-                      QlibRecorderBase)
+    assert isinstance(
+        R.get_exp(experiment_name="types").list_recorders("list")[0], QlibRecorderBase
+    )
 
 
 def test_qlib_catches_the_adapter_errors(qlib_tracklite: QlibSession) -> None:
@@ -220,9 +221,21 @@ def test_store_written_by_qlib_is_read_by_tracklite(
     assert rec.load_object("pred.pkl") == {"a": 1}
     assert rec.list_artifacts("files") == ["files/local.txt"]
     done = subprocess.run(
-        [sys.executable, "-m", "tracklite", "--uri", qlib_tracklite.uri, "--format", "json",
-         "runs", "shared"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tracklite",
+            "--uri",
+            qlib_tracklite.uri,
+            "--format",
+            "json",
+            "runs",
+            "shared",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
@@ -268,8 +281,11 @@ def test_short_scripts_in_qlibs_environment_end_cleanly(
     assert int(pyarrow.__version__.split(".")[0]) < 26  # MLflow's pin: tracklite runs on it
     store = tmp_path / "short-store"
     for _ in range(3):
-        done = python("from tracklite import R\nR.log_metrics(m=1.0)\n", workdir,
-                      env={"TRACKLITE_URI": str(store)})
+        done = python(
+            "from tracklite import R\nR.log_metrics(m=1.0)\n",
+            workdir,
+            env={"TRACKLITE_URI": str(store)},
+        )
         assert done.returncode == 0 and done.stderr == ""
     runs = QlibRecorder(ExpManager(uri=str(store))).list_recorders()
     assert [r.status for r in runs.values()] == ["FINISHED"] * 3

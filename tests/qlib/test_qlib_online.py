@@ -49,8 +49,9 @@ def test_trainer_online_tool_and_collector(qlib_market: QlibSession) -> None:
     assert [qlib_tool.get_online_tag(r) for r in recs] == ["offline", "online", "offline"]
     ours = OnlineToolR("online_srv", api=tracklite_view(qlib_market))
     assert [r.id for r in ours.online_models()] == [recs[1].id]
-    ours.reset_online_tag(ours.api.get_recorder(recorder_id=recs[2].id,
-                                                experiment_name="online_srv"))
+    ours.reset_online_tag(
+        ours.api.get_recorder(recorder_id=recs[2].id, experiment_name="online_srv")
+    )
     assert [r.id for r in qlib_tool.online_models()] == [recs[2].id]
 
     collector = RecorderCollector(
@@ -65,12 +66,15 @@ def test_trainer_online_tool_and_collector(qlib_market: QlibSession) -> None:
     with pytest.raises(qlib_errors.LoadObjectError):
         collector.collect(artifacts_key="none", only_exist=False)
     online = RecorderCollector(
-        "online_srv", artifacts_path={"pred": "pred.pkl"},
+        "online_srv",
+        artifacts_path={"pred": "pred.pkl"},
         list_kwargs={"filter_string": "tags.online_status = 'online'"},
     )()
     assert list(online["pred"]) == [recs[2].id]
     everything = RecorderCollector(
-        "online_srv", artifacts_path={"pred": "pred.pkl"}, status=None,
+        "online_srv",
+        artifacts_path={"pred": "pred.pkl"},
+        status=None,
         artifacts_key=[RecorderCollector.ART_KEY_RAW],
     )()
     assert len(everything[RecorderCollector.ART_KEY_RAW]) == 4
@@ -108,12 +112,14 @@ def test_update_online_pred_qlib_and_tracklite_agree(qlib_market: QlibSession) -
     with qlib_market.R.start(experiment_name="update_tracklite", recorder_name="no-pred"):
         pass
     qlib_tool = QlibOnlineToolR("update_qlib")
-    qlib_tool.set_online_tag("online", qlib_market.R.list_recorders(
-        experiment_name="update_qlib").values())
+    qlib_tool.set_online_tag(
+        "online", qlib_market.R.list_recorders(experiment_name="update_qlib").values()
+    )
     qlib_tool.update_online_pred()
     tool = OnlineToolR("update_tracklite", api=tracklite_view(qlib_market))
-    tool.set_online_tag("online", tool.api.list_recorders(
-        experiment_name="update_tracklite").values())
+    tool.set_online_tag(
+        "online", tool.api.list_recorders(experiment_name="update_tracklite").values()
+    )
     tool.update_online_pred()
     updated = theirs.load_object("pred.pkl")
     after = updated.index.get_level_values("datetime").max()
@@ -151,6 +157,6 @@ print(*[r.id for r in tool.online_models()])
     qlib_tool = QlibOnlineToolR("models")
     assert [r.id for r in qlib_tool.online_models()] == [ids[0]]
     ours.reset_online_tag(ours.api.get_recorder(recorder_id=ids[2], experiment_name="models"))
-    assert [qlib_tool.get_online_tag(r) for r in
-            R.list_recorders(experiment_name="models").values()] == ["online", "offline",
-                                                                      "offline"]
+    assert [
+        qlib_tool.get_online_tag(r) for r in R.list_recorders(experiment_name="models").values()
+    ] == ["online", "offline", "offline"]

@@ -43,24 +43,45 @@ def run_records(R: Any, module: Any, pred: pd.DataFrame, label: pd.DataFrame) ->
 def assert_same_records(ours: Any, theirs: Any) -> None:
     files = sorted(walk(theirs))
     assert sorted(walk(ours)) == files
-    assert {"pred.pkl", "label.pkl", "sig_analysis/ic.pkl", "sig_analysis/long_avg_r.pkl",
-            "hg_sig_analysis/short_pre.pkl"} <= set(files)
+    assert {
+        "pred.pkl",
+        "label.pkl",
+        "sig_analysis/ic.pkl",
+        "sig_analysis/long_avg_r.pkl",
+        "hg_sig_analysis/short_pre.pkl",
+    } <= set(files)
     for name in files:
         if name.startswith("code_"):
             continue
         same_object(ours.load_object(name), theirs.load_object(name))
     mine, qlibs = ours.list_metrics(), theirs.list_metrics()
-    assert sorted(mine) == sorted(qlibs) == sorted(
-        ["IC", "ICIR", "Rank IC", "Rank ICIR", "Long-Short Ann Return", "Long-Short Ann Sharpe",
-         "Long-Avg Ann Return", "Long-Avg Ann Sharpe", "Long precision", "Short precision",
-         "Long-Short Average Return", "Long-Short Average Sharpe"]
+    assert (
+        sorted(mine)
+        == sorted(qlibs)
+        == sorted(
+            [
+                "IC",
+                "ICIR",
+                "Rank IC",
+                "Rank ICIR",
+                "Long-Short Ann Return",
+                "Long-Short Ann Sharpe",
+                "Long-Avg Ann Return",
+                "Long-Avg Ann Sharpe",
+                "Long precision",
+                "Short precision",
+                "Long-Short Average Return",
+                "Long-Short Average Sharpe",
+            ]
+        )
     )
     for key, value in qlibs.items():
         assert mine[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
 
 
 @pytest.mark.parametrize(
-    "data", [dict(seed=0), dict(seed=1, ties=False, missing=0.0), dict(seed=2, missing=0.3)],
+    "data",
+    [dict(seed=0), dict(seed=1, ties=False, missing=0.0), dict(seed=2, missing=0.3)],
     ids=["ties-and-gaps", "clean", "many-gaps"],
 )
 def test_same_artifacts_and_metrics_as_qlib(
@@ -137,8 +158,14 @@ def test_port_ana_record_runs_qlibs_backtest(qlib_market: QlibSession) -> None:
     codes = [f"SH{600000 + i}" for i in range(12)]
     index = pd.MultiIndex.from_product([cal[5:40], codes], names=["datetime", "instrument"])
     pred, _ = panel(8)
-    pred = pd.DataFrame({"score": pd.Series(range(len(index)), dtype=float).sample(
-        frac=1, random_state=3).to_numpy()}, index=index)
+    pred = pd.DataFrame(
+        {
+            "score": pd.Series(range(len(index)), dtype=float)
+            .sample(frac=1, random_state=3)
+            .to_numpy()
+        },
+        index=index,
+    )
     recs = []
     for module in (qlib_records, templates):
         with R.start(experiment_name="backtest"):
@@ -146,8 +173,10 @@ def test_port_ana_record_runs_qlibs_backtest(qlib_market: QlibSession) -> None:
             rec.save_objects(**{"pred.pkl": pred, "label.pkl": pred})
             record = module.PortAnaRecord(rec, port_config(), risk_analysis_freq="day")
             assert record.list() == [
-                "report_normal_1day.pkl", "positions_normal_1day.pkl",
-                "port_analysis_1day.pkl", "indicator_analysis_1day.pkl",
+                "report_normal_1day.pkl",
+                "positions_normal_1day.pkl",
+                "port_analysis_1day.pkl",
+                "indicator_analysis_1day.pkl",
             ]
             record.generate()
             record.check(include_self=True)
@@ -156,9 +185,11 @@ def test_port_ana_record_runs_qlibs_backtest(qlib_market: QlibSession) -> None:
     files = sorted(walk(theirs))
     assert sorted(walk(ours)) == files
     assert "portfolio_analysis/port_analysis_1day.pkl" in files
-    for name in ("portfolio_analysis/port_analysis_1day.pkl",
-                 "portfolio_analysis/report_normal_1day.pkl",
-                 "portfolio_analysis/indicator_analysis_1day.pkl"):
+    for name in (
+        "portfolio_analysis/port_analysis_1day.pkl",
+        "portfolio_analysis/report_normal_1day.pkl",
+        "portfolio_analysis/indicator_analysis_1day.pkl",
+    ):
         same_object(ours.load_object(name), theirs.load_object(name))
     mine, qlibs = ours.list_metrics(), theirs.list_metrics()
     assert "1day.excess_return_with_cost.annualized_return" in qlibs
@@ -184,18 +215,28 @@ def test_tracklite_templates_in_a_qlib_task(qlib_market: QlibSession) -> None:
         task = market_task()
         task["record"] = [
             {"class": "SignalRecord", "module_path": module_path},
-            {"class": "SigAnaRecord", "module_path": module_path,
-             "kwargs": {"ana_long_short": True}},
+            {
+                "class": "SigAnaRecord",
+                "module_path": module_path,
+                "kwargs": {"ana_long_short": True},
+            },
             {"class": "HFSignalRecord", "module_path": module_path},
-            {"class": "PortAnaRecord", "module_path": module_path,
-             "kwargs": {"config": port_config(), "risk_analysis_freq": "day"}},
+            {
+                "class": "PortAnaRecord",
+                "module_path": module_path,
+                "kwargs": {"config": port_config(), "risk_analysis_freq": "day"},
+            },
         ]
         recs.append(task_train(task, "task_records"))
     theirs, ours = recs
     files = sorted(f for f in walk(theirs) if f not in ("task", "params.pkl", "dataset"))
     assert sorted(f for f in walk(ours) if f not in ("task", "params.pkl", "dataset")) == files
-    assert {"label.pkl", "sig_analysis/ric.pkl", "hg_sig_analysis/ic.pkl",
-            "portfolio_analysis/port_analysis_1day.pkl"} <= set(files)
+    assert {
+        "label.pkl",
+        "sig_analysis/ric.pkl",
+        "hg_sig_analysis/ic.pkl",
+        "portfolio_analysis/port_analysis_1day.pkl",
+    } <= set(files)
     for name in files:
         if name.startswith("portfolio_analysis/positions") or "indicators_normal" in name:
             continue  # objects without value equality; their metrics are compared below

@@ -121,8 +121,11 @@ def run(kind: str, tmp_path: Path, python: Callable[..., Any], market: Path) -> 
         uri = str(work / "store") if kind == "tracklite" else "file:" + str(work / "mlruns")
         out = work / "summary.json"
         env = {
-            "COMPARE_KIND": kind, "COMPARE_URI": uri, "COMPARE_OUT": str(out),
-            "COMPARE_PROVIDER": str(market), "MLFLOW_ALLOW_FILE_STORE": "true",
+            "COMPARE_KIND": kind,
+            "COMPARE_URI": uri,
+            "COMPARE_OUT": str(out),
+            "COMPARE_PROVIDER": str(market),
+            "MLFLOW_ALLOW_FILE_STORE": "true",
         }
         done = python("exec(open('../script/compare.py').read())", work, env=env)
         if done.returncode == 0:
@@ -155,7 +158,10 @@ def test_same_script_same_results(
     names = [r["name"] for r in expected["compare"]]
     assert names == ["scheduled", "signals", "failed", "plain"]
     assert [r["status"] for r in expected["compare"]] == [
-        "SCHEDULED", "FINISHED", "FAILED", "FINISHED",
+        "SCHEDULED",
+        "FINISHED",
+        "FAILED",
+        "FINISHED",
     ]
     plain = expected["compare"][-1]
     assert plain["metrics"] == {"loss": 0.01, "acc": 0.4}

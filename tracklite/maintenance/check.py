@@ -242,7 +242,8 @@ class _Checker:
         for name, ids in names.items():
             if len(ids) > 1:
                 self.found(
-                    self.root, DUPLICATE_NAME,
+                    self.root,
+                    DUPLICATE_NAME,
                     f"{len(ids)} active experiments are named {name!r}: {', '.join(sorted(ids))}",
                 )
         return self.report
@@ -280,7 +281,8 @@ class _Checker:
             return True
         if version > layout.FORMAT_VERSION:
             self.found(
-                path, UNKNOWN_VERSION,
+                path,
+                UNKNOWN_VERSION,
                 f"store format_version {version} is newer than this tracklite reads "
                 f"({layout.FORMAT_VERSION}); nothing else checked, nothing changed",
             )
@@ -400,11 +402,17 @@ class _Checker:
 
                 after = self.store.update_recorder(exp_id, rec_id, rebuild)
                 fixed = after["metrics"] is summary
-            self.found(path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}",
-                       fixed)
+            self.found(
+                path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}", fixed
+            )
 
     def recover_recorder(
-        self, exp_id: str, folder: Path, path: Path, problem: str, old: Meta | None,
+        self,
+        exp_id: str,
+        folder: Path,
+        path: Path,
+        problem: str,
+        old: Meta | None,
         tables: list[pa.Table],
     ) -> None:
         message = {
@@ -444,8 +452,7 @@ class _Checker:
                 "metrics": _summary(tables),
             }
             atomic.write_json(path, meta)
-        self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)",
-                   True)
+        self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)", True)
 
     def mark_dead(self, exp_id: str, folder: Path, meta: Meta, summary: dict[str, Any]) -> None:
         owner = meta.get("owner")
@@ -461,9 +468,10 @@ class _Checker:
 
             def bury(current: Meta) -> None:
                 # Re-judge under the lock: the run may have been resumed or ended meanwhile.
-                if current.get("owner") != owner or liveness.effective_status(
-                    current, folder
-                ) != liveness.DEAD:
+                if (
+                    current.get("owner") != owner
+                    or liveness.effective_status(current, folder) != liveness.DEAD
+                ):
                     return
                 current["status"] = "FAILED"
                 current["end_time"] = last_seen.isoformat(timespec="microseconds")
@@ -477,8 +485,9 @@ class _Checker:
                 from ..metrics.compaction import compact_recorder
 
                 compact_recorder(RecorderRef(self.root, exp_id, folder.name))
-        self.found(folder / layout.RECORDER_FILE, DEAD_RUN, f"RUNNING, but its owner {who} is gone",
-                   fixed)
+        self.found(
+            folder / layout.RECORDER_FILE, DEAD_RUN, f"RUNNING, but its owner {who} is gone", fixed
+        )
 
     # ------------------------------------------------------------------ contents
 
@@ -649,9 +658,11 @@ def _same_entry(stored: Any, actual: Mapping[str, Any]) -> bool:
     try:
         value, want = float(stored["value"]), float(actual["value"])
         same_value = value == want or (math.isnan(value) and math.isnan(want))
-        return same_value and int(stored["step"]) == actual["step"] and int(
-            stored["timestamp"]
-        ) == actual["timestamp"]
+        return (
+            same_value
+            and int(stored["step"]) == actual["step"]
+            and int(stored["timestamp"]) == actual["timestamp"]
+        )
     except (KeyError, TypeError, ValueError):
         return False
 

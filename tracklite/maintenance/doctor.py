@@ -85,8 +85,11 @@ class DoctorReport:
         return next(p for p in self.probes if p.name == name)
 
     def __str__(self) -> str:
-        head = f"{self.path}: " + ("tracklite can use this filesystem" if self.ok else
-                                   "NOT safe for tracklite (see docs/nfs.md)")
+        head = f"{self.path}: " + (
+            "tracklite can use this filesystem"
+            if self.ok
+            else "NOT safe for tracklite (see docs/nfs.md)"
+        )
         return "\n".join([head, *(f"  {p}" for p in self.probes)])
 
 
@@ -257,8 +260,15 @@ def _lock_worker(queue: Any, barrier: Any, seconds: float, work: str, worker: in
             intervals.append((begin, end))
     except Exception as exc:
         error = f"worker {worker}: {type(exc).__name__}: {exc}"
-    queue.put({"worker": worker, "intervals": intervals, "occupied": occupied,
-               "estale": estale[0], "error": error})
+    queue.put(
+        {
+            "worker": worker,
+            "intervals": intervals,
+            "occupied": occupied,
+            "estale": estale[0],
+            "error": error,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- atomic rename
@@ -288,9 +298,8 @@ def _probe_rename(ctx: Any, work: Path, processes: int, seconds: float) -> Probe
     vanished = sum(r["vanished"] for r in results)
     errors = [r["error"] for r in results if r.get("error")]
     ok = torn == 0 and vanished == 0 and not errors and writes > 0 and reads > 0
-    detail = (
-        f"{writes} replacements, {reads} reads, {torn} torn or empty, {vanished} missing"
-        + (f"; errors: {'; '.join(errors)}" if errors else "")
+    detail = f"{writes} replacements, {reads} reads, {torn} torn or empty, {vanished} missing" + (
+        f"; errors: {'; '.join(errors)}" if errors else ""
     )
     return Probe("rename", ok, detail, writes + reads, sum(r["estale"] for r in results))
 
@@ -324,8 +333,16 @@ def _rename_worker(queue: Any, barrier: Any, seconds: float, target: str, worker
                     torn += 1
     except Exception as exc:
         error = f"worker {worker}: {type(exc).__name__}: {exc}"
-    queue.put({"writes": writes, "reads": reads, "torn": torn, "vanished": vanished,
-               "estale": estale[0], "error": error})
+    queue.put(
+        {
+            "writes": writes,
+            "reads": reads,
+            "torn": torn,
+            "vanished": vanished,
+            "estale": estale[0],
+            "error": error,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- visibility
@@ -337,9 +354,7 @@ def _probe_visibility(ctx: Any, work: Path, processes: int, seconds: float) -> P
     # Each worker writes files and hands their names to the next worker over a pipe (not over
     # the filesystem under test), which must then find them complete and listed.
     pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
-    args = [
-        (str(folder), i, pipes[i][0], pipes[(i + 1) % processes][1]) for i in range(processes)
-    ]
+    args = [(str(folder), i, pipes[i][0], pipes[(i + 1) % processes][1]) for i in range(processes)]
     results = _run_workers(ctx, _visibility_worker, args, seconds)
     bad = _missing(results, processes, "visibility")
     if bad:
@@ -393,8 +408,16 @@ def _visibility_worker(
             time.sleep(0.001)
     except Exception as exc:
         error = f"worker {worker}: {type(exc).__name__}: {exc}"
-    queue.put({"written": written, "checked": checked, "unseen": unseen, "unlisted": unlisted,
-               "estale": estale[0], "error": error})
+    queue.put(
+        {
+            "written": written,
+            "checked": checked,
+            "unseen": unseen,
+            "unlisted": unlisted,
+            "estale": estale[0],
+            "error": error,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- clocks

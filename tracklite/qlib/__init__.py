@@ -54,7 +54,8 @@ class LoadObjectError(_errors.LoadObjectError, _qlib_errors.LoadObjectError):  #
 
 
 class ExpAlreadyExistError(
-    _errors.ExpAlreadyExistError, _qlib_errors.ExpAlreadyExistError  # type: ignore[misc]
+    _errors.ExpAlreadyExistError,
+    _qlib_errors.ExpAlreadyExistError,  # type: ignore[misc]
 ):
     """An active experiment already has that name (tracklite's and qlib's error)."""
 
@@ -94,9 +95,7 @@ class TrackliteExperiment(_Experiment, _QlibExperiment):  # type: ignore[misc]
     ) -> TrackliteRecorder:
         return as_qlib_recorder(super()._get_recorder(recorder_id, recorder_name))
 
-    def list_recorders(
-        self, *args: Any, **kwargs: Any
-    ) -> dict[str, _Recorder] | list[_Recorder]:
+    def list_recorders(self, *args: Any, **kwargs: Any) -> dict[str, _Recorder] | list[_Recorder]:
         """tracklite's ``list_recorders`` (same arguments), as :class:`TrackliteRecorder`."""
         found = super().list_recorders(*args, **kwargs)
         if isinstance(found, dict):
@@ -156,6 +155,4 @@ class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
         return _as_qlib_experiment(super()._get_exp(experiment_id, experiment_name))
 
     def list_experiments(self) -> dict[str, _Experiment]:
-        return {
-            name: _as_qlib_experiment(exp) for name, exp in super().list_experiments().items()
-        }
+        return {name: _as_qlib_experiment(exp) for name, exp in super().list_experiments().items()}

@@ -53,8 +53,10 @@ class RecorderLike(Protocol):
     experiment_id: Any
 
     def save_objects(
-        self, local_path: str | os.PathLike[str] | None = None,
-        artifact_path: str | None = None, **kwargs: Any,
+        self,
+        local_path: str | os.PathLike[str] | None = None,
+        artifact_path: str | None = None,
+        **kwargs: Any,
     ) -> None: ...
 
     def load_object(self, name: str) -> Any: ...
@@ -220,7 +222,10 @@ class SignalRecord(RecordTemp):
     """
 
     def __init__(
-        self, model: Any = None, dataset: Any = None, recorder: RecorderLike | None = None,
+        self,
+        model: Any = None,
+        dataset: Any = None,
+        recorder: RecorderLike | None = None,
         label: Any = None,
     ) -> None:
         super().__init__(recorder)
@@ -309,8 +314,12 @@ class SigAnaRecord(ACRecordTemp):
     depend_cls = SignalRecord
 
     def __init__(
-        self, recorder: RecorderLike | None = None, ana_long_short: bool = False,
-        ann_scaler: int = 252, label_col: int = 0, skip_existing: bool = False,
+        self,
+        recorder: RecorderLike | None = None,
+        ana_long_short: bool = False,
+        ann_scaler: int = 252,
+        label_col: int = 0,
+        skip_existing: bool = False,
     ) -> None:
         super().__init__(recorder, skip_existing=skip_existing)
         self.ana_long_short = ana_long_short
@@ -387,15 +396,23 @@ class HFSignalRecord(SignalRecord):
         self.recorder.log_metrics(**metrics)
         self.save(
             **{
-                "ic.pkl": ic, "ric.pkl": ric, "long_pre.pkl": long_pre, "short_pre.pkl": short_pre,
-                "long_short_r.pkl": long_short, "long_avg_r.pkl": long_avg,
+                "ic.pkl": ic,
+                "ric.pkl": ric,
+                "long_pre.pkl": long_pre,
+                "short_pre.pkl": short_pre,
+                "long_short_r.pkl": long_short,
+                "long_avg_r.pkl": long_avg,
             }
         )
         logger.info("high-frequency signal analysis: %s", metrics)
 
     def list(self) -> builtins.list[str]:
         return [
-            "ic.pkl", "ric.pkl", "long_pre.pkl", "short_pre.pkl", "long_short_r.pkl",
+            "ic.pkl",
+            "ric.pkl",
+            "long_pre.pkl",
+            "short_pre.pkl",
+            "long_short_r.pkl",
             "long_avg_r.pkl",
         ]
 
@@ -414,19 +431,25 @@ class PortAnaRecord(ACRecordTemp):
     depend_cls = SignalRecord
 
     def __init__(
-        self, recorder: RecorderLike | None = None, config: dict[str, Any] | None = None,
+        self,
+        recorder: RecorderLike | None = None,
+        config: dict[str, Any] | None = None,
         risk_analysis_freq: builtins.list[str] | str | None = None,
         indicator_analysis_freq: builtins.list[str] | str | None = None,
-        indicator_analysis_method: str | None = None, skip_existing: bool = False,
+        indicator_analysis_method: str | None = None,
+        skip_existing: bool = False,
         **kwargs: Any,
     ) -> None:
         qlib_records = require_qlib("qlib.workflow.record_temp", "PortAnaRecord (a backtest)")
         super().__init__(recorder, skip_existing=skip_existing)
         #: qlib's own record, which runs the backtest and names the files.
         self.delegate: Any = qlib_records.PortAnaRecord(
-            recorder=recorder, config=config, risk_analysis_freq=risk_analysis_freq,
+            recorder=recorder,
+            config=config,
+            risk_analysis_freq=risk_analysis_freq,
             indicator_analysis_freq=indicator_analysis_freq,
-            indicator_analysis_method=indicator_analysis_method, **kwargs,
+            indicator_analysis_method=indicator_analysis_method,
+            **kwargs,
         )
         # qlib's record loads pred.pkl with its own fallback, which only understands qlib's
         # LoadObjectError; route its loads through ours, which knows both kinds of recorder.

@@ -136,7 +136,9 @@ def _column(frame: pd.DataFrame, name: str) -> FloatArray:
 
 
 def _per_date(
-    pred: FloatArray, label: FloatArray, groups: _DateGroups,
+    pred: FloatArray,
+    label: FloatArray,
+    groups: _DateGroups,
     stat: Callable[[FloatArray, FloatArray], float],
 ) -> pd.Series:
     import numpy as np
@@ -218,7 +220,10 @@ def _leg_series(means: list[np.floating[Any] | None], dtype: Any) -> FloatArray:
 
 
 def calc_long_short_return(
-    pred: pd.Series, label: pd.Series, date_col: str = "datetime", quantile: float = 0.2,
+    pred: pd.Series,
+    label: pd.Series,
+    date_col: str = "datetime",
+    quantile: float = 0.2,
     dropna: bool = False,
 ) -> tuple[pd.Series, pd.Series]:
     """Per-date long-short return ((top leg - bottom leg) / 2) and the mean return of all rows.
@@ -245,8 +250,12 @@ def calc_long_short_return(
 
 
 def calc_long_short_prec(
-    pred: pd.Series, label: pd.Series, date_col: str = "datetime", quantile: float = 0.2,
-    dropna: bool = False, is_alpha: bool = False,
+    pred: pd.Series,
+    label: pd.Series,
+    date_col: str = "datetime",
+    quantile: float = 0.2,
+    dropna: bool = False,
+    is_alpha: bool = False,
 ) -> tuple[pd.Series, pd.Series]:
     """Per-date precision of the long leg (share of its labels > 0) and of the short leg
     (share < 0). With ``is_alpha`` the label is first demeaned per date.
