@@ -267,6 +267,45 @@ def test_fork_right_after_start_and_normal_child_exit(R: QlibRecorder, tmp_path:
     assert pairs(child.get_metric_history()) == [("c", 0, 1.0)]  # written by the child's exit
 
 
+@pytest.mark.parametrize(
+    "leave", ["raise RuntimeError('child failed')", "sys.exit(3)", "raise KeyboardInterrupt"]
+)
+def test_forked_child_leaving_the_with_block_does_not_end_the_parents_run(
+    R: QlibRecorder, tmp_path: Path, leave: str
+) -> None:
+    """A bare ``os.fork()`` inside ``with R.start()``: the child unwinds the same ``with`` block
+    (an exception or ``sys.exit``); it writes its own points but leaves the parent's run
+    RUNNING, and the parent goes on logging and ends it FINISHED."""
+    uri = R.get_uri()
+    done = run(
+        f"""
+        import json, os, sys, time
+        from tracklite import ExpManager, QlibRecorder
+        from tracklite.store.root import Store
+        R = QlibRecorder(ExpManager(uri={uri!r}))
+        with R.start(experiment_name="fork"):
+            rec = R.get_recorder()
+            R.log_metrics(step=0, loss=0.0)
+            pid = os.fork()
+            if pid == 0:
+                R.log_metrics(step=1, loss=1.0)
+                {leave}
+            _, code = os.waitpid(pid, 0)
+            status = Store({uri!r}).read_recorder(rec.experiment_id, rec.id)["status"]
+            R.log_metrics(step=2, loss=2.0)
+        print(json.dumps([rec.id, status, os.waitstatus_to_exitcode(code)]))
+        """,
+        tmp_path,
+        TRACKLITE_FLUSH_INTERVAL="60",
+    )
+    rid, status_after_child, child_code = json.loads(done.stdout.splitlines()[-1])
+    assert child_code != 0  # the child did leave through its exception
+    assert status_after_child == "RUNNING"
+    rec = fresh_recorder(uri, rid, "fork")
+    assert rec.status == "FINISHED"
+    assert pairs(rec.get_metric_history()) == [("loss", s, float(s)) for s in range(3)]
+
+
 # ---------------------------------------------------------------------- signals and exit
 
 LOOP = """

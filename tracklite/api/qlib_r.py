@@ -94,10 +94,7 @@ class QlibRecorder:
         self.exp_manager.end_exp(recorder_status)
 
     def _end_at_exit(self, status: str) -> None:
-        experiment = self.exp_manager.active_experiment
-        recorder = experiment.active_recorder if experiment is not None else None
-        if recorder is not None and recorder._started_pid not in (None, os.getpid()):
-            return  # a forked child leaving: the run is its parent's to end
+        # In a forked child this writes only the child's points (see Recorder.end_run).
         self.end_exp(status)
 
     # ------------------------------------------------------------------ lookups

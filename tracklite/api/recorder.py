@@ -166,9 +166,16 @@ class Recorder:
         return self
 
     def end_run(self, status: str = STATUS_S) -> None:
-        """Flush everything and mark the run ended with ``status``."""
+        """Flush everything and mark the run ended with ``status``.
+
+        In a process forked from the one that started the run (which unwinds the same ``with``
+        block or exits), only this process's points are written: the run is its starter's to end.
+        """
         if status not in STATUSES:
             raise UsageError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if self._ref is not None and self._started_pid not in (None, os.getpid()):
+            self._leave_forked_run(self._ref)
+            return
         self.end_time = iso_to_local_string(ended := now_iso())
         if self.status != Recorder.STATUS_S:
             self.status = status
@@ -198,6 +205,14 @@ class Recorder:
                     self.experiment_id, self._ref.recorder_id, failed
                 )
             raise
+
+    def _leave_forked_run(self, ref: RecorderRef) -> None:
+        # No status, no end time, no compaction (the starter may be writing segments): the
+        # child's own points are written, and it stops beating the starter's heartbeat.
+        self._buffer = None
+        buf = get_writer().buffer(ref)
+        buf.running = False
+        get_writer().flush(ref)
 
     def flush(self) -> None:
         """Write every metric point accepted so far to disk (raises a pending write error)."""
