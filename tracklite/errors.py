@@ -41,6 +41,11 @@ class StoreError(TrackliteError):
     does not know."""
 
 
+class ExtraRequiredError(TrackliteError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    ``pip install "tracklite[...]"`` that brings it."""
+
+
 class MetricWriteError(TrackliteError):
     """Writing metric points or recorder metadata failed in the background writer.
 
