@@ -21,6 +21,7 @@ from .api.qlib_r import QlibRecorder, R
 from .api.recorder import Recorder
 from .errors import (
     ExpAlreadyExistError,
+    ExtraRequiredError,
     LoadObjectError,
     MetricPermissionError,
     MetricWriteError,
@@ -92,6 +93,7 @@ __all__ = [
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
+    "ExtraRequiredError",
     "HFSignalRecord",
     "LoadObjectError",
     "MetricPermissionError",

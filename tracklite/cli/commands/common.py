@@ -15,6 +15,7 @@ from ...store import atomic, layout
 from ...store.root import Meta, Store
 from .. import status, text
 from ..context import Context
+from ..tables import FORMATS as TABLE_FORMATS
 from ..tables import Column
 
 Handler = Callable[[Context, argparse.Namespace], int]
@@ -38,8 +39,15 @@ def add_command(
     summary: str,
     description: str | None = None,
     tabular: bool = True,
+    formats: tuple[str, ...] | None = None,
 ) -> argparse.ArgumentParser:
-    """A sub-command with ``--uri`` (and ``--format`` when its output is a table)."""
+    """A sub-command with ``--uri`` (and ``--format`` when its output is a table).
+
+    ``formats`` are the values ``--format`` may take for this command, the first being the
+    default: a table's formats when ``tabular``, none otherwise. A command with formats of its
+    own (``export``: parquet or csv) declares its own ``--format`` option with
+    :func:`add_format`.
+    """
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
@@ -47,8 +55,16 @@ def add_command(
         parents=[parents.uri, parents.fmt] if tabular else [parents.uri],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(handler=handler)
+    if formats is None:
+        formats = TABLE_FORMATS if tabular else ()
+    parser.set_defaults(handler=handler, command=name, formats=formats)
     return parser
+
+
+def add_format(parser: argparse.ArgumentParser, formats: tuple[str, ...], help: str) -> None:
+    """A command's own ``--format`` choices; given before the command it works the same."""
+    parser.add_argument("--format", choices=formats, default=argparse.SUPPRESS, help=help)
+    parser.set_defaults(formats=formats)
 
 
 def non_negative(value: str) -> int:

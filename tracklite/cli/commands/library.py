@@ -22,7 +22,7 @@ from .. import resolve
 from ..context import Context
 from ..errors import CliError
 from ..progress import Progress
-from .common import Parents, SubParsers, add_command
+from .common import Parents, SubParsers, add_command, add_format
 
 
 def register(sub: SubParsers, parents: Parents) -> None:
@@ -88,13 +88,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
     )
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
     parser.add_argument("--to", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--format",
-        dest="file_format",
-        choices=("parquet", "csv"),
-        default="parquet",
-        help="file format (default parquet)",
-    )
+    add_format(parser, ("parquet", "csv"), help="file format (default parquet)")
     parser.add_argument(
         "--include-deleted", action="store_true", help="deleted experiments and recorders too"
     )
@@ -152,7 +146,7 @@ def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
-    return _export(ctx, args, "export", "export_table", fmt=args.file_format)
+    return _export(ctx, args, "export", "export_table", fmt=ctx.fmt)
 
 
 def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
