@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -18,7 +19,7 @@ from typing import NoReturn
 from .._version import __version__
 from ..errors import TrackliteError
 from ..store import layout
-from . import tables
+from . import resolve, tables
 from .commands import GROUPS
 from .commands.common import Parents
 from .context import Context
@@ -33,9 +34,22 @@ The store is --uri, else $TRACKLITE_URI, else ./tracklite-store. Start with
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, except that a usage mistake is one line, like every other error."""
+    """argparse, except that a usage mistake is one line, like every other error, and a
+    mistyped command is answered with the commands it resembles."""
 
     def error(self, message: str) -> NoReturn:
+        typed = re.match(r"argument COMMAND: invalid choice: '?([^'\s]+)'?", message)
+        if typed is not None:
+            commands = [
+                name
+                for action in self._actions
+                if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices
+            ]
+            hint = resolve.did_you_mean(typed.group(1), commands) or "; commands: " + ", ".join(
+                commands
+            )
+            message = f"unknown command {typed.group(1)!r}{hint}"
         raise CliError(f"{message} (see `{self.prog} --help`)", code=2)
 
 

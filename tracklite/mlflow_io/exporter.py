@@ -61,12 +61,17 @@ class ExportReport:
 
     def __str__(self) -> str:
         lines = [
-            f"exported {self.experiments} experiments, {self.recorders} recorders and "
-            f"{self.points} metric points to {self.destination}"
+            f"exported {_count(self.experiments, 'experiment')}, "
+            f"{_count(self.recorders, 'recorder')} and {_count(self.points, 'metric point')} "
+            f"to {self.destination}"
         ]
         lines += [f"wrote {path}" for path in self.files]
         lines += [f"skipped: {item}" for item in self.skipped]
         return "\n".join(lines)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # ---------------------------------------------------------------------------- tables

@@ -67,6 +67,22 @@ def add_format(parser: argparse.ArgumentParser, formats: tuple[str, ...], help: 
     parser.set_defaults(formats=formats)
 
 
+#: How a recorder is named on the command line (the rules of :func:`..resolve.recorder`).
+RECORDER_HELP = (
+    "RECORDER is a recorder's name, EXPERIMENT/NAME when the name alone is not unique, its id, "
+    "or an unambiguous id prefix, looked up in every experiment."
+)
+
+
+def add_deleted_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--deleted``, the one name every command uses for "deleted items too"
+    (``--include-deleted``, the Python keyword's spelling, is accepted as well)."""
+    parser.add_argument("--deleted", action="store_true", dest="deleted", help=help)
+    parser.add_argument(
+        "--include-deleted", action="store_true", dest="deleted", help=argparse.SUPPRESS
+    )
+
+
 def non_negative(value: str) -> int:
     """argparse type: an integer >= 0."""
     try:
