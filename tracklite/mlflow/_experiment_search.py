@@ -40,21 +40,12 @@ Predicate = Callable[[Experiment], bool]
 
 
 def _like(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    out = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            out.append(re.escape(char))
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            out.append(".*")
-        elif char == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(char))
-    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    from ..search.filter import _like_regex  # the runs' LIKE, one translation for both
+
+    try:
+        return re.compile(_like_regex(pattern), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    except ValueError as exc:
+        raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
 
 
 def _bad(filter_string: str, why: str) -> MlflowException:

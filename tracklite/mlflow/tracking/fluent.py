@@ -365,24 +365,29 @@ def log_metric(
 ) -> RunOperations | None:
     """One point of ``key`` at ``step`` (0 by default), now or at ``timestamp`` (Unix ms)."""
     if run_id is None and timestamp is None:
-        stack = _local.stack
-        run = stack[-1] if stack else _get_or_start_run()
         if key not in _valid_metric_keys:
             validation.validate_metric_name(key)
             _valid_metric_keys.add(key)
         kind = type(value)
         if kind is not float and kind is not int:
             value = _checked_value(key, value, step)
-        buf = run._buf
-        if not buf.running:  # ended by a client call: write through (and at once)
-            buf = run._buf = get_writer().buffer(run._ref)
-        buf.log(step, {key: value})
-        if not buf.running:
-            get_writer().flush(run._ref)
+        _queue(step, {key: value})
         return _DONE if synchronous is False else None
     return _client().log_metric(
         _run_id(run_id), key, value, timestamp, step, synchronous=synchronous
     )
+
+
+def _queue(step: int | None, items: dict[str, Any]) -> None:
+    """Append checked points to the active run's buffer (the same hot path as ``R``)."""
+    stack = _local.stack
+    run = stack[-1] if stack else _get_or_start_run()
+    buf = run._buf
+    if not buf.running:  # ended by a client call: ask the writer again, and write at once
+        buf = run._buf = get_writer().buffer(run._ref)
+    buf.log(step, items)
+    if not buf.running:
+        get_writer().flush(run._ref)
 
 
 def _checked_value(key: str, value: Any, step: Any) -> float:
@@ -402,8 +407,6 @@ def log_metrics(
 ) -> RunOperations | None:
     """One point per key at ``step`` (0 by default); the whole call is checked first."""
     if run_id is None and timestamp is None:
-        stack = _local.stack
-        run = stack[-1] if stack else _get_or_start_run()
         items = dict(metrics)
         for key, value in items.items():
             if key not in _valid_metric_keys:
@@ -412,12 +415,7 @@ def log_metrics(
             kind = type(value)
             if kind is not float and kind is not int:
                 items[key] = _checked_value(key, value, step)
-        buf = run._buf
-        if not buf.running:
-            buf = run._buf = get_writer().buffer(run._ref)
-        buf.log(step, items)
-        if not buf.running:
-            get_writer().flush(run._ref)
+        _queue(step, items)
         return _DONE if synchronous is False else None
     from ..entities import Metric
 
