@@ -60,7 +60,6 @@ _all_stacks: list[list[ActiveRun]] = []
 _local = _State()
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
-_valid_metric_keys: set[str] = set()
 
 
 def _stack() -> list[ActiveRun]:
@@ -365,9 +364,7 @@ def log_metric(
 ) -> RunOperations | None:
     """One point of ``key`` at ``step`` (0 by default), now or at ``timestamp`` (Unix ms)."""
     if run_id is None and timestamp is None:
-        if key not in _valid_metric_keys:
-            validation.validate_metric_name(key)
-            _valid_metric_keys.add(key)
+        validation.validate_metric_name(key)
         kind = type(value)
         if kind is not float and kind is not int:
             value = _checked_value(key, value, step)
@@ -409,9 +406,7 @@ def log_metrics(
     if run_id is None and timestamp is None:
         items = dict(metrics)
         for key, value in items.items():
-            if key not in _valid_metric_keys:
-                validation.validate_metric_name(key)
-                _valid_metric_keys.add(key)
+            validation.validate_metric_name(key)
             kind = type(value)
             if kind is not float and kind is not int:
                 items[key] = _checked_value(key, value, step)
