@@ -4,6 +4,7 @@ and the command line, and ``R``'s runs seen from it."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -394,3 +395,47 @@ def test_run_left_active_ends_at_exit(store_uri: str, tmp_path: Path) -> None:
     assert client.get_run(ok.stdout.split()[-1]).info.status == "FINISHED"
     failed = client.get_run(bad.stdout.split()[-1])
     assert failed.info.status == "FAILED" and failed.data.metrics == {"x": 1.0}
+
+
+def test_install_as_mlflow_shares_one_state(store_uri: str) -> None:
+    code = (
+        "import sys, tracklite.mlflow\n"
+        "tracklite.mlflow.install_as_mlflow()\n"
+        "import mlflow\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "from mlflow.tracking.context.registry import resolve_tags\n"
+        "from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME\n"
+        "from mlflow.entities import Metric\n"
+        f"mlflow.set_tracking_uri({store_uri!r})\n"
+        "client = MlflowClient()\n"
+        "run = client.create_run('0', tags=resolve_tags({MLFLOW_RUN_NAME: 'lit'}))\n"
+        "client.log_batch(run.info.run_id, metrics=[Metric('m', 1.0, 1, 0)])\n"
+        "client.set_terminated(run.info.run_id)\n"
+        "assert MlflowClient is tracklite.mlflow.MlflowClient\n"
+        "assert 'mlflow.user' in run.data.tags\n"
+        "assert mlflow.utils.validation.MAX_PARAMS_TAGS_PER_BATCH == 100\n"
+        "print(run.info.run_id)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = MlflowClient(store_uri).get_run(done.stdout.split()[-1])
+    assert run.info.run_name == "lit" and run.data.metrics == {"m": 1.0}
+
+
+def test_install_as_mlflow_refuses_after_real_mlflow() -> None:
+    pytest.importorskip("mlflow")
+    code = (
+        "import mlflow, tracklite.mlflow\n"
+        "try:\n"
+        "    tracklite.mlflow.install_as_mlflow()\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
+    assert "refused: MLflow itself is already imported" in done.stdout, done.stderr
