@@ -28,6 +28,7 @@ from .errors import (
     RecorderInitializationError,
     StoreError,
     TrackliteError,
+    UnsafeLinkError,
     UsageError,
 )
 
@@ -109,6 +110,7 @@ __all__ = [
     "SignalRecord",
     "StoreError",
     "TrackliteError",
+    "UnsafeLinkError",
     "UsageError",
     "__version__",
     "check",

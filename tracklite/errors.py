@@ -65,3 +65,20 @@ def write_error(recorder_id: str, where: object, cause: BaseException) -> Metric
         f"writing metrics of recorder {recorder_id} to {where} failed: {cause}; the points "
         "are kept in memory and will be written by the next flush"
     )
+
+
+class UnsafeLinkError(StoreError, ValueError):
+    """A path inside a store is a symbolic link: tracklite never follows one (it could lead out
+    of the store). ``path`` is the link; ``tracklite check --fix`` moves it to the quarantine."""
+
+    def __init__(self, path: object, context: str = "") -> None:
+        super().__init__(
+            f"{context}{': ' if context else ''}{path} is a symbolic link; tracklite never "
+            "follows a link inside a store (it could lead outside the store); "
+            "`tracklite check --fix` moves it to the quarantine"
+        )
+        self.path = str(path)
+        self.context = context
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.context))
