@@ -15,6 +15,7 @@ import errno
 import os
 import pickle
 import shutil
+import stat
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -208,6 +209,44 @@ def list_children(ref: RecorderRef, relative: str) -> list[str]:
         names = folder.names()
     prefix = f"{relative}/" if relative else ""
     return [prefix + name for name in names if not name.startswith(safefs.TEMP_PREFIX)]
+
+
+def stat_children(ref: RecorderRef, relative: str) -> list[tuple[str, bool, int | None]]:
+    """Immediate children of ``artifacts/<relative>`` as (prefixed path, is a folder, size of a
+    file), sorted; links are listed as files without a size, never followed."""
+    try:
+        folder = open_folder(ref, relative, argument="path")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    prefix = f"{relative}/" if relative else ""
+    out: list[tuple[str, bool, int | None]] = []
+    with folder:
+        for name in folder.names():
+            if name.startswith(safefs.TEMP_PREFIX):
+                continue
+            try:
+                info = folder.lstat(name)
+            except FileNotFoundError:
+                continue
+            is_dir = stat.S_ISDIR(info.st_mode)
+            size = info.st_size if stat.S_ISREG(info.st_mode) else None
+            out.append((prefix + name, is_dir, size))
+    return out
+
+
+def local_path(ref: RecorderRef, relative: str, argument: str = "path") -> Path:
+    """The path of an existing artifact, after checking that no link lies on the way to it (for
+    callers that hand a local path to a user); ``FileNotFoundError`` if there is none."""
+    folder_rel, name = _split(relative)
+    with open_folder(ref, folder_rel, argument=argument) as folder:
+        kind = folder.kind(name) if name else "dir"
+    if kind is None:
+        raise FileNotFoundError(errno.ENOENT, "no such artifact", str(folder.path / name))
+    if kind == "link":
+        raise UnsafeLinkError(
+            folder.path / name, f"{argument} {relative!r} leads outside the store"
+        )
+    return ref.artifacts_dir.joinpath(*_parts(relative))
 
 
 def load_object(ref: RecorderRef, relative: str, unpickler: type[Any] = pickle.Unpickler) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import UnsafeLinkError
+from ..errors import LockTimeoutError, UnsafeLinkError
 
 #: Seconds to wait for a lock before failing with a clear error (a lock is held for milliseconds;
 #: a long wait means a hung process or a filesystem without working locks).
@@ -47,7 +47,10 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
     wait = LOCK_TIMEOUT if timeout is None else timeout
     local = _thread_lock(path)
     if not local.acquire(timeout=wait):
-        raise TimeoutError(f"timed out after {wait:.0f} s waiting for lock {path}")
+        raise LockTimeoutError(
+            f"timed out after {wait:.0f} s waiting for lock {path} (held by another thread)",
+            path=path,
+        )
     try:
         handle = _open_lock_file(path)
         flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
@@ -59,10 +62,11 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
                     break
                 except portalocker.exceptions.LockException as exc:
                     if time.monotonic() >= deadline:
-                        raise TimeoutError(
+                        raise LockTimeoutError(
                             f"timed out after {wait:.0f} s waiting for lock {path}; another "
                             "process holds it, or this filesystem does not support locks "
-                            "(see `tracklite doctor --fs`)"
+                            "(see `tracklite doctor --fs`)",
+                            path=path,
                         ) from exc
                     time.sleep(_CHECK_INTERVAL)
             try:
