@@ -46,10 +46,13 @@ if TYPE_CHECKING:
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
+        MultiPassPortAnaRecord,
+        MultiSegRecord,
         PortAnaRecord,
         QlibRequiredError,
         RecordTemp,
         SigAnaRecord,
+        SignalMseRecord,
         SignalRecord,
     )
 
@@ -66,10 +69,13 @@ _LAZY = {
     "search_records": "search.listing",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
+    "MultiPassPortAnaRecord": "templates",
+    "MultiSegRecord": "templates",
     "PortAnaRecord": "templates",
     "QlibRequiredError": "templates",
     "RecordTemp": "templates",
     "SigAnaRecord": "templates",
+    "SignalMseRecord": "templates",
     "SignalRecord": "templates",
 }
 
@@ -96,6 +102,8 @@ __all__ = [
     "LoadObjectError",
     "MetricPermissionError",
     "MetricWriteError",
+    "MultiPassPortAnaRecord",
+    "MultiSegRecord",
     "NotFoundError",
     "OnlineToolR",
     "PortAnaRecord",
@@ -106,6 +114,7 @@ __all__ = [
     "Recorder",
     "RecorderInitializationError",
     "SigAnaRecord",
+    "SignalMseRecord",
     "SignalRecord",
     "StoreError",
     "TrackliteError",
