@@ -492,7 +492,7 @@ def test_port_ana_records_say_they_need_qlib(recorder: Recorder) -> None:
 
 def test_signal_mse_record(recorder: Recorder) -> None:
     pred, label = panel(3, missing=0.1)
-    with pytest.raises(FileNotFoundError, match="pred.pkl"):
+    with pytest.raises(FileNotFoundError, match=r"pred\.pkl"):
         SignalMseRecord(recorder).generate()
     SignalRecord(Model(pred), None, recorder, label=label).generate()
     # Only rows with both values count; rows are matched on the index, not on position.

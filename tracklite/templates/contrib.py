@@ -89,7 +89,9 @@ class MultiSegRecord(RecordTemp):
             del request["data_key"]  # a prepare without data keys: the label is the raw one
             return self.dataset.prepare(**request)
 
-    def generate(self, segments: dict[str, Any], save: bool = False) -> dict[str, dict[str, Any]]:
+    def generate(  # type: ignore[override]  # qlib's signature: segments come first
+        self, segments: dict[str, Any], save: bool = False
+    ) -> dict[str, dict[str, Any]]:
         """The results of each segment key (saved as ``results-<key>.pkl`` with ``save``)."""
         import pandas as pd
 
