@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STATUSES = ("SCHEDULED", "RUNNING", "FINISHED", "FAILED")
+_ELSEWHERE = -1  # ``_started_pid`` of a copy unpickled outside the process that started the run
 
 
 class Recorder:
@@ -97,6 +99,29 @@ class Recorder:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Recorder) and other.id == self.id and self.id is not None
+
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The recorder without this process's write buffer (qlib pickles recorders, e.g. in
+        ``OnlineManager.to_pickle``). What this process has queued is written first, here and
+        once: the copy refers to the same folder and carries no pending points."""
+        if self._ref is not None:
+            self.flush()
+        state = self.__dict__.copy()
+        state["_buffer"] = None
+        state["_pickled_on"] = socket.gethostname()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pickled_on = state.pop("_pickled_on", None)
+        self.__dict__.update(state)
+        if self._started_pid is not None and (
+            pickled_on != socket.gethostname() or self._started_pid != os.getpid()
+        ):
+            # Started by another process: that process ends the run; here the copy logs
+            # straight to disk like any recorder not running in this process.
+            self._started_pid = _ELSEWHERE
 
     def set_recorder_name(self, rname: str) -> None:
         """Set the name used when the recorder is first started."""

@@ -263,7 +263,7 @@ def run_entity(store: Store, meta: Meta, ref: RecorderRef | None = None) -> Run:
     info = RunInfo(
         run_id=meta["id"],
         experiment_id=meta["experiment_id"],
-        user_id=tags.get(MLFLOW_USER, ""),
+        user_id=tags.get(MLFLOW_USER, "unknown"),
         status=status_of(meta, ref),
         start_time=iso_to_ms(meta.get("start_time")) or 0,
         end_time=iso_to_ms(meta.get("end_time")),
@@ -494,7 +494,7 @@ def queue_params(
             raise MlflowException(
                 f"Changing param values is not allowed. Param with key='{key}' was already "
                 f"logged with value='{old}' for run ID='{ref.recorder_id}'. Attempted logging "
-                f"new value '{value}'.",
+                f"new value '{value}'.{validation.PARAM_VALIDATION_MSG}",
                 INVALID_PARAMETER_VALUE,
             )
     buf.update_meta(params=params)

@@ -141,8 +141,7 @@ class MlflowClient:
         if str(experiment_id) == backend.DEFAULT_EXPERIMENT_ID:
             raise MlflowException(
                 f"Cannot delete the default experiment '{backend.DEFAULT_EXPERIMENT_ID}'. This "
-                "is an internally reserved experiment.",
-                INVALID_PARAMETER_VALUE,
+                "is an internally reserved experiment."
             )
         backend.read_experiment(self._store, str(experiment_id))
         self._store.set_experiment_lifecycle(str(experiment_id), "deleted")
@@ -274,10 +273,10 @@ class MlflowClient:
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = None,
     ) -> RunOperations | None:
-        """Metrics, params and tags in one call, within MLflow's limits (1000 metrics, 100
-        params, 100 tags); everything is checked before anything is queued."""
+        """Metrics, params and tags in one call; everything is checked before anything is
+        queued. As with MLflow's file store, batches may exceed the server's limits
+        (``utils.validation.MAX_METRICS_PER_BATCH``, ``MAX_PARAMS_TAGS_PER_BATCH``)."""
         metrics, params, tags = list(metrics), list(params), list(tags)
-        validation.validate_batch_limits(len(metrics), len(params), len(tags))
         seen: set[str] = set()
         dupes = [p.key for p in params if p.key in seen or seen.add(p.key)]  # type: ignore[func-returns-value]
         if dupes:

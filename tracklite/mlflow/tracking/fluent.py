@@ -392,7 +392,7 @@ def _queue(step: int | None, items: dict[str, Any]) -> None:
 
 def _checked_value(key: str, value: Any, step: Any) -> float:
     converted = backend.to_metric_value(value)
-    validation.validate_metric(key, converted, 0, 0 if step is None else step)
+    validation.validate_metric(key, converted, _now_ms(), 0 if step is None else step)
     return float(converted)
 
 
