@@ -439,3 +439,22 @@ def test_install_as_mlflow_refuses_after_real_mlflow() -> None:
         env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},
     )
     assert "refused: MLflow itself is already imported" in done.stdout, done.stderr
+
+
+def test_killed_process_reads_killed(uri: str) -> None:
+    code = (
+        "import os, signal, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "run = mlflow.start_run(run_name='doomed')\n"
+        "mlflow.log_metric('x', 1.0)\n"
+        "mlflow.flush_async_logging()\n"
+        "print(run.info.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9
+    run_id = done.stdout.split()[-1]
+    got = MlflowClient().get_run(run_id)
+    assert got.info.status == "KILLED" and got.data.metrics == {"x": 1.0}
+    frame = mlflow.search_runs()
+    assert frame.loc[frame["run_id"] == run_id, "status"].tolist() == ["KILLED"]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ...api import exit_hooks
+from ...liveness import DEAD
 from ...metrics.writer import RecorderBuffer, get_writer
 from ...store.ref import RecorderRef
 from .. import _backend as backend
@@ -533,7 +534,7 @@ def search_runs(
     from ...search.listing import search_records
 
     try:
-        return search_records(
+        frame = search_records(
             store,
             ids,
             filter_string=filter_string,
@@ -543,6 +544,10 @@ def search_runs(
         )
     except ValueError as exc:
         raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    if len(frame):
+        # MLflow's word for a run whose process is gone, as in Run.info.status.
+        frame["status"] = frame["status"].replace(DEAD, "KILLED")
+    return frame
 
 
 def _search_ids(
