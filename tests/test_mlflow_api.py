@@ -350,6 +350,9 @@ def test_entities_behave_like_mlflow_ones() -> None:
     assert (again.message, again.error_code) == ("boom", "RESOURCE_DOES_NOT_EXIST")
     assert isinstance(err, __import__("tracklite").TrackliteError)
     assert mlflow.entities.RunStatus.to_string(mlflow.entities.RunStatus.KILLED) == "KILLED"
+    from tracklite.mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    assert err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 
 
 def test_run_objects_pickle(uri: str) -> None:
