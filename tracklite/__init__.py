@@ -20,15 +20,20 @@ from .api.manager import ExpManager
 from .api.qlib_r import QlibRecorder, R
 from .api.recorder import Recorder
 from .errors import (
+    CorruptMetadataError,
+    CorruptMetadataWarning,
     ExpAlreadyExistError,
     ExtraRequiredError,
     LoadObjectError,
+    LockTimeoutError,
     MetricPermissionError,
     MetricWriteError,
     NotFoundError,
     RecorderInitializationError,
     StoreError,
     TrackliteError,
+    TrackliteWarning,
+    UnsafeLinkError,
     UsageError,
 )
 
@@ -47,10 +52,13 @@ if TYPE_CHECKING:
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
+        MultiPassPortAnaRecord,
+        MultiSegRecord,
         PortAnaRecord,
         QlibRequiredError,
         RecordTemp,
         SigAnaRecord,
+        SignalMseRecord,
         SignalRecord,
     )
 
@@ -67,10 +75,13 @@ _LAZY = {
     "search_records": "search.listing",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
+    "MultiPassPortAnaRecord": "templates",
+    "MultiSegRecord": "templates",
     "PortAnaRecord": "templates",
     "QlibRequiredError": "templates",
     "RecordTemp": "templates",
     "SigAnaRecord": "templates",
+    "SignalMseRecord": "templates",
     "SignalRecord": "templates",
 }
 
@@ -90,14 +101,19 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ACRecordTemp",
+    "CorruptMetadataError",
+    "CorruptMetadataWarning",
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
     "ExtraRequiredError",
     "HFSignalRecord",
     "LoadObjectError",
+    "LockTimeoutError",
     "MetricPermissionError",
     "MetricWriteError",
+    "MultiPassPortAnaRecord",
+    "MultiSegRecord",
     "NotFoundError",
     "OnlineToolR",
     "PortAnaRecord",
@@ -108,9 +124,12 @@ __all__ = [
     "Recorder",
     "RecorderInitializationError",
     "SigAnaRecord",
+    "SignalMseRecord",
     "SignalRecord",
     "StoreError",
     "TrackliteError",
+    "TrackliteWarning",
+    "UnsafeLinkError",
     "UsageError",
     "__version__",
     "check",

@@ -13,11 +13,12 @@ import contextlib
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
-from ..errors import TrackliteError
+from ..errors import TrackliteError, TrackliteWarning
 from ..store import layout
 from . import resolve, tables
 from .commands import GROUPS
@@ -117,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=sys.stdout,
             err=sys.stderr,
         )
-        code: int = handler(ctx, args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code: int = handler(ctx, args)
         sys.stdout.flush()  # a closed pipe shows here, where BrokenPipeError is handled
         return code
     except BrokenPipeError:
@@ -156,6 +159,18 @@ def _output_format(args: argparse.Namespace) -> str:
             code=2,
         )
     return given
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    # tracklite's own warnings (a skipped corrupt file) are one line for the user, like errors;
+    # anything else keeps Python's format.
+    if issubclass(category, TrackliteWarning):
+        sys.stderr.write(f"tracklite: warning: {message}\n")
+    else:
+        _python_show_warning(message, category, *args, **kw)
+
+
+_python_show_warning = warnings.showwarning
 
 
 def _describe(exc: BaseException) -> str:
