@@ -111,13 +111,22 @@ def recorder(store: Store, text: str) -> Meta:
     ``EXPERIMENT/NAME`` when the name alone is not unique, or an unambiguous id prefix."""
     if not text:
         raise CliError("empty recorder name or id")
+    # Ids are looked up in the folders themselves, so a recorder whose recorder.json is broken
+    # is still found (and reading it says what is wrong).
+    located = recorder_locations(store)
+    exact = [(r, e) for r, e in located if r == text]
+    if exact:
+        return _read_recorder(store, *exact[0])
     every = _recorder_infos(store)
-    found = (
-        [r for r in every if r["id"] == text]
-        or _named(every, text)
-        or _by_id_prefix(every, text)
-        or _in_experiment(store, every, text)
-    )
+    found = _named(every, text)
+    if not found and text.isalnum():
+        prefixed = [(r, e) for r, e in located if r.startswith(text)]
+        if len(prefixed) == 1:
+            return _read_recorder(store, *prefixed[0])
+        known = {r["id"]: r for r in every}
+        found = [known.get(r) or {"id": r, "experiment_id": e} for r, e in prefixed]
+    if not found:
+        found = _in_experiment(store, every, text)
     if not found:
         hint = did_you_mean(text, {str(r["name"]) for r in every if r.get("name")})
         raise CliError(
@@ -130,10 +139,14 @@ def recorder(store: Store, text: str) -> Meta:
             + _listing(_candidate(store, r) for r in found)
             + "; give EXPERIMENT/NAME or an id"
         )
-    meta = store.read_recorder(found[0]["experiment_id"], found[0]["id"])
+    return _read_recorder(store, found[0]["id"], found[0]["experiment_id"])
+
+
+def _read_recorder(store: Store, recorder_id: str, experiment_id: str) -> Meta:
+    meta = store.read_recorder(experiment_id, recorder_id)
     if meta is None:
         raise CliError(
-            f"recorder {found[0]['id']} has no readable recorder.json (see `tracklite check`)"
+            f"recorder {recorder_id} has no readable recorder.json (see `tracklite check`)"
         )
     return meta
 
@@ -176,7 +189,8 @@ def _in_experiment(store: Store, every: list[Meta], text: str) -> list[Meta]:
 def _candidate(store: Store, info: Meta) -> str:
     exp = store.read_experiment(info["experiment_id"]) or {}
     deleted = ", deleted" if info.get("lifecycle") == "deleted" else ""
-    return f"{exp.get('name')}/{info.get('name')} ({info['id']}{deleted})"
+    name = info.get('name', '(unreadable recorder.json)')
+    return f"{exp.get('name')}/{name} ({info['id']}{deleted})"
 
 
 def prefix_length(all_ids: Iterable[str], shown: Iterable[str], minimum: int = MIN_PREFIX) -> int:
