@@ -189,7 +189,7 @@ def _in_experiment(store: Store, every: list[Meta], text: str) -> list[Meta]:
 def _candidate(store: Store, info: Meta) -> str:
     exp = store.read_experiment(info["experiment_id"]) or {}
     deleted = ", deleted" if info.get("lifecycle") == "deleted" else ""
-    name = info.get('name', '(unreadable recorder.json)')
+    name = info.get("name", "(unreadable recorder.json)")
     return f"{exp.get('name')}/{name} ({info['id']}{deleted})"
 
 
