@@ -461,3 +461,32 @@ def test_killed_process_reads_killed(uri: str) -> None:
     assert got.info.status == "KILLED" and got.data.metrics == {"x": 1.0}
     frame = mlflow.search_runs()
     assert frame.loc[frame["run_id"] == run_id, "status"].tolist() == ["KILLED"]
+
+
+def test_fluent_logging_after_the_client_ended_the_run(uri: str) -> None:
+    with mlflow.start_run() as run:
+        MlflowClient().set_terminated(run.info.run_id, "KILLED")
+        mlflow.log_metric("late", 2.0)  # written at once: the run is no longer this process's
+        assert MlflowClient().get_run(run.info.run_id).data.metrics == {"late": 2.0}
+
+
+def test_runs_are_per_thread(uri: str) -> None:
+    import threading
+
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        seen["before"] = mlflow.active_run()
+        with mlflow.start_run(run_name="in-thread") as inner:
+            mlflow.log_metric("t", 1.0)
+        seen["id"] = inner.info.run_id
+
+    with mlflow.start_run(run_name="main") as outer:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert mlflow.active_run() is outer
+    assert seen["before"] is None  # as in MLflow: each thread has its own active run
+    inner_run = mlflow.get_run(str(seen["id"]))
+    assert inner_run.data.metrics == {"t": 1.0}
+    assert "mlflow.parentRunId" not in inner_run.data.tags
