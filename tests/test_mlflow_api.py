@@ -321,6 +321,9 @@ def test_artifacts(uri: str, tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="climbs out"):
         client.log_text(rid, "x", "../escape.txt")
+    repo = client._tracking_client._get_artifact_repo(rid)  # what qlib's recorder asks for
+    assert Path(repo.artifact_dir, "model.txt").read_text() == "weights"
+    assert repo.artifact_uri == mlflow.get_run(rid).info.artifact_uri
 
 
 def test_log_figure_with_matplotlib(uri: str) -> None:
