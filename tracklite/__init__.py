@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .online import OnlineToolR
     from .search.dataset import dataset
     from .search.listing import search_records
+    from .ui.report import report
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
@@ -64,6 +65,7 @@ _LAZY = {
     "OnlineToolR": "online",
     "dataset": "search.dataset",
     "search_records": "search.listing",
+    "report": "ui.report",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
     "PortAnaRecord": "templates",
@@ -119,5 +121,6 @@ __all__ = [
     "export_table",
     "import_mlflow",
     "load_metrics",
+    "report",
     "search_records",
 ]
