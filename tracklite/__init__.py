@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from .online import OnlineToolR
     from .search.dataset import dataset
     from .search.listing import search_records
-    from .ui.report import report
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         SigAnaRecord,
         SignalRecord,
     )
+    from .ui.report import report
 
 _LAZY = {
     "check": "maintenance.check",

@@ -963,6 +963,8 @@
     if (!LIVE) summaries = REPORT.summaries;
     await reload();
     document.body.dataset.ready = "1";
+    // A link pasted into this tab changes only the hash: show the view it describes.
+    window.addEventListener("hashchange", () => { loadHash(); reload(); });
     if (LIVE) setInterval(poll, 500);
   }
 
