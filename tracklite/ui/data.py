@@ -19,9 +19,9 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, UnsafeLinkError
 from ..liveness import effective_status
 from ..store import artifacts
 from ..store.ref import RecorderRef
@@ -307,71 +307,43 @@ class StoreData:
             raise NotFoundError(f"no recorder with id {ref.recorder_id!r} in {self.store.root}")
         return meta
 
-    def artifacts(self, ref: RecorderRef) -> list[dict[str, Any]]:
+    def artifacts(self, ref: RecorderRef, folder: str = "") -> list[dict[str, Any]]:
         """Every artifact file: path, size in bytes, kind (how the page may preview it).
-        Links leading outside the recorder's artifacts are left out."""
-        base = ref.artifacts_dir
-        real_base = os.path.realpath(base)
+        Symbolic links are left out (tracklite never follows one)."""
         found = []
-        for folder, dirs, files in os.walk(base):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith("."):
-                    continue
-                path = os.path.join(folder, name)
-                real = os.path.realpath(path)
-                if not real.startswith(real_base + os.sep) or not os.path.isfile(real):
-                    continue
-                relative = os.path.relpath(path, base).replace(os.sep, "/")
-                found.append(
-                    {"path": relative, "size": os.path.getsize(real), "kind": artifact_kind(name)}
-                )
+        for path, is_dir, size in artifacts.stat_children(ref, folder):
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith("."):
+                continue
+            if is_dir:
+                found.extend(self.artifacts(ref, path))
+            elif size is not None:
+                found.append({"path": path, "size": size, "kind": artifact_kind(name)})
         return found
 
-    def artifact_file(self, ref: RecorderRef, path: str) -> str:
-        """The real file of artifact ``path``; :class:`OutsideArtifacts` when it leaves the
-        recorder's artifacts (``..``, absolute, a link pointing out), ``FileNotFoundError``
-        when there is no such file."""
+    def open_artifact(self, ref: RecorderRef, path: str) -> IO[bytes]:
+        """Artifact ``path`` opened for reading, reached without following any link;
+        :class:`OutsideArtifacts` when the path leaves the recorder's artifacts (``..``, an
+        absolute path, a link), ``FileNotFoundError`` when there is no such file."""
         try:
             relative = artifacts.safe_relative(path, "path")
-            target = artifacts.resolve(ref.artifacts_dir, relative, "path")
+            if not relative:
+                raise FileNotFoundError("path names the artifacts folder itself, not a file")
+            folder, _, name = relative.rpartition("/")
+            with artifacts.open_folder(ref, folder, argument="path") as opened:
+                return opened.reader(name)
+        except UnsafeLinkError as exc:
+            raise OutsideArtifacts(str(exc)) from None
+        except IsADirectoryError:
+            raise FileNotFoundError(f"artifact {path!r} is a folder") from None
         except ValueError as exc:
             raise OutsideArtifacts(str(exc)) from None
-        if not relative:
-            raise FileNotFoundError("path names the artifacts folder itself, not a file")
-        if not target.is_file():
-            raise FileNotFoundError(f"no artifact file {relative!r} in recorder {ref.recorder_id}")
-        return os.path.realpath(target)
 
     def preview(self, ref: RecorderRef, path: str) -> dict[str, Any]:
         """The first part of an artifact, by kind: text (text, json, yaml), rows (csv,
         parquet), an image (base64), or only name and size (pickles and other files)."""
-        real = self.artifact_file(ref, path)
-        kind = artifact_kind(real)
-        size = os.path.getsize(real)
-        out: dict[str, Any] = {"path": path, "kind": kind, "size": size}
-        if kind in ("text", "json", "yaml"):
-            with open(real, "rb") as handle:
-                data = handle.read(PREVIEW_BYTES)
-            text = data.decode("utf-8", errors="replace")
-            if kind == "json" and size <= PREVIEW_BYTES:
-                with contextlib.suppress(ValueError):
-                    text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-            out.update(text=text, truncated=size > PREVIEW_BYTES)
-        elif kind == "csv":
-            with open(real, encoding="utf-8", errors="replace", newline="") as handle:
-                sample = handle.read(PREVIEW_BYTES)
-            dialect = "excel-tab" if real.endswith(".tsv") else "excel"
-            lines = list(csv.reader(io.StringIO(sample), dialect))[: PREVIEW_ROWS + 1]
-            out.update(columns=lines[0] if lines else [], rows=lines[1:])
-        elif kind == "parquet":
-            out.update(parquet_head(real))
-        elif kind == "image" and size <= IMAGE_BYTES:
-            with open(real, "rb") as handle:
-                data = handle.read()
-            suffix = os.path.splitext(real)[1].lower()
-            out.update(mime=IMAGE_TYPES[suffix], data=base64.b64encode(data).decode())
-        return out
+        with self.open_artifact(ref, path) as handle:
+            return _preview(handle, path)
 
     # ------------------------------------------------------------------ qlib
 
@@ -381,10 +353,40 @@ class StoreData:
         IC and Rank IC series, cumulative excess return with and without cost, drawdowns."""
         from . import qlib_panels
 
-        return qlib_panels.panels(ref.artifacts_dir, trust_pickles)
+        def read(relative: str) -> IO[bytes] | None:
+            try:
+                return self.open_artifact(ref, relative)
+            except (FileNotFoundError, NotADirectoryError, OutsideArtifacts):
+                return None
+
+        names = [item["path"] for item in self.artifacts(ref)]
+        return qlib_panels.panels(names, read, trust_pickles)
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _preview(handle: IO[bytes], path: str) -> dict[str, Any]:
+    kind = artifact_kind(path)
+    size = os.fstat(handle.fileno()).st_size
+    out: dict[str, Any] = {"path": path, "kind": kind, "size": size}
+    if kind in ("text", "json", "yaml"):
+        text = handle.read(PREVIEW_BYTES).decode("utf-8", errors="replace")
+        if kind == "json" and size <= PREVIEW_BYTES:
+            with contextlib.suppress(ValueError):
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        out.update(text=text, truncated=size > PREVIEW_BYTES)
+    elif kind == "csv":
+        sample = handle.read(PREVIEW_BYTES).decode("utf-8", errors="replace")
+        dialect = "excel-tab" if path.endswith(".tsv") else "excel"
+        lines = list(csv.reader(io.StringIO(sample), dialect))[: PREVIEW_ROWS + 1]
+        out.update(columns=lines[0] if lines else [], rows=lines[1:])
+    elif kind == "parquet":
+        out.update(parquet_head(handle))
+    elif kind == "image" and size <= IMAGE_BYTES:
+        suffix = os.path.splitext(path)[1].lower()
+        out.update(mime=IMAGE_TYPES[suffix], data=base64.b64encode(handle.read()).decode())
+    return out
 
 
 def artifact_kind(name: str) -> str:
@@ -465,11 +467,11 @@ def thin_columns(table: pa.Table, buckets: int) -> tuple[Any, Any, Any, int]:
     return step[keep], value[keep], time[keep], total
 
 
-def parquet_head(path: str) -> dict[str, Any]:
+def parquet_head(source: IO[bytes]) -> dict[str, Any]:
     """Column names, the first rows (as text) and the row count of a Parquet file."""
     import pyarrow.parquet as pq
 
-    handle = pq.ParquetFile(path)
+    handle = pq.ParquetFile(source)
     rows: list[list[str]] = []
     for batch in handle.iter_batches(batch_size=PREVIEW_ROWS):
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import pickle
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from .data import number
 
@@ -24,25 +24,29 @@ REPORT_PREFIX = "report_normal_"
 RISK_PREFIX = "port_analysis_"
 
 
-def panels(artifacts_dir: Path, trust_pickles: bool = False) -> dict[str, Any] | None:
-    """The panels a recorder's artifacts allow, or None when it holds no qlib analysis."""
+Reader = Callable[[str], "IO[bytes] | None"]
+
+
+def panels(names: list[str], read: Reader, trust_pickles: bool = False) -> dict[str, Any] | None:
+    """The panels a recorder's artifacts (``names``, opened with ``read``) allow, or None when
+    it holds no qlib analysis."""
+    present = set(names)
     out: dict[str, Any] = {}
     for folder in SIGNAL_FOLDERS:
-        ic = _read(artifacts_dir / folder, "ic", trust_pickles)
-        ric = _read(artifacts_dir / folder, "ric", trust_pickles)
+        ic = _read(present, read, f"{folder}/ic", trust_pickles)
+        ric = _read(present, read, f"{folder}/ric", trust_pickles)
         if ic is not None or ric is not None:
             out["ic"] = _ic_panel(ic, ric)
             break
     returns, drawdowns, risks = [], [], []
-    portfolio = artifacts_dir / PORTFOLIO_FOLDER
-    for freq in _frequencies(portfolio):
-        report = _read(portfolio, REPORT_PREFIX + freq, trust_pickles)
+    for freq in _frequencies(present):
+        report = _read(present, read, f"{PORTFOLIO_FOLDER}/{REPORT_PREFIX}{freq}", trust_pickles)
         if report is not None and {"return", "bench"} <= set(map(str, report.columns)):
             panel = _returns_panel(report)
             panel["freq"] = freq
             returns.append(panel)
             drawdowns.append({"freq": freq, "rows": _drawdowns(report)})
-        risk = _read(portfolio, RISK_PREFIX + freq, trust_pickles)
+        risk = _read(present, read, f"{PORTFOLIO_FOLDER}/{RISK_PREFIX}{freq}", trust_pickles)
         if risk is not None:
             risks.append({"freq": freq, **_table(risk)})
     if returns:
@@ -53,42 +57,37 @@ def panels(artifacts_dir: Path, trust_pickles: bool = False) -> dict[str, Any] |
     return out or None
 
 
-def _frequencies(folder: Path) -> list[str]:
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
+def _frequencies(present: set[str]) -> list[str]:
     found = set()
-    for name in names:
+    for path in present:
+        folder, _, name = path.rpartition("/")
         stem, suffix = os.path.splitext(name)
-        if suffix in (".parquet", ".pkl"):
+        if folder == PORTFOLIO_FOLDER and suffix in (".parquet", ".pkl"):
             for prefix in (REPORT_PREFIX, RISK_PREFIX):
                 if stem.startswith(prefix):
                     found.add(stem[len(prefix) :])
     return sorted(found)
 
 
-def _read(folder: Path, stem: str, trust_pickles: bool) -> pd.DataFrame | None:
+def _read(present: set[str], read: Reader, stem: str, trust_pickles: bool) -> pd.DataFrame | None:
     """The Parquet copy as a frame; else, when trusted, the pickle (a Series becomes a frame)."""
     import pandas as pd
 
-    parquet = folder / f"{stem}.parquet"
-    if parquet.is_file() and _inside(parquet, folder):
-        return pd.read_parquet(parquet)
-    pickled = folder / f"{stem}.pkl"
-    if trust_pickles and pickled.is_file() and _inside(pickled, folder):
-        with open(pickled, "rb") as handle:
-            obj = pickle.load(handle)  # the user vouched for this store: --trust-pickles
-        if isinstance(obj, pd.Series):
-            return obj.to_frame()
-        if isinstance(obj, pd.DataFrame):
-            return obj
+    if f"{stem}.parquet" in present:
+        handle = read(f"{stem}.parquet")
+        if handle is not None:
+            with handle:
+                return pd.read_parquet(handle)
+    if trust_pickles and f"{stem}.pkl" in present:
+        handle = read(f"{stem}.pkl")
+        if handle is not None:
+            with handle:
+                obj = pickle.load(handle)  # the user vouched for this store: --trust-pickles
+            if isinstance(obj, pd.Series):
+                return obj.to_frame()
+            if isinstance(obj, pd.DataFrame):
+                return obj
     return None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    base = os.path.realpath(folder.parent)
-    return os.path.realpath(path).startswith(base + os.sep)
 
 
 def _labels(index: Any) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import json
 import mimetypes
-import os
 import secrets
 import sys
 import threading
@@ -199,14 +198,16 @@ class Handler(BaseHTTPRequestHandler):
     def artifact(self, query: dict[str, str]) -> None:
         data = self.server.data
         ref = data.ref(*_run(query.get("id", "")))
-        real = data.artifact_file(ref, query.get("path", ""))
-        with open(real, "rb") as handle:
+        path = query.get("path", "")
+        with data.open_artifact(ref, path) as handle:
             body = handle.read()
-        kind = mimetypes.guess_type(real)[0] or "application/octet-stream"
+        name = path.rsplit("/", 1)[-1]
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
         # Served as a download in a sandbox: an HTML or SVG artifact must not run as this page.
         headers = {
             "Content-Security-Policy": "sandbox; default-src 'none'",
-            "Content-Disposition": f'attachment; filename="{os.path.basename(real)}"',
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
         }
         served = kind if kind.startswith("image/") else "application/octet-stream"
         self._send(body, served, extra=headers)
