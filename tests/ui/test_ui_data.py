@@ -19,7 +19,7 @@ import tracklite
 from tracklite import ExpManager, QlibRecorder, SigAnaRecord, SignalRecord, UsageError
 from tracklite.ui import data as ui_data
 from tracklite.ui.data import OutsideArtifacts, StoreData, summarize
-from tracklite.ui.thin import m4_mask
+from tracklite.ui.thin import curves, m4
 
 pytest.importorskip("plotly")
 
@@ -46,20 +46,37 @@ def test_m4_keeps_extremes_first_and_last_per_bucket() -> None:
     y = rng.normal(size=n)
     y[31_337] = 50.0  # a spike a stride would miss
     y[77_777] = -50.0
+    y[5] = np.nan  # never chosen as an extreme
     x = np.arange(n, dtype=np.float64)
-    groups = np.zeros(n, dtype=np.int64)
-    keep = m4_mask(groups, x, y, 100)
-    assert keep[0] and keep[-1] and keep[31_337] and keep[77_777]
-    assert 200 <= keep.sum() <= 400
-    for b in range(100):  # every bucket keeps its own min and max
+    keep = m4(x, y, 100)
+    kept = np.zeros(n, dtype=bool)
+    kept[keep] = True
+    assert kept[0] and kept[-1] and kept[31_337] and kept[77_777]
+    assert 200 <= kept.sum() <= 400 and (np.diff(keep) > 0).all()
+    for b in range(100):  # every bucket keeps its first, last, min and max
         part = slice(b * 1000, (b + 1) * 1000)
-        assert keep[part][np.argmin(y[part])] and keep[part][np.argmax(y[part])]
-    # Several curves at once; a short curve is kept whole, NaN never chosen as an extreme.
-    short = np.array([1.0, np.nan, 3.0])
-    both = m4_mask(
-        np.r_[groups, np.ones(3, dtype=np.int64)], np.r_[x, [0, 1, 2]], np.r_[y, short], 100
+        inside = np.flatnonzero(kept[part])
+        assert inside[0] == 0 and inside[-1] == 999
+        assert kept[part][np.nanargmin(y[part])] and kept[part][np.nanargmax(y[part])]
+    assert list(m4(x[:400], y[:400], 100)) == list(range(400))  # short curves: whole
+
+
+def test_curves_group_keys_and_sort_steps_stably() -> None:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "key": ["b", "a", "b", "a", "b"],
+            "step": pa.array([2, 0, 1, 1, 1], pa.int64()),
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "timestamp": pa.array([1, 2, 3, 4, 5], pa.int64()).cast(pa.timestamp("ms", "UTC")),
+        }
     )
-    assert both[-3:].all() and both[:n].sum() == keep.sum()
+    got = {c.key: (c.step.tolist(), c.value.tolist(), c.time.tolist()) for c in curves(table)}
+    assert got == {
+        "a": ([0.0, 1.0], [2.0, 4.0], [2.0, 4.0]),
+        "b": ([1.0, 1.0, 2.0], [3.0, 5.0, 1.0], [3.0, 5.0, 1.0]),
+    }
 
 
 def test_summaries_last_min_max_best_step(store: tuple[str, dict[str, str]]) -> None:
@@ -76,6 +93,7 @@ def test_summaries_last_min_max_best_step(store: tuple[str, dict[str, str]]) -> 
             "key": ["m", "m", "m"],
             "step": pa.array([5, 1, 5], pa.int64()),
             "value": [1.0, float("nan"), 2.0],
+            "timestamp": pa.array([1, 2, 3], pa.int64()).cast(pa.timestamp("ms", "UTC")),
         }
     )
     assert summarize(table)["m"]["last"] == 2.0  # highest step, the last logged winning

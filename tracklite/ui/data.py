@@ -17,7 +17,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ from ..store.root import Store
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from .thin import Curve
 
 #: Metric keys whose best value is the smallest; every other key's best is its largest.
 LOWER_IS_BETTER = re.compile(
@@ -211,12 +213,16 @@ class StoreData:
             experiment_id = str(meta["experiment_id"])
         return RecorderRef(self.store.root, experiment_id, run_id)
 
-    def points(self, refs: Sequence[RecorderRef]) -> Iterator[tuple[RecorderRef, pa.Table]]:
-        """Every point of each recorder, in the order given (read a few at a time)."""
+    def points(
+        self, refs: Sequence[RecorderRef], then: Callable[[pa.Table], Any] | None = None
+    ) -> Iterator[tuple[RecorderRef, Any]]:
+        """Every point of each recorder (``then(points)`` if given, computed in the reading
+        threads), in the order given; a few recorders are read at a time."""
         from ..metrics import segments
 
-        def read(ref: RecorderRef) -> pa.Table:
-            return segments.read_points(ref.metrics_dir)
+        def read(ref: RecorderRef) -> Any:
+            table = segments.read_points(ref.metrics_dir)
+            return table if then is None else then(table)
 
         with ThreadPoolExecutor(_READERS) as pool:
             yield from zip(refs, pool.map(read, refs), strict=True)
@@ -237,19 +243,22 @@ class StoreData:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        from .thin import curves, m4
+
         out = []
         for ref, table in self.points(refs):
             mine = table.filter(pc.equal(table["key"], pa.scalar(key, pa.string())))
-            step, value, time, total = thin_columns(mine, buckets)
-            out.append(
-                {
-                    "id": ref.recorder_id,
-                    "total": total,
-                    "step": step.tolist(),
-                    "value": [number(v) for v in value.tolist()],
-                    "time": time.tolist(),
-                }
-            )
+            entry: dict[str, Any] = {"id": ref.recorder_id, "total": 0}
+            entry.update(step=[], value=[], time=[])
+            for curve in curves(mine):
+                keep = m4(curve.step, curve.value, buckets)
+                entry.update(
+                    total=len(curve),
+                    step=curve.step[keep].tolist(),
+                    value=[number(v) for v in curve.value[keep].tolist()],
+                    time=curve.time[keep].tolist(),
+                )
+            out.append(entry)
         return out
 
     def csv(self, refs: Sequence[RecorderRef], key: str) -> str:
@@ -394,77 +403,33 @@ def artifact_kind(name: str) -> str:
 
 
 def summarize(table: pa.Table, keys: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Per key of one recorder's points: last (the value at the highest step, the last logged
-    winning), min and max (finite values), best step (the first step reaching the best value:
-    the min for keys such as loss or error, else the max) and the number of points."""
+    """Per key of one recorder's points (see :func:`summarize_curve`)."""
+    from .thin import curves
+
+    return {
+        curve.key: summarize_curve(curve)
+        for curve in curves(table)
+        if keys is None or curve.key in keys
+    }
+
+
+def summarize_curve(curve: Curve) -> dict[str, Any]:
+    """last (the value at the highest step, the last logged winning), min and max (finite
+    values), best step (the first step reaching the best value: the min for keys such as loss
+    or error, else the max) and the number of points."""
     import numpy as np
 
-    groups, names = key_groups(table)
-    n = len(groups)
-    if n == 0:
-        return {}
-    step = table["step"].to_numpy()
-    value = table["value"].to_numpy().astype(np.float64)
-    order = np.lexsort((np.arange(n), step, groups))
-    g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    which = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
-    finite = value[order]
-    finite = np.where(np.isfinite(finite), finite, np.nan)
-    with np.errstate(invalid="ignore"):
-        low = np.fmin.reduceat(finite, starts)
-        high = np.fmax.reduceat(finite, starts)
-    first_hit: dict[str, Any] = {}
-    for name, extreme in (("min", low), ("max", high)):
-        hits = np.flatnonzero(finite == extreme[which])
-        new = np.r_[True, which[hits][1:] != which[hits][:-1]] if len(hits) else hits
-        position = np.full(len(starts), -1)
-        position[which[hits[new]]] = hits[new]
-        first_hit[name] = position
-    steps_sorted = step[order]
-    out: dict[str, dict[str, Any]] = {}
-    for i, start in enumerate(starts.tolist()):
-        key = names[int(g[start])]
-        if keys is not None and key not in keys:
-            continue
-        entry: dict[str, Any] = {
-            "last": number(value[order[ends[i]]]),
-            "points": int(ends[i] - start + 1),
-        }
-        if first_hit["min"][i] >= 0:
-            best = first_hit["min" if best_is_min(key) else "max"][i]
-            entry.update(min=number(low[i]), max=number(high[i]), best_step=int(steps_sorted[best]))
-        out[key] = entry
-    return out
-
-
-def key_groups(table: pa.Table) -> tuple[Any, list[str]]:
-    """A group id per row (its metric key's position in the returned list of keys)."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    if table.num_rows == 0:
-        return np.zeros(0, dtype=np.int64), []
-    encoded: Any = pc.dictionary_encode(table["key"]).combine_chunks()
-    groups = encoded.indices.to_numpy().astype(np.int64)
-    return groups, [str(k) for k in encoded.dictionary.to_pylist()]
-
-
-def thin_columns(table: pa.Table, buckets: int) -> tuple[Any, Any, Any, int]:
-    """Step, value and timestamp (Unix ms) of one curve, thinned to ``buckets`` pixel buckets
-    (each bucket's first, last, min and max; nothing dropped when the curve is short)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from .thin import m4_mask
-
-    step = table["step"].to_numpy().astype(np.float64)
-    value = table["value"].to_numpy().astype(np.float64)
-    time = table["timestamp"].cast(pa.int64()).to_numpy().astype(np.float64)
-    total = len(step)
-    keep = m4_mask(np.zeros(total, dtype=np.int64), step, value, buckets)
-    return step[keep], value[keep], time[keep], total
+    values = curve.value
+    entry: dict[str, Any] = {"last": number(values[-1]), "points": len(values)}
+    finite = np.isfinite(values)
+    if finite.any():
+        masked = np.where(finite, values, np.nan)
+        low, high = int(np.nanargmin(masked)), int(np.nanargmax(masked))
+        best = low if best_is_min(curve.key) else high
+        entry.update(
+            min=number(values[low]), max=number(values[high]), best_step=int(curve.step[best])
+        )
+    return entry
 
 
 def parquet_head(source: IO[bytes]) -> dict[str, Any]:

@@ -9,12 +9,15 @@ for the report, so even a string from the store that reached markup could not ru
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import gzip
 import json
+import os
 import re
 import secrets
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
@@ -37,8 +40,22 @@ def require_plotly() -> str:
 @functools.lru_cache(maxsize=1)
 def plotly_packed() -> str:
     """plotly.js gzipped and base64-encoded: about 2 MB instead of 4.8; the page inflates it
-    with the browser's own DecompressionStream."""
-    return base64.b64encode(gzip.compress(require_plotly().encode(), 6, mtime=0)).decode()
+    with the browser's own DecompressionStream. Kept in the user's cache folder per plotly
+    version (compressing it costs about a second)."""
+    import plotly
+
+    script = require_plotly()
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cached = Path(home) / "tracklite" / f"plotly-{plotly.__version__}-{len(script)}.js.gz.b64"
+    with contextlib.suppress(OSError):
+        return cached.read_text(encoding="ascii")
+    packed = base64.b64encode(gzip.compress(script.encode(), 6, mtime=0)).decode()
+    with contextlib.suppress(OSError):  # no cache where the home is read-only: fine
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        temp.write_text(packed, encoding="ascii")
+        os.replace(temp, cached)
+    return packed
 
 
 def asset(name: str) -> str:

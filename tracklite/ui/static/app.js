@@ -203,7 +203,7 @@
           if (xm || ym) return xm === ym ? 0 : (xm ? 1 : -1);  // missing values last
           return x < y ? -sign : (x > y ? sign : 0);
         });
-        return localList(keyed.map((p) => p[1]), data.keys);
+        return localList(keyed.map((p) => p[1]), keysOf(data.runs.filter((r) => wanted.has(r.exp))));
       },
       rowsById: async (ids) => ids.filter((id) => byRun.has(id)).map((id) => data.runs[byRun.get(id)]),
       summaries: async (ids) => Object.fromEntries(ids.map((id) => [id, data.summaries[id] || {}])),
@@ -242,6 +242,11 @@
       },
     };
     return self;
+  }
+
+  function keysOf(rows) {
+    const union = (part) => [...new Set(rows.flatMap((r) => Object.keys(r[part])))].sort();
+    return { metrics: union("m"), params: union("p"), tags: union("t") };
   }
 
   function csvCell(text) { return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text; }
