@@ -83,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(
-        f"| object | action | tracklite peak growth | in-memory peak growth | floor | "
-        f"tracklite / size | tracklite s |"
+        "| object | action | tracklite peak growth | in-memory peak growth | floor | "
+        "tracklite / size | tracklite s |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
     for mb in args.mb:

@@ -4,7 +4,6 @@ process's peak resident set, ``VmHWM``)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
