@@ -76,8 +76,12 @@ for r in runs:
         "ended": r.info.end_time is not None,
         "params": r.data.params,
         "metrics": r.data.metrics,
+        # By step (stable): MLflow writes synchronous=False points in no fixed order.
         "history": {
-            key: [[m.step, m.value] for m in client.get_metric_history(r.info.run_id, key)]
+            key: sorted(
+                ([m.step, m.value] for m in client.get_metric_history(r.info.run_id, key)),
+                key=lambda point: point[0],
+            )
             for key in sorted(r.data.metrics)
         },
         "tags": {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "tracklite."))},
@@ -98,6 +102,8 @@ with mlflow.start_run(run_name="parent", tags={"team": "quant", "seed": 7}) as p
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         mlflow.log_metrics({"train/acc": 0.5 + step / 10, "val acc": 0.4 + step / 20}, step=step)
     mlflow.log_metric("loss", 0.9, step=1)  # an older step logged last: not the latest
+    history = MlflowClient().get_metric_history(mlflow.active_run().info.run_id, "loss")
+    note("logging order", [[m.step, m.value] for m in history])
     mlflow.set_tag("stage", "dev")
     mlflow.set_tags({"a": 1, "b": None})
     mlflow.delete_tag("a")
