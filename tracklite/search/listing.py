@@ -212,7 +212,7 @@ def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> 
     get_writer().flush()  # searches in this process see every point logged before them
     tables = [cache.experiment_rows(store.root, e, use_cache=use_cache) for e in ids]
     if not tables:
-        return cache.metas_table("", [], [], []).drop_columns([cache.INO, cache.MTIME, cache.CTIME])
+        return cache.metas_table("", [], [])
     rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     if run_view_type != ALL:
         lifecycle = rows.column(cache.LIFECYCLE).to_numpy(zero_copy_only=False)
