@@ -20,14 +20,18 @@ from .api.manager import ExpManager
 from .api.qlib_r import QlibRecorder, R
 from .api.recorder import Recorder
 from .errors import (
+    CorruptMetadataError,
+    CorruptMetadataWarning,
     ExpAlreadyExistError,
     LoadObjectError,
+    LockTimeoutError,
     MetricPermissionError,
     MetricWriteError,
     NotFoundError,
     RecorderInitializationError,
     StoreError,
     TrackliteError,
+    TrackliteWarning,
     UsageError,
 )
 
@@ -89,11 +93,14 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ACRecordTemp",
+    "CorruptMetadataError",
+    "CorruptMetadataWarning",
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
     "HFSignalRecord",
     "LoadObjectError",
+    "LockTimeoutError",
     "MetricPermissionError",
     "MetricWriteError",
     "NotFoundError",
@@ -109,6 +116,7 @@ __all__ = [
     "SignalRecord",
     "StoreError",
     "TrackliteError",
+    "TrackliteWarning",
     "UsageError",
     "__version__",
     "check",

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import LockTimeoutError
+
 #: Seconds to wait for a lock before failing with a clear error (a lock is held for milliseconds;
 #: a long wait means a hung process or a filesystem without working locks).
 LOCK_TIMEOUT = float(os.environ.get("TRACKLITE_LOCK_TIMEOUT", "60"))
@@ -40,7 +42,10 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
     wait = LOCK_TIMEOUT if timeout is None else timeout
     local = _thread_lock(path)
     if not local.acquire(timeout=wait):
-        raise TimeoutError(f"timed out after {wait:.0f} s waiting for lock {path}")
+        raise LockTimeoutError(
+            f"timed out after {wait:.0f} s waiting for lock {path} (held by another thread)",
+            path=path,
+        )
     try:
         try:
             lock = portalocker.Lock(
@@ -52,9 +57,10 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
             )
             lock.acquire()
         except portalocker.exceptions.LockException as exc:
-            raise TimeoutError(
+            raise LockTimeoutError(
                 f"timed out after {wait:.0f} s waiting for lock {path}; another process holds "
-                "it, or this filesystem does not support locks (see `tracklite doctor --fs`)"
+                "it, or this filesystem does not support locks (see `tracklite doctor --fs`)",
+                path=path,
             ) from exc
         try:
             yield
