@@ -560,8 +560,6 @@ class _Fold:
         return tail
 
     def _incremental(self, base: Summary, tails: dict[str, changes.Tail]) -> pa.Table | None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         report = self.report
         # Rewritten since (a "-" line), or being rewritten (a "+" line without its "-" yet).
@@ -589,11 +587,7 @@ class _Fold:
             todo |= listed - set(cached.to_pylist())
             todo &= listed
         fresh = rows_table(self.experiment_id, sorted(todo), self.exp_dir)
-        gone = pa.array(sorted(todo), pa.string())
-        keep = pc.invert(pc.is_in(cached, value_set=gone))
-        if listed is not None:
-            keep = pc.and_(keep, pc.is_in(cached, value_set=pa.array(sorted(listed), pa.string())))
-        kept = base.rows.filter(keep)
+        kept = _without(base.rows, todo, listed)
         report.reused, report.read = kept.num_rows, fresh.num_rows
         if listed is not None:
             report.removed = len(set(cached.to_pylist()) - listed)
@@ -655,6 +649,21 @@ class _Fold:
             os.unlink(self.exp_dir / LEGACY_SUMMARY_FILE)
 
 
+def _without(rows: pa.Table, ids: set[str], listed: set[str] | None) -> pa.Table:
+    """``rows`` minus those of ``ids`` and, if ``listed`` is given, of folders not in it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = rows.column(RUN_ID)
+    keep = None
+    if ids:
+        keep = pc.invert(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())))
+    if listed is not None:
+        present = pc.is_in(column, value_set=pa.array(sorted(listed), pa.string()))
+        keep = present if keep is None else pc.and_(keep, present)
+    return rows if keep is None else rows.filter(keep)
+
+
 def _journal_state(tail: changes.Tail) -> dict[str, Any]:
     return {"offset": tail.offset, "begun": tail.begun, "owner": tail.owner, "closed": tail.closed}
 
@@ -677,11 +686,11 @@ def read_summary(path: Path) -> Summary | None:
     """A summary file, or None if damaged or of another version (FileNotFoundError if gone)."""
     import pyarrow as pa
 
-    # Read whole, never memory-mapped: on NFS another client replacing the file would turn a
-    # mapped page into SIGBUS.
-    data = _read_bytes(os.fspath(path))
+    # Read, never memory-mapped: on NFS another client replacing the file would turn a mapped
+    # page into SIGBUS. An open file stays readable whole when it is replaced or deleted.
+    source = pa.OSFile(os.fspath(path), "r")
     try:
-        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+        table = pa.ipc.open_file(source).read_all()
         info = json.loads((table.schema.metadata or {})[META_KEY])
         if info.get("version") != CACHE_VERSION or table.column_names[:1] != [RUN_ID]:
             return None
@@ -695,6 +704,8 @@ def read_summary(path: Path) -> Summary | None:
         )
     except Exception:  # damaged just means "no summary": it is rebuilt
         return None
+    finally:
+        source.close()
 
 
 @dataclass
