@@ -216,6 +216,19 @@ class Store:
             )
             return meta
 
+    def update_experiment(self, experiment_id: str, mutate: Callable[[Meta], None]) -> Meta:
+        """Read-modify-write an experiment's metadata under the store lock (tags, for one)."""
+        self.ensure()
+        with locked(self.root / layout.STORE_LOCK):
+            meta = self.read_experiment(experiment_id)
+            if meta is None:
+                raise NotFoundError(f"no experiment with id {experiment_id!r} in {self.root}")
+            mutate(meta)
+            atomic.write_json(
+                self.root / experiment_id / layout.EXPERIMENT_FILE, meta, durable=True
+            )
+            return meta
+
     # ---------------------------------------------------------------- recorders
 
     def recorder_dir(self, experiment_id: str, recorder_id: str) -> Path:
