@@ -32,6 +32,7 @@ from .errors import (
     StoreError,
     TrackliteError,
     TrackliteWarning,
+    UnsafeLinkError,
     UsageError,
 )
 
@@ -50,10 +51,13 @@ if TYPE_CHECKING:
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
+        MultiPassPortAnaRecord,
+        MultiSegRecord,
         PortAnaRecord,
         QlibRequiredError,
         RecordTemp,
         SigAnaRecord,
+        SignalMseRecord,
         SignalRecord,
     )
 
@@ -70,10 +74,13 @@ _LAZY = {
     "search_records": "search.listing",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
+    "MultiPassPortAnaRecord": "templates",
+    "MultiSegRecord": "templates",
     "PortAnaRecord": "templates",
     "QlibRequiredError": "templates",
     "RecordTemp": "templates",
     "SigAnaRecord": "templates",
+    "SignalMseRecord": "templates",
     "SignalRecord": "templates",
 }
 
@@ -103,6 +110,8 @@ __all__ = [
     "LockTimeoutError",
     "MetricPermissionError",
     "MetricWriteError",
+    "MultiPassPortAnaRecord",
+    "MultiSegRecord",
     "NotFoundError",
     "OnlineToolR",
     "PortAnaRecord",
@@ -113,10 +122,12 @@ __all__ = [
     "Recorder",
     "RecorderInitializationError",
     "SigAnaRecord",
+    "SignalMseRecord",
     "SignalRecord",
     "StoreError",
     "TrackliteError",
     "TrackliteWarning",
+    "UnsafeLinkError",
     "UsageError",
     "__version__",
     "check",

