@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -493,3 +494,39 @@ def test_runs_are_per_thread(uri: str) -> None:
     inner_run = mlflow.get_run(str(seen["id"]))
     assert inner_run.data.metrics == {"t": 1.0}
     assert "mlflow.parentRunId" not in inner_run.data.tags
+
+
+def test_dashboard_shows_fluent_runs(uri: str) -> None:
+    pytest.importorskip("plotly")
+    import threading
+    import urllib.request
+
+    from tracklite.ui.server import serve
+
+    mlflow.set_experiment("seen")
+    with mlflow.start_run(run_name="on-the-page") as run:
+        mlflow.log_param("lr", 0.1)
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_text("x", "notes.txt")
+    srv = serve(uri, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = srv.server_address[:2]
+
+        def get(path: str) -> Any:
+            url = f"http://{host}:{port}{path}&token={srv.token}"
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.loads(response.read())
+
+        runs = get("/api/runs?exps=seen")
+        assert [r["name"] for r in runs["rows"]] == ["on-the-page"]
+        page = get(f"/api/run?id={run.info.run_id}")
+        assert page["params"] == {"lr": "0.1"} and page["tags"]["mlflow.runName"] == "on-the-page"
+        assert [a["path"] for a in page["artifacts"]] == ["notes.txt"]
+        (curve,) = get(f"/api/series?runs={run.info.run_id}&key=loss")["series"]
+        assert curve["step"] == [0, 1, 2, 3, 4]
+    finally:
+        srv.shutdown()
+        srv.server_close()
