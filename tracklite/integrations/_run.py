@@ -36,11 +36,12 @@ class IntegrationRun:
         self._own: Recorder | None = None  # the run this object started, once it has
         self._own_running = False
         self._borrowed: Recorder | None = None
+        self._last: Recorder | None = None  # the recorder most recently written to
 
     @property
     def started(self) -> bool:
         """Whether any recorder has been resolved yet."""
-        return self._given is not None or self._own is not None or self._borrowed is not None
+        return self._last is not None
 
     @property
     def owned(self) -> bool:
@@ -49,6 +50,15 @@ class IntegrationRun:
 
     def recorder(self) -> Recorder:
         """The recorder to write into now, starting (or resuming) an own run if needed."""
+        self._last = self._resolve()
+        return self._last
+
+    def latest(self) -> Recorder:
+        """The recorder most recently written to, even if its run has ended since (naming a
+        run must not restart it); resolved as :meth:`recorder` does before the first write."""
+        return self._last if self._last is not None else self.recorder()
+
+    def _resolve(self) -> Recorder:
         if self._given is not None:
             return self._given
         if self._own is not None and self._own_running:

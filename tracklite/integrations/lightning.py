@@ -70,12 +70,12 @@ class LightningLogger(Logger):  # type: ignore[misc]
     @property
     def name(self) -> str | None:
         """The experiment id (None on ranks other than 0)."""
-        return self.run.recorder().experiment_id if rank_zero_only.rank == 0 else None
+        return self.run.latest().experiment_id if rank_zero_only.rank == 0 else None
 
     @property
     def version(self) -> str | None:
         """The recorder id (None on ranks other than 0)."""
-        return self.run.recorder().id if rank_zero_only.rank == 0 else None
+        return self.run.latest().id if rank_zero_only.rank == 0 else None
 
     @property
     def save_dir(self) -> str | None:
@@ -112,7 +112,7 @@ class LightningLogger(Logger):  # type: ignore[misc]
     @rank_zero_only  # type: ignore[untyped-decorator,misc]
     def save(self) -> None:
         if self.run.started:
-            self.run.recorder().flush()
+            self.run.latest().flush()
 
     @rank_zero_only  # type: ignore[untyped-decorator,misc]
     def finalize(self, status: str) -> None:
