@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import tracklite
 
@@ -33,14 +35,21 @@ def run_python(code: str, cwd: Path, env: dict[str, str], timeout: float = 240) 
     script.write_text(code, encoding="utf-8")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLITE_")}
     full_env.update(env)
-    done = subprocess.run(
+    # A session of its own, so a hung launcher is killed with every worker it started.
+    with subprocess.Popen(
         [sys.executable, str(script)],
         cwd=cwd,
         env=full_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"script failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return done.stdout
+        start_new_session=True,
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            pytest.fail(f"script timed out after {timeout}s:\n{out[-3000:]}\n{err[-5000:]}")
+    assert process.returncode == 0, f"script failed:\n{out[-3000:]}\n{err[-5000:]}"
+    return out
