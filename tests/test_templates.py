@@ -23,10 +23,13 @@ from tracklite.templates import (
     ACRecordTemp,
     HFSignalRecord,
     LabelSource,
+    MultiPassPortAnaRecord,
+    MultiSegRecord,
     PortAnaRecord,
     QlibRequiredError,
     RecordTemp,
     SigAnaRecord,
+    SignalMseRecord,
     SignalRecord,
     calc_ic,
     calc_long_short_prec,
@@ -478,10 +481,57 @@ def test_hf_signal_record_needs_instruments_and_files(recorder: Recorder) -> Non
 
 
 @pytest.mark.skipif(HAS_QLIB, reason="qlib is installed: tests/qlib runs PortAnaRecord")
-def test_port_ana_record_says_it_needs_qlib(recorder: Recorder) -> None:
-    with pytest.raises(QlibRequiredError, match="pip install pyqlib") as caught:
-        PortAnaRecord(recorder)
-    assert isinstance(caught.value, ImportError)
+@pytest.mark.skipif(HAS_QLIB, reason="qlib is installed here")
+def test_port_ana_records_say_they_need_qlib(recorder: Recorder) -> None:
+    for template in (PortAnaRecord, MultiPassPortAnaRecord):
+        with pytest.raises(QlibRequiredError, match="pip install pyqlib") as caught:
+            template(recorder)
+        assert isinstance(caught.value, ImportError)
+        assert template.__name__ in str(caught.value)
+
+
+def test_signal_mse_record(recorder: Recorder) -> None:
+    pred, label = panel(3, missing=0.1)
+    with pytest.raises(FileNotFoundError, match=r"pred\.pkl"):
+        SignalMseRecord(recorder).generate()
+    SignalRecord(Model(pred), None, recorder, label=label).generate()
+    # Only rows with both values count; rows are matched on the index, not on position.
+    label = label.sample(frac=1.0, random_state=1)
+    recorder.save_objects(**{"label.pkl": label.to_frame()})
+    both = pd.concat([pred, label], axis=1, join="inner").dropna()
+    expected = float(((both["score"] - both["LABEL0"]) ** 2).mean())
+    metrics = SignalMseRecord(recorder).generate()
+    assert metrics["MSE"] == pytest.approx(expected, rel=1e-12)
+    assert recorder.list_metrics() == pytest.approx({"MSE": expected, "RMSE": expected**0.5})
+    assert recorder.list_artifacts("sig_analysis") == [
+        "sig_analysis/mse.pkl",
+        "sig_analysis/rmse.pkl",
+    ]
+    assert recorder.load_object("sig_analysis/rmse.pkl") == pytest.approx(expected**0.5)
+
+
+def test_multi_seg_record(recorder: Recorder) -> None:
+    pred, label = panel(4)
+
+    class SegmentModel:
+        def predict(self, dataset: Any, segment: str = "test") -> pd.Series:
+            return pred * (1 if segment == "test" else -1)
+
+    dataset = Dataset(label.to_frame())
+    with pytest.raises(ValueError, match="prepare"):
+        MultiSegRecord(SegmentModel(), object(), recorder)
+    results = MultiSegRecord(SegmentModel(), dataset, recorder).generate(
+        {"valid": "valid", "test": "test"}, save=True
+    )
+    assert [c["segments"] for c in dataset.calls] == ["valid", "test"]
+    assert recorder.list_artifacts() == ["results-test.pkl", "results-valid.pkl"]
+    saved = recorder.load_object("results-test.pkl")
+    assert sorted(saved) == ["all-IC", "all-Rank-IC", "mean-IC", "mean-Rank-IC"]
+    ic, ric = calc_ic(pred, label)
+    pd.testing.assert_series_equal(saved["all-IC"], ic)
+    assert saved["mean-Rank-IC"] == pytest.approx(ric.mean())
+    assert results["valid"]["mean-IC"] == pytest.approx(-ic.mean())
+    assert recorder.list_metrics() == {}
 
 
 # ---------------------------------------------------------------------------- processes

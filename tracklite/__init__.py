@@ -20,14 +20,19 @@ from .api.manager import ExpManager
 from .api.qlib_r import QlibRecorder, R
 from .api.recorder import Recorder
 from .errors import (
+    CorruptMetadataError,
+    CorruptMetadataWarning,
     ExpAlreadyExistError,
     LoadObjectError,
+    LockTimeoutError,
     MetricPermissionError,
     MetricWriteError,
     NotFoundError,
     RecorderInitializationError,
     StoreError,
     TrackliteError,
+    TrackliteWarning,
+    UnsafeLinkError,
     UsageError,
 )
 
@@ -46,10 +51,13 @@ if TYPE_CHECKING:
     from .templates import (
         ACRecordTemp,
         HFSignalRecord,
+        MultiPassPortAnaRecord,
+        MultiSegRecord,
         PortAnaRecord,
         QlibRequiredError,
         RecordTemp,
         SigAnaRecord,
+        SignalMseRecord,
         SignalRecord,
     )
 
@@ -66,10 +74,13 @@ _LAZY = {
     "search_records": "search.listing",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
+    "MultiPassPortAnaRecord": "templates",
+    "MultiSegRecord": "templates",
     "PortAnaRecord": "templates",
     "QlibRequiredError": "templates",
     "RecordTemp": "templates",
     "SigAnaRecord": "templates",
+    "SignalMseRecord": "templates",
     "SignalRecord": "templates",
 }
 
@@ -89,13 +100,18 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ACRecordTemp",
+    "CorruptMetadataError",
+    "CorruptMetadataWarning",
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
     "HFSignalRecord",
     "LoadObjectError",
+    "LockTimeoutError",
     "MetricPermissionError",
     "MetricWriteError",
+    "MultiPassPortAnaRecord",
+    "MultiSegRecord",
     "NotFoundError",
     "OnlineToolR",
     "PortAnaRecord",
@@ -106,9 +122,12 @@ __all__ = [
     "Recorder",
     "RecorderInitializationError",
     "SigAnaRecord",
+    "SignalMseRecord",
     "SignalRecord",
     "StoreError",
     "TrackliteError",
+    "TrackliteWarning",
+    "UnsafeLinkError",
     "UsageError",
     "__version__",
     "check",

@@ -80,18 +80,19 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
     Other ``OSError`` s (read-only or full store) propagate to the caller.
     """
     path = Path(recorder_dir) / layout.HEARTBEAT_FILE
+    # The file itself, never a link planted in its place; created with the umask's mode (a
+    # group-shared store lets another member resume the run and beat it).
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        return False  # the recorder folder itself is gone (deleted or quarantined)
     try:
         # utime(None) asks an NFS server to stamp its own time, so every client compares
         # heartbeats against one clock (the reader's clock skew still adds to STALE_AFTER).
-        os.utime(path)
-        return True
-    except FileNotFoundError:
-        pass
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        return False  # the recorder folder itself is gone (deleted or quarantined)
-    os.close(fd)
+        os.utime(fd)
+    finally:
+        os.close(fd)
     return True
 
 

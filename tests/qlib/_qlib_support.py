@@ -48,12 +48,19 @@ def panel(
 def write_market(root: Path, days: int = MARKET_DAYS, instruments: int = 12, seed: int = 0) -> Path:
     """A qlib data folder: business-day calendar, ``instruments/all.txt``, and for each
     instrument (plus the benchmark) float32 ``features/<code>/<field>.day.bin`` files whose first
-    value is the calendar index of the first row, as qlib's ``dump_bin`` writes them."""
+    value is the calendar index of the first row, as qlib's ``dump_bin`` writes them; plus
+    ``day_future.txt``, the calendar with the trading days to come."""
     rng = np.random.default_rng(seed)
     calendar = pd.bdate_range(MARKET_START, periods=days)
     (root / "calendars").mkdir(parents=True)
     (root / "calendars" / "day.txt").write_text(
         "".join(f"{day:%Y-%m-%d}\n" for day in calendar), encoding="utf-8"
+    )
+    # The trading days ahead too, as qlib's collectors write them (rolling task generation
+    # shifts test windows past the last day of data).
+    future = pd.bdate_range(MARKET_START, periods=days + 40)
+    (root / "calendars" / "day_future.txt").write_text(
+        "".join(f"{day:%Y-%m-%d}\n" for day in future), encoding="utf-8"
     )
     codes = [f"SH{600000 + i}" for i in range(instruments)] + [BENCHMARK]
     (root / "instruments").mkdir()

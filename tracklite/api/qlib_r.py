@@ -26,6 +26,14 @@ class QlibRecorder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(manager={self.exp_manager!r})"
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # The module-level R is the process's own, like qlib's: it pickles by name and loads
+        # as the R of the loading process (whose runs are its own). Other instances, with
+        # their manager and active run, pickle by value.
+        if self is R:
+            return "R"
+        return (QlibRecorder, (self.exp_manager,))
+
     def register(self, exp_manager: ExpManager) -> None:
         """Swap the experiment manager (what ``qlib.init`` does); refused while a run is active."""
         if self.exp_manager.active_experiment is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import shutil
-import tempfile
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STATUSES = ("SCHEDULED", "RUNNING", "FINISHED", "FAILED")
+_ELSEWHERE = -1  # ``_started_pid`` of a copy unpickled outside the process that started the run
 
 
 class Recorder:
@@ -100,6 +100,29 @@ class Recorder:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Recorder) and other.id == self.id and self.id is not None
 
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The recorder without this process's write buffer (qlib pickles recorders, e.g. in
+        ``OnlineManager.to_pickle``). What this process has queued is written first, here and
+        once: the copy refers to the same folder and carries no pending points."""
+        if self._ref is not None:
+            self.flush()
+        state = self.__dict__.copy()
+        state["_buffer"] = None
+        state["_pickled_on"] = socket.gethostname()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pickled_on = state.pop("_pickled_on", None)
+        self.__dict__.update(state)
+        if self._started_pid is not None and (
+            pickled_on != socket.gethostname() or self._started_pid != os.getpid()
+        ):
+            # Started by another process: that process ends the run; here the copy logs
+            # straight to disk like any recorder not running in this process.
+            self._started_pid = _ELSEWHERE
+
     def set_recorder_name(self, rname: str) -> None:
         """Set the name used when the recorder is first started."""
         self.name = check_key(rname, "recorder_name")
@@ -162,7 +185,7 @@ class Recorder:
         self._buffer = get_writer().attach(self.ref)
         self._started_pid = os.getpid()
         for name_, data in provenance.git_snapshot().items():
-            artifacts.write_artifact(self.ref.artifacts_dir, name_, data)
+            artifacts.write_artifact(self.ref, name_, data)
         return self
 
     def end_run(self, status: str = STATUS_S) -> None:
@@ -344,32 +367,27 @@ class Recorder:
                 "`kwargs`(pass in the objects directly)"
             )
         prefix = artifacts.safe_relative(artifact_path)
-        target = self.ref.artifacts_dir
         if local_path is not None:
             self._save_local(Path(local_path), prefix)
             return
-        blobs = []
+        objects = {}
         for name, obj in kwargs.items():
             if "/" in name or "\\" in name:
                 raise ValueError(
                     f"object name {name!r} holds a path separator; put folders in artifact_path"
                 )
-            relative = artifacts.safe_relative(f"{prefix}/{name}" if prefix else name, "name")
-            # Pickle everything before writing anything: no partial save on a bad object.
-            blobs.append((relative, artifacts.pickle_object(name, obj)))
-        for relative, data in blobs:
-            artifacts.write_artifact(target, relative, data)
+            objects[artifacts.safe_relative(f"{prefix}/{name}" if prefix else name, "name")] = obj
+        artifacts.save_objects(self.ref, objects)
 
     def _save_local(self, source: Path, prefix: str) -> None:
-        target = self.ref.artifacts_dir
         if source.is_dir():
             plan = artifacts.plan_directory(source)
             for real, rel in plan:
                 relative = f"{prefix}/{rel}" if prefix else rel
-                artifacts.save_file(target, artifacts.safe_relative(relative), real)
+                artifacts.save_file(self.ref, artifacts.safe_relative(relative), real)
         elif source.is_file():
             relative = f"{prefix}/{source.name}" if prefix else source.name
-            artifacts.save_file(target, artifacts.safe_relative(relative), source)
+            artifacts.save_file(self.ref, artifacts.safe_relative(relative), source)
         else:
             raise FileNotFoundError(f"local_path {str(source)!r} does not exist")
 
@@ -383,30 +401,17 @@ class Recorder:
         """Immediate children of ``artifact_path`` (``None`` or ``""`` is the root), as paths
         relative to the artifact root: ``["sig"]``, then ``["sig/pred.pkl"]``."""
         relative = artifacts.safe_relative(artifact_path or None)
-        return artifacts.list_children(self.ref.artifacts_dir, relative)
+        return artifacts.list_children(self.ref, relative)
 
     def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
         """Unpickle artifact ``name`` in place; any failure is a :class:`LoadObjectError`."""
         try:
             relative = artifacts.safe_relative(name, "name")
-            return artifacts.load_object(self.ref.artifacts_dir, relative, unpickler)
+            return artifacts.load_object(self.ref, relative, unpickler)
         except Exception as exc:
             raise LoadObjectError(f"cannot load artifact {name!r}: {exc}") from exc
 
     def download_artifact(self, path: str, dst_path: str | None = None) -> str:
         """Copy artifact ``path`` (file or folder) to ``dst_path`` (an existing folder) or a new
         temporary folder; returns the local path of the copy."""
-        relative = artifacts.safe_relative(path, "path")
-        source = artifacts.resolve(self.ref.artifacts_dir, relative, "path")
-        if not source.exists():
-            raise FileNotFoundError(f"no artifact {path!r} in recorder {self.id}")
-        if dst_path is None:
-            dst_path = tempfile.mkdtemp(prefix="tracklite-")
-        elif not os.path.isdir(dst_path):
-            raise FileNotFoundError(f"dst_path {dst_path!r} is not an existing folder")
-        destination = Path(dst_path) / (source.name or "artifacts")
-        if source.is_dir():
-            shutil.copytree(source, destination, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, destination)
-        return str(destination)
+        return artifacts.download(self.ref, artifacts.safe_relative(path, "path"), dst_path)

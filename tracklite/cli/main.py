@@ -12,11 +12,12 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
-from ..errors import TrackliteError
+from ..errors import TrackliteError, TrackliteWarning
 from ..store import layout
 from . import tables
 from .commands import GROUPS
@@ -100,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=sys.stdout,
             err=sys.stderr,
         )
-        code: int = handler(ctx, args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code: int = handler(ctx, args)
         sys.stdout.flush()  # a closed pipe shows here, where BrokenPipeError is handled
         return code
     except BrokenPipeError:
@@ -122,6 +125,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ntracklite: interrupted\n")
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    # tracklite's own warnings (a skipped corrupt file) are one line for the user, like errors;
+    # anything else keeps Python's format.
+    if issubclass(category, TrackliteWarning):
+        sys.stderr.write(f"tracklite: warning: {message}\n")
+    else:
+        _python_show_warning(message, category, *args, **kw)
+
+
+_python_show_warning = warnings.showwarning
 
 
 def _describe(exc: BaseException) -> str:

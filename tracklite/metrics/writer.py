@@ -107,8 +107,9 @@ class RecorderBuffer:
 
     # -------------------------------------------------------------- caller side (hot path)
 
-    def log(self, step: Any, items: dict[str, Any]) -> None:
-        """Validate one call's points and append them; the whole call or nothing."""
+    def log(self, step: Any, items: dict[str, Any], stamp: int | None = None) -> None:
+        """Validate one call's points and append them; the whole call or nothing. ``stamp``
+        (Unix ms, now by default) is the points' timestamp."""
         if self.error is not None:
             self.raise_error()
         if self.full:
@@ -125,7 +126,8 @@ class RecorderBuffer:
             codes = self._codes_for(keys)
         if not PLAIN_TYPES.issuperset(map(type, items.values())):
             items = check_values(items)  # TypeError naming the key; nothing is queued
-        stamp = _time_ns() // 1_000_000
+        if stamp is None:
+            stamp = _time_ns() // 1_000_000
         size = 0
         with self.lock:
             values = self.values

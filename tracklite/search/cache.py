@@ -31,14 +31,14 @@ import contextlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import CorruptMetadataError
 from ..maintenance import check as _check
-from ..store import atomic, layout
+from ..store import atomic, layout, metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -122,28 +122,10 @@ def _read_bytes(path: str) -> bytes:
 def parse_meta(path: str, data: bytes) -> dict[str, Any] | None:
     """``recorder.json``'s content, or None (with a warning) if it is not usable."""
     try:
-        meta = json.loads(data)
-    except ValueError as exc:
-        _warn(path, str(exc))
+        return metadata.parse(path, data, os.path.basename(os.path.dirname(path)))
+    except CorruptMetadataError as exc:
+        metadata.skipped(exc, stacklevel=6)
         return None
-    if not isinstance(meta, dict):
-        _warn(path, "not a JSON object")
-        return None
-    version = meta.get("format_version")
-    if isinstance(version, int) and version > layout.FORMAT_VERSION:
-        _warn(path, f"format_version {version} is newer than this tracklite reads")
-        return None
-    return meta
-
-
-def _warn(path: str, reason: str) -> None:
-    folder = os.path.basename(os.path.dirname(path))
-    warnings.warn(
-        f"skipping recorder {folder}: cannot use {path} ({reason}); "
-        "run `tracklite check` on the store",
-        RuntimeWarning,
-        stacklevel=5,
-    )
 
 
 #: Files parsed together by Arrow's JSON reader; a chunk it cannot take whole (a hand-edited
@@ -207,8 +189,8 @@ def _read_batch(
             done.append((name, stat, path, _read_bytes(path)))
         except (FileNotFoundError, NotADirectoryError):
             continue  # a folder being created, deleted or quarantined right now
-        except OSError as exc:
-            _warn(path, str(exc))
+        except OSError as exc:  # a folder in the file's place, an unreadable file
+            metadata.skipped(metadata.error(path, exc.strerror or str(exc)), stacklevel=6)
     return done
 
 

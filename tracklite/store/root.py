@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExpAlreadyExistError, NotFoundError, StoreError
-from . import atomic, layout
+from ..errors import CorruptMetadataError, ExpAlreadyExistError, NotFoundError, StoreError
+from . import atomic, layout, metadata
 from .clock import now_iso
 from .ids import new_id
 from .locks import locked
@@ -118,27 +118,25 @@ class Store:
         return self.root / experiment_id
 
     def read_experiment(self, experiment_id: str) -> Meta | None:
-        """An experiment's metadata by id (deleted ones included), or None."""
+        """An experiment's metadata by id (deleted ones included), or None;
+        :class:`CorruptMetadataError` if its ``experiment.json`` cannot be read."""
         if not _plain_id(experiment_id):
             return None
-        try:
-            meta: Meta = atomic.read_json(self.root / experiment_id / layout.EXPERIMENT_FILE)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"cannot read experiment {experiment_id} in {self.root}: {exc}"
-            ) from exc
-        return meta
+        return metadata.read(self.root / experiment_id / layout.EXPERIMENT_FILE, experiment_id)
 
     def iter_experiments(self, include_deleted: bool = False) -> Iterator[Meta]:
-        """Every experiment's metadata, oldest first."""
+        """Every experiment's metadata, oldest first; one whose ``experiment.json`` cannot be
+        read is skipped with a :class:`CorruptMetadataWarning`."""
         if not self.exists():
             return
         for name in sorted(os.listdir(self.root)):
             if not layout.is_id_name(name):
                 continue
-            meta = self.read_experiment(name)
+            try:
+                meta = self.read_experiment(name)
+            except CorruptMetadataError as exc:
+                metadata.skipped(exc)
+                continue
             if meta is None:
                 continue
             if include_deleted or meta.get("lifecycle") == "active":
@@ -218,6 +216,19 @@ class Store:
             )
             return meta
 
+    def update_experiment(self, experiment_id: str, mutate: Callable[[Meta], None]) -> Meta:
+        """Read-modify-write an experiment's metadata under the store lock (tags, for one)."""
+        self.ensure()
+        with locked(self.root / layout.STORE_LOCK):
+            meta = self.read_experiment(experiment_id)
+            if meta is None:
+                raise NotFoundError(f"no experiment with id {experiment_id!r} in {self.root}")
+            mutate(meta)
+            atomic.write_json(
+                self.root / experiment_id / layout.EXPERIMENT_FILE, meta, durable=True
+            )
+            return meta
+
     # ---------------------------------------------------------------- recorders
 
     def recorder_dir(self, experiment_id: str, recorder_id: str) -> Path:
@@ -262,17 +273,12 @@ class Store:
         return meta
 
     def read_recorder(self, experiment_id: str, recorder_id: str) -> Meta | None:
-        """A recorder's metadata, or None if there is no such recorder in that experiment."""
+        """A recorder's metadata, or None if there is no such recorder in that experiment;
+        :class:`CorruptMetadataError` if its ``recorder.json`` cannot be read."""
         if not (_plain_id(experiment_id) and _plain_id(recorder_id)):
             return None
         path = self.root / experiment_id / recorder_id / layout.RECORDER_FILE
-        try:
-            meta: Meta = atomic.read_json(path)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from exc
-        return meta
+        return metadata.read(path, recorder_id)
 
     def recorder_ids(self, experiment_id: str) -> list[str]:
         """Ids of every recorder folder in an experiment, newest first (ids sort by time)."""
@@ -283,9 +289,14 @@ class Store:
         return sorted((n for n in names if layout.is_id_name(n)), reverse=True)
 
     def iter_recorders(self, experiment_id: str, include_deleted: bool = False) -> Iterator[Meta]:
-        """Metadata of the recorders of an experiment, newest created first."""
+        """Metadata of the recorders of an experiment, newest created first; one whose
+        ``recorder.json`` cannot be read is skipped with a :class:`CorruptMetadataWarning`."""
         for rec_id in self.recorder_ids(experiment_id):
-            meta = self.read_recorder(experiment_id, rec_id)
+            try:
+                meta = self.read_recorder(experiment_id, rec_id)
+            except CorruptMetadataError as exc:
+                metadata.skipped(exc)
+                continue
             if meta is None:
                 continue
             if include_deleted or meta.get("lifecycle") == "active":

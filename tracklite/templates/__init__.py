@@ -11,10 +11,12 @@ and metrics each template writes and :mod:`.signal_analysis` for the numbers.
 from __future__ import annotations
 
 from ._qlib import QlibRequiredError
+from .contrib import MultiSegRecord, SignalMseRecord
 from .record_temp import (
     ACRecordTemp,
     HFSignalRecord,
     LabelSource,
+    MultiPassPortAnaRecord,
     PortAnaRecord,
     Predictor,
     RecorderLike,
@@ -28,12 +30,15 @@ __all__ = [
     "ACRecordTemp",
     "HFSignalRecord",
     "LabelSource",
+    "MultiPassPortAnaRecord",
+    "MultiSegRecord",
     "PortAnaRecord",
     "Predictor",
     "QlibRequiredError",
     "RecordTemp",
     "RecorderLike",
     "SigAnaRecord",
+    "SignalMseRecord",
     "SignalRecord",
     "calc_ic",
     "calc_long_short_prec",

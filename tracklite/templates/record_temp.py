@@ -15,6 +15,11 @@ Files (all pickles) and metrics::
                      long_short_r.pkl, long_avg_r.pkl                      IC, ICIR, Rank IC,
                      Rank ICIR, Long precision, Short precision, Long-Short Average Return/Sharpe
     PortAnaRecord    portfolio_analysis/...  (runs qlib's backtest; needs qlib)
+    MultiPassPortAnaRecord  portfolio_analysis/multi_pass_port_analysis_<freq>.pkl
+                     mean./std./mean_std.<excess kind>.<annualized_return|information_ratio>
+                     (several backtests; needs qlib)
+
+The contrib templates ``SignalMseRecord`` and ``MultiSegRecord`` are in :mod:`.contrib`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "ACRecordTemp",
     "HFSignalRecord",
     "LabelSource",
+    "MultiPassPortAnaRecord",
     "PortAnaRecord",
     "Predictor",
     "QlibRequiredError",
@@ -429,6 +435,8 @@ class PortAnaRecord(ACRecordTemp):
 
     artifact_path = "portfolio_analysis"
     depend_cls = SignalRecord
+    #: The qlib record (in ``qlib.workflow.record_temp``) that runs the backtest.
+    qlib_record: ClassVar[str] = "PortAnaRecord"
 
     def __init__(
         self,
@@ -440,10 +448,12 @@ class PortAnaRecord(ACRecordTemp):
         skip_existing: bool = False,
         **kwargs: Any,
     ) -> None:
-        qlib_records = require_qlib("qlib.workflow.record_temp", "PortAnaRecord (a backtest)")
+        qlib_records = require_qlib(
+            "qlib.workflow.record_temp", f"{type(self).__name__} (a backtest)"
+        )
         super().__init__(recorder, skip_existing=skip_existing)
         #: qlib's own record, which runs the backtest and names the files.
-        self.delegate: Any = qlib_records.PortAnaRecord(
+        self.delegate: Any = getattr(qlib_records, self.qlib_record)(
             recorder=recorder,
             config=config,
             risk_analysis_freq=risk_analysis_freq,
@@ -462,3 +472,52 @@ class PortAnaRecord(ACRecordTemp):
     def _generate(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.delegate._generate(*args, **kwargs)
         return result
+
+
+class MultiPassPortAnaRecord(PortAnaRecord):
+    """``pass_num`` backtests of ``pred.pkl`` (with ``shuffle_init_score``, the first day's
+    scores shuffled before each, so each pass starts from another position), summarised in
+    ``portfolio_analysis/multi_pass_port_analysis_<freq>.pkl``: the mean, std and mean/std over
+    the passes of each excess return's annualized_return and information_ratio, also logged as
+    metrics ``mean.<excess kind>.<annualized_return|information_ratio>`` (and ``std.``,
+    ``mean_std.``). Each pass also logs :class:`PortAnaRecord`'s metrics.
+
+    qlib's own record runs the passes (it needs qlib, and a strategy config with a ``signal``);
+    the shuffle uses numpy's global random state, so ``np.random.seed`` makes it repeatable.
+    The shuffle is done on a copy of the scores: qlib's shuffles them in place through
+    ``.values``, which pandas 3 makes read-only (``ValueError``), and reads a backtest without
+    ``start_time`` as NaT there; here both work.
+    """
+
+    qlib_record = "MultiPassPortAnaRecord"
+
+    def __init__(
+        self,
+        recorder: RecorderLike | None = None,
+        pass_num: int = 10,
+        shuffle_init_score: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            recorder, pass_num=pass_num, shuffle_init_score=shuffle_init_score, **kwargs
+        )
+        self.delegate.random_init = self._random_init
+
+    def _random_init(self) -> None:
+        """qlib's ``random_init``: the first backtest day's scores shuffled, as the signal."""
+        import numpy as np
+        import pandas as pd
+
+        copy_config = require_qlib("qlib.utils.data", "MultiPassPortAnaRecord").deepcopy_basic_type
+        pred = self.load("pred.pkl")
+        dates = pred.index.get_level_values("datetime")
+        start = self.delegate.backtest_config.get("start_time")
+        first = dates.min() if start is None else dates[dates >= pd.Timestamp(start)].min()
+        rows = np.asarray(dates == first)
+        scores = pred["score"].to_numpy(copy=True)
+        day = scores[rows]
+        np.random.shuffle(day)  # the permutation qlib's in-place shuffle would draw
+        scores[rows] = day
+        strategy = copy_config(self.delegate.original_strategy)
+        strategy["kwargs"]["signal"] = pred.assign(score=scores)
+        self.delegate.strategy_config = strategy

@@ -167,10 +167,11 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         row = recorder_row(store, meta, short)
         row.update({c: _value(meta, c) for c in chosen})
         rows.append(row)
+    shared = _shared_keys(chosen)
     columns = recorder_columns() + [
         Column(
             c,
-            _header(c, chosen),
+            _header(c, shared),
             right=c.startswith("metrics."),
             shrink=not c.startswith("metrics."),
             max_width=24,
@@ -232,8 +233,13 @@ def _value(meta: Meta, column: str) -> Any:
     return meta.get(section, {}).get(key)
 
 
-def _header(column: str, chosen: list[str]) -> str:
+def _shared_keys(chosen: list[str]) -> set[str]:
+    """Bare keys that head more than one chosen column (counted once, in one pass)."""
+    counts = Counter(c.split(".", 1)[1] for c in chosen)
+    return {key for key, count in counts.items() if count > 1}
+
+
+def _header(column: str, shared: set[str]) -> str:
     """A metric or param column headed by its bare key, unless two sections share the key."""
     key = column.split(".", 1)[1]
-    clash = sum(1 for c in chosen if c.split(".", 1)[1] == key) > 1
-    return column if clash else key
+    return column if key in shared else key

@@ -1,0 +1,10 @@
+"""MLflow's system tag names."""
+
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_RUN_NOTE = "mlflow.note.content"
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+MLFLOW_USER = "mlflow.user"
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_LOGGED_MODELS = "mlflow.log-model.history"
