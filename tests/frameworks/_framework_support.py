@@ -53,3 +53,72 @@ def run_python(code: str, cwd: Path, env: dict[str, str], timeout: float = 240) 
             pytest.fail(f"script timed out after {timeout}s:\n{out[-3000:]}\n{err[-5000:]}")
     assert process.returncode == 0, f"script failed:\n{out[-3000:]}\n{err[-5000:]}"
     return out
+
+
+LIGHTNING_MODEL = '''
+import torch
+import lightning.pytorch as L
+
+
+class Tiny(L.LightningModule):
+    """y = 2 x0 - x1 with a 2-layer net; fails at training step ``fail_at`` if given."""
+
+    def __init__(self, lr: float = 0.05, hidden: int = 4, fail_at: int = -1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+        )
+
+    def _loss(self, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == self.hparams.fail_at:
+            raise RuntimeError("diverged")
+        loss = self._loss(batch)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self._loss(batch))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", self._loss(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def loader(seed: int = 0, rows: int = 32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(rows, 3, generator=g)
+    y = (2 * x[:, :1] - x[:, 1:2])
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+'''
+
+
+BERT_MODEL = """
+import torch
+import transformers
+
+
+def tiny_bert():
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=16, num_labels=2,
+    )
+    torch.manual_seed(0)
+    return transformers.BertForSequenceClassification(config)
+
+
+def examples(rows=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 50, (rows, 8), generator=g)
+    return [
+        {"input_ids": ids[i], "attention_mask": torch.ones(8, dtype=torch.long),
+         "labels": torch.tensor(int(ids[i, 0] > 25))}
+        for i in range(rows)
+    ]
+"""

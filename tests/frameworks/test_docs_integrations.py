@@ -21,9 +21,10 @@ BLOCK = re.compile(r"^```py\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 def test_integrations_page_examples_run(tmp_path: Path) -> None:
     blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
-    assert len(blocks) >= 4, "one example per framework"
+    assert len(blocks) >= 5, "one example per framework, and one of code written for MLflow"
     out = run_python("\n\n".join(blocks), tmp_path, {"HF_HUB_OFFLINE": "1"})
     assert "FINISHED 4" in out  # the LightGBM run, ended with training, and its params
     assert "['valid-l2-mean', 'valid-l2-stdv']" in out
     assert "['model.json']" in out
     assert "checkpoints/epoch=1-step=" in out
+    assert out.rstrip().endswith("FINISHED")  # the run of MLflow's own Lightning logger

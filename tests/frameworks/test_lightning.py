@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _framework_support import points, run_python, runs
+from _framework_support import LIGHTNING_MODEL, points, run_python, runs
 
 from tracklite import QlibRecorder
 
@@ -24,50 +24,8 @@ from lightning.pytorch.loggers import CSVLogger  # noqa: E402
 
 from tracklite.integrations import LightningLogger  # noqa: E402
 
-MODEL = '''
-import torch
-import lightning.pytorch as L
-
-
-class Tiny(L.LightningModule):
-    """y = 2 x0 - x1 with a 2-layer net; fails at training step ``fail_at`` if given."""
-
-    def __init__(self, lr: float = 0.05, hidden: int = 4, fail_at: int = -1) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = torch.nn.Sequential(
-            torch.nn.Linear(3, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
-        )
-
-    def _loss(self, batch):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.net(x), y)
-
-    def training_step(self, batch, batch_idx):
-        if self.global_step == self.hparams.fail_at:
-            raise RuntimeError("diverged")
-        loss = self._loss(batch)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self._loss(batch))
-
-    def test_step(self, batch, batch_idx):
-        self.log("test_loss", self._loss(batch))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
-
-
-def loader(seed: int = 0, rows: int = 32):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(rows, 3, generator=g)
-    y = (2 * x[:, :1] - x[:, 1:2])
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
-'''
 namespace: dict[str, Any] = {}
-exec(compile(MODEL, "tiny_lightning_model", "exec"), namespace)
+exec(compile(LIGHTNING_MODEL, "tiny_lightning_model", "exec"), namespace)
 Tiny, loader = namespace["Tiny"], namespace["loader"]
 
 
@@ -168,7 +126,7 @@ def test_r_active_run_is_used_and_left_open(global_R: QlibRecorder, tmp_path: Pa
 
 
 DDP = (
-    MODEL
+    LIGHTNING_MODEL
     + """
 import sys
 from tracklite.integrations import LightningLogger

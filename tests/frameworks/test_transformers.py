@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _framework_support import points, run_python, runs
+from _framework_support import BERT_MODEL, points, run_python, runs
 
 from tracklite import QlibRecorder
 
@@ -16,31 +16,8 @@ transformers = pytest.importorskip("transformers")
 
 from tracklite.integrations import TransformersCallback  # noqa: E402
 
-MODEL = """
-import torch
-import transformers
-
-
-def tiny_bert():
-    config = transformers.BertConfig(
-        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=16, num_labels=2,
-    )
-    torch.manual_seed(0)
-    return transformers.BertForSequenceClassification(config)
-
-
-def examples(rows=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1, 50, (rows, 8), generator=g)
-    return [
-        {"input_ids": ids[i], "attention_mask": torch.ones(8, dtype=torch.long),
-         "labels": torch.tensor(int(ids[i, 0] > 25))}
-        for i in range(rows)
-    ]
-"""
 namespace: dict[str, Any] = {}
-exec(compile(MODEL, "tiny_bert", "exec"), namespace)
+exec(compile(BERT_MODEL, "tiny_bert", "exec"), namespace)
 tiny_bert, examples = namespace["tiny_bert"], namespace["examples"]
 
 
@@ -118,7 +95,7 @@ def test_r_active_run_is_used_and_left_open(global_R: QlibRecorder, tmp_path: Pa
 
 
 DDP = (
-    MODEL
+    BERT_MODEL
     + """
 import sys
 from tracklite.integrations import TransformersCallback
