@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         SignalMseRecord,
         SignalRecord,
     )
+    from .ui.report import report
 
 _LAZY = {
     "check": "maintenance.check",
@@ -72,6 +73,7 @@ _LAZY = {
     "OnlineToolR": "online",
     "dataset": "search.dataset",
     "search_records": "search.listing",
+    "report": "ui.report",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
     "MultiPassPortAnaRecord": "templates",
@@ -138,5 +140,6 @@ __all__ = [
     "export_table",
     "import_mlflow",
     "load_metrics",
+    "report",
     "search_records",
 ]
