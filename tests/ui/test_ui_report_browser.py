@@ -128,8 +128,8 @@ def test_store_strings_render_as_text_and_run_nothing(
     assert g.refused == [] and g.errors == []
 
 
-def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path) -> None:
-    n = 20_000
+@pytest.mark.parametrize("n", [20_000, pytest.param(100_000, marks=pytest.mark.slow)])
+def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path, n: int) -> None:
     rows = [
         {"id": f"{i:032x}", "exp": "e", "name": f"r{i}", "status": "FINISHED", "start": 1.7e12 + i,
          "end": 1.7e12 + i + 1000, "m": {"loss": i / n}, "p": {"i": str(i)}, "t": {}}

@@ -523,12 +523,27 @@
         if (row) shown.push(row);
         rowsBox.append(row ? rowNode(row, cols, i) : h("div", { class: "trow", style: `top:${i * ROW_H}px` }, "…"));
       }
+      onScreen = shown;
       fillSummaries(shown, cols);
     };
     list.onload = () => drawRows && drawRows();
     scroller.addEventListener("scroll", () => { if (!pending) { pending = true; requestAnimationFrame(drawRows); } });
     drawRows();
+    // Live: new rows in place, so the filter being typed and the scroll position stay.
+    refreshRows = async () => {
+      const fresh = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, true);
+      if (!rowsBox.isConnected) return;
+      list = fresh;
+      list.onload = () => drawRows && drawRows();
+      rowsBox.style.height = `${list.total * ROW_H}px`;
+      const count = byId("count");
+      if (count) count.textContent = `${list.total} runs`;
+      drawRows();
+    };
   }
+
+  let onScreen = [];
+  let refreshRows = null;
 
   function fillSummaries(rows, cols) {
     if (!LIVE || !cols.some((c) => c.startsWith("m:") && !c.endsWith(":last"))) return;
@@ -876,7 +891,11 @@
     }
     page.append(h("section", {}, h("h2", { text: "Artifacts" }), arts, previewBox));
     if (run.qlib) await renderQlib(page, run.qlib);
-    liveRefresh = async () => { if (state.view === "run") render(); };
+    let redrawn = Date.now();
+    liveRefresh = async () => {
+      // The whole run page is redrawn: every two seconds is enough for a person reading it.
+      if (state.view === "run" && Date.now() - redrawn > 2000) { redrawn = Date.now(); render(); }
+    };
     liveRefresh.running = () => run.info.status === "RUNNING";
     liveRefresh.view = "run";
   }
@@ -931,11 +950,7 @@
 
   // ------------------------------------------------------------------ live updates
 
-  function visibleRunning() {
-    if (!list) return false;
-    for (let i = 0; i < Math.min(list.total, 200); i++) { const r = list.rowAt(i); if (r && r.status === "RUNNING") return true; }
-    return false;
-  }
+  function visibleRunning() { return onScreen.some((r) => r.status === "RUNNING"); }
 
   let busy = false;
   async function poll() {
@@ -944,14 +959,11 @@
     try {
       if ((state.view === "charts" || state.view === "run") && liveRefresh && liveRefresh.view === state.view && liveRefresh.running()) {
         await liveRefresh();
-      } else if (state.view === "runs" && visibleRunning()) {
-        const scroller = byId("runs-table");
-        const top = scroller ? scroller.scrollTop : 0;
-        if (source.dropSummaries) source.dropSummaries(Object.keys(summaries));
-        summaries = {};
-        await reload(true);
-        const again = byId("runs-table");
-        if (again) again.scrollTop = top;
+      } else if (state.view === "runs" && visibleRunning() && refreshRows) {
+        const running = onScreen.filter((r) => r.status === "RUNNING").map((r) => r.id);
+        if (source.dropSummaries) source.dropSummaries(running);
+        for (const id of running) delete summaries[id];
+        await refreshRows();
       }
     } catch (err) { showError(err); } finally { busy = false; }
   }
