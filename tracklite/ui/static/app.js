@@ -169,9 +169,20 @@
 
     async function curves() {
       if (decoded) return decoded;
-      const [step, value, time] = await Promise.all(
-        ["step", "value", "time"].map(async (n) => new Float64Array(await gunzip(data.series[n]))));
-      for (const arr of [step, time]) for (let i = 1; i < arr.length; i++) arr[i] += arr[i - 1];
+      const [step, value, time] = await Promise.all(["step", "value", "time"].map(async (n) => {
+        const [dtype, delta, packed] = data.series[n];
+        const width = dtype === "f4" ? 4 : 8;
+        const bytes = new Uint8Array(await gunzip(packed));
+        const rows = bytes.length / width;
+        const plain = new Uint8Array(bytes.length);  // undo the byte shuffle
+        for (let b = 0; b < width; b++) {
+          const from = b * rows;
+          for (let i = 0; i < rows; i++) plain[i * width + b] = bytes[from + i];
+        }
+        const column = width === 4 ? new Float64Array(new Float32Array(plain.buffer)) : new Float64Array(plain.buffer);
+        if (delta) for (let i = 1; i < column.length; i++) column[i] += column[i - 1];
+        return column;
+      }));
       const index = new Map();
       let offset = 0;
       for (const [run, key, count, total] of data.series.index) {
