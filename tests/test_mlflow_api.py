@@ -212,6 +212,8 @@ def test_metric_values_are_converted_as_mlflow_does(uri: str) -> None:
         mlflow.log_metric("d", "3.5")  # type: ignore[arg-type]
         with pytest.raises(MlflowException, match="valid double"):
             mlflow.log_metric("e", [1, 2])  # type: ignore[arg-type]
+        with pytest.raises(MlflowException, match="Step must be a valid long"):
+            mlflow.log_metric("e", 1.0, step="first")  # type: ignore[arg-type]
     assert mlflow.get_run(run.info.run_id).data.metrics == {"a": 0.5, "b": 2.0, "c": 1.0, "d": 3.5}
 
 

@@ -371,7 +371,7 @@ def log_metric(
     if run_id is None and timestamp is None:
         validation.validate_metric_name(key)
         kind = type(value)
-        if kind is not float and kind is not int:
+        if (kind is not float and kind is not int) or (step is not None and type(step) is not int):
             value = _checked_value(key, value, step)
         _queue(step, {key: value})
         return _DONE if synchronous is False else None
@@ -413,7 +413,9 @@ def log_metrics(
         for key, value in items.items():
             validation.validate_metric_name(key)
             kind = type(value)
-            if kind is not float and kind is not int:
+            if (kind is not float and kind is not int) or (
+                step is not None and type(step) is not int
+            ):
                 items[key] = _checked_value(key, value, step)
         _queue(step, items)
         return _DONE if synchronous is False else None
