@@ -56,6 +56,27 @@ def register(sub: SubParsers, parents: Parents) -> None:
     parser.add_argument(
         "--fs", metavar="PATH", help="a folder on the filesystem (default: the store)"
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="only check that the store's group can work in it (modes, group, setgid, umask)",
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "init",
+        init,
+        "create the store; --group makes it a store a Unix group shares (setgid, group rw)",
+        tabular=False,
+    )
+    parser.add_argument("--group", metavar="GROUP", help="the Unix group that shares the store")
+    parser.add_argument(
+        "--mode",
+        default="2770",
+        metavar="OCTAL",
+        help="mode of the store folder with --group (default 2770; 2775 lets everyone read)",
+    )
 
     parser = add_command(
         sub,
@@ -131,9 +152,30 @@ def check(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
-    func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
-    path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
-    return report(ctx, call(ctx, "testing", func, path))
+    status = 0
+    if not args.modes:
+        func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
+        path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
+        status = report(ctx, call(ctx, "testing", func, path))
+    if args.fs is None and (args.modes or ctx.store.root.is_dir()):
+        audit = load("doctor", "tracklite.store.sharing", "audit")
+        status = max(status, report(ctx, audit(ctx.existing_store().root)))
+    return status
+
+
+def init(ctx: Context, args: argparse.Namespace) -> int:
+    if args.group is None:
+        ctx.store.ensure()
+        ctx.print(f"{ctx.store.root}: a tracklite store")
+        return 0
+    try:
+        mode = int(args.mode, 8)
+    except ValueError:
+        raise CliError(f"--mode {args.mode!r} is not an octal mode such as 2770") from None
+    func = load("init", "tracklite.store.sharing", "init_group_store")
+    root = func(ctx.store.root, args.group, mode)
+    audit = load("init", "tracklite.store.sharing", "audit")
+    return report(ctx, audit(root))
 
 
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
