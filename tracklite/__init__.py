@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         SignalMseRecord,
         SignalRecord,
     )
+    from .ui.report import report
 
 _LAZY = {
     "check": "maintenance.check",
@@ -73,6 +74,7 @@ _LAZY = {
     "OnlineToolR": "online",
     "dataset": "search.dataset",
     "search_records": "search.listing",
+    "report": "ui.report",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
     "MultiPassPortAnaRecord": "templates",
@@ -140,5 +142,6 @@ __all__ = [
     "export_table",
     "import_mlflow",
     "load_metrics",
+    "report",
     "search_records",
 ]
