@@ -13,6 +13,8 @@ from tracklite.ui import page as ui_page
 
 pytest.importorskip("plotly")
 
+EMPTY = "H4sIAAAAAAAAAwMAAAAAAAAAAAA="  # gzip of nothing, base64
+
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
@@ -72,6 +74,10 @@ def test_report_offline_table_sort_filter_charts_compare_run(
     assert chart.get_attribute("data-curves") == "3"
     assert page.eval_on_selector(".chart[data-key='loss'] .plot", "el => el.data.length") == 3
     assert chart.query_selector(".points-note").text_content() == "150 of 150 points shown"
+    first = page.eval_on_selector(
+        ".chart[data-key='loss'] .plot", "el => [el.data[0].x.slice(0, 3), el.data[0].y.slice(-1)]"
+    )  # run-0's loss, 1 / (step + 1), decoded from the packed columns
+    assert first[0] == [0, 1, 2] and first[1] == [pytest.approx(1 / 50, rel=1e-6)]
     page.eval_on_selector(
         "#smoothing", "el => { el.value = 0.6; el.dispatchEvent(new Event('change')); }"
     )
@@ -128,8 +134,8 @@ def test_store_strings_render_as_text_and_run_nothing(
     assert g.refused == [] and g.errors == []
 
 
-def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path) -> None:
-    n = 20_000
+@pytest.mark.parametrize("n", [20_000, pytest.param(100_000, marks=pytest.mark.slow)])
+def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path, n: int) -> None:
     rows = [
         {"id": f"{i:032x}", "exp": "e", "name": f"r{i}", "status": "FINISHED", "start": 1.7e12 + i,
          "end": 1.7e12 + i + 1000, "m": {"loss": i / n}, "p": {"i": str(i)}, "t": {}}
@@ -140,8 +146,8 @@ def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path)
         "experiments": [{"id": "e", "name": "big", "runs": n}],
         "runs": rows, "keys": {"metrics": ["loss"], "params": ["i"], "tags": []},
         "summaries": {}, "details": {},
-        "series": {"buckets": 16, "index": [], "step": "H4sIAAAAAAAAAwMAAAAAAAAAAAA=",
-                   "value": "H4sIAAAAAAAAAwMAAAAAAAAAAAA=", "time": "H4sIAAAAAAAAAwMAAAAAAAAAAAA="},
+        "series": {"buckets": 16, "index": [], "step": ["f8", True, EMPTY],
+                   "value": ["f4", False, EMPTY], "time": ["f8", True, EMPTY]},
     }  # fmt: skip
     html, _ = ui_page.render({"mode": "report"}, data)
     path = tmp_path / "big.html"

@@ -119,8 +119,10 @@ with R.start(experiment_name="live", recorder_name="growing"):
 """
 
 
+# The suite allows a loaded machine 10 s; the slow run holds the page to its 2 s promise.
+@pytest.mark.parametrize("limit_ms", [10_000, pytest.param(2_000, marks=pytest.mark.slow)])
 def test_live_page_filter_and_a_running_process(
-    server: tuple[UiServer, dict[str, str]], guarded: Any, tmp_path: Path
+    server: tuple[UiServer, dict[str, str]], guarded: Any, tmp_path: Path, limit_ms: int
 ) -> None:
     srv, _ = server
     g = guarded(f"http://127.0.0.1:{srv.server_address[1]}/")
@@ -152,7 +154,7 @@ def test_live_page_filter_and_a_running_process(
         started = time.monotonic()
         page.wait_for_function(
             f"{shown} === '2 of 2 points shown'",
-            timeout=10_000,
+            timeout=limit_ms,
         )
         waited = time.monotonic() - started
         print(f"a point logged by a running process showed after {waited:.2f} s")

@@ -156,13 +156,18 @@ def build(
     details = {ref.recorder_id: _details(store, ref, trust_pickles, preview_room) for ref in refs}
     experiments_out = [e for e in store.experiments() if e["id"] in set(exp_ids)]
 
-    def packed(name: str, delta: bool) -> str:
+    def packed(name: str, delta: bool, dtype: str) -> list[Any]:
+        """[dtype, delta-coded, base64 of the gzipped byte-shuffled column]."""
         values = np.concatenate(columns[name]) if columns[name] else np.zeros(0)
         values = values.astype(np.float64)
         if delta and len(values):
             values = np.diff(values, prepend=0.0)  # small, repetitive numbers: gzip likes them
-        raw = gzip.compress(values.tobytes(), 1, mtime=0)  # level 1: most of the gain, fast
-        return base64.b64encode(raw).decode()
+        cast = values.astype(np.dtype(dtype).newbyteorder("<"))
+        # Byte-shuffled (all first bytes, then all second bytes...): exponents and high bytes
+        # repeat, and gzip finds them; a fifth smaller than the plain column.
+        shuffled = cast.view(np.uint8).reshape(-1, cast.itemsize).T.tobytes()
+        raw = gzip.compress(shuffled, 1, mtime=0)  # level 1: most of the gain, fast
+        return [dtype, delta, base64.b64encode(raw).decode()]
 
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -176,9 +181,11 @@ def build(
         "series": {
             "buckets": buckets,
             "index": index,  # [run position, key position, points held, points logged]
-            "step": packed("step", True),
-            "value": packed("value", False),
-            "time": packed("time", True),
+            # Values as 32-bit floats (7 significant digits, plenty for a line on a screen);
+            # the tables' numbers come from the summaries, exact.
+            "step": packed("step", True, "f8"),
+            "value": packed("value", False, "f4"),
+            "time": packed("time", True, "f8"),
         },
     }
 

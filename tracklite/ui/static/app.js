@@ -169,9 +169,20 @@
 
     async function curves() {
       if (decoded) return decoded;
-      const [step, value, time] = await Promise.all(
-        ["step", "value", "time"].map(async (n) => new Float64Array(await gunzip(data.series[n]))));
-      for (const arr of [step, time]) for (let i = 1; i < arr.length; i++) arr[i] += arr[i - 1];
+      const [step, value, time] = await Promise.all(["step", "value", "time"].map(async (n) => {
+        const [dtype, delta, packed] = data.series[n];
+        const width = dtype === "f4" ? 4 : 8;
+        const bytes = new Uint8Array(await gunzip(packed));
+        const rows = bytes.length / width;
+        const plain = new Uint8Array(bytes.length);  // undo the byte shuffle
+        for (let b = 0; b < width; b++) {
+          const from = b * rows;
+          for (let i = 0; i < rows; i++) plain[i * width + b] = bytes[from + i];
+        }
+        const column = width === 4 ? new Float64Array(new Float32Array(plain.buffer)) : new Float64Array(plain.buffer);
+        if (delta) for (let i = 1; i < column.length; i++) column[i] += column[i - 1];
+        return column;
+      }));
       const index = new Map();
       let offset = 0;
       for (const [run, key, count, total] of data.series.index) {
@@ -523,12 +534,27 @@
         if (row) shown.push(row);
         rowsBox.append(row ? rowNode(row, cols, i) : h("div", { class: "trow", style: `top:${i * ROW_H}px` }, "…"));
       }
+      onScreen = shown;
       fillSummaries(shown, cols);
     };
     list.onload = () => drawRows && drawRows();
     scroller.addEventListener("scroll", () => { if (!pending) { pending = true; requestAnimationFrame(drawRows); } });
     drawRows();
+    // Live: new rows in place, so the filter being typed and the scroll position stay.
+    refreshRows = async () => {
+      const fresh = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, true);
+      if (!rowsBox.isConnected) return;
+      list = fresh;
+      list.onload = () => drawRows && drawRows();
+      rowsBox.style.height = `${list.total * ROW_H}px`;
+      const count = byId("count");
+      if (count) count.textContent = `${list.total} runs`;
+      drawRows();
+    };
   }
+
+  let onScreen = [];
+  let refreshRows = null;
 
   function fillSummaries(rows, cols) {
     if (!LIVE || !cols.some((c) => c.startsWith("m:") && !c.endsWith(":last"))) return;
@@ -876,7 +902,11 @@
     }
     page.append(h("section", {}, h("h2", { text: "Artifacts" }), arts, previewBox));
     if (run.qlib) await renderQlib(page, run.qlib);
-    liveRefresh = async () => { if (state.view === "run") render(); };
+    let redrawn = Date.now();
+    liveRefresh = async () => {
+      // The whole run page is redrawn: every two seconds is enough for a person reading it.
+      if (state.view === "run" && Date.now() - redrawn > 2000) { redrawn = Date.now(); render(); }
+    };
     liveRefresh.running = () => run.info.status === "RUNNING";
     liveRefresh.view = "run";
   }
@@ -931,11 +961,7 @@
 
   // ------------------------------------------------------------------ live updates
 
-  function visibleRunning() {
-    if (!list) return false;
-    for (let i = 0; i < Math.min(list.total, 200); i++) { const r = list.rowAt(i); if (r && r.status === "RUNNING") return true; }
-    return false;
-  }
+  function visibleRunning() { return onScreen.some((r) => r.status === "RUNNING"); }
 
   let busy = false;
   async function poll() {
@@ -944,14 +970,11 @@
     try {
       if ((state.view === "charts" || state.view === "run") && liveRefresh && liveRefresh.view === state.view && liveRefresh.running()) {
         await liveRefresh();
-      } else if (state.view === "runs" && visibleRunning()) {
-        const scroller = byId("runs-table");
-        const top = scroller ? scroller.scrollTop : 0;
-        if (source.dropSummaries) source.dropSummaries(Object.keys(summaries));
-        summaries = {};
-        await reload(true);
-        const again = byId("runs-table");
-        if (again) again.scrollTop = top;
+      } else if (state.view === "runs" && visibleRunning() && refreshRows) {
+        const running = onScreen.filter((r) => r.status === "RUNNING").map((r) => r.id);
+        if (source.dropSummaries) source.dropSummaries(running);
+        for (const id of running) delete summaries[id];
+        await refreshRows();
       }
     } catch (err) { showError(err); } finally { busy = false; }
   }
