@@ -72,6 +72,11 @@ class StoreError(TrackliteError):
     does not know."""
 
 
+class ExtraRequiredError(TrackliteError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    ``pip install "tracklite[...]"`` that brings it."""
+
+
 class CorruptMetadataError(StoreError):
     """An ``experiment.json`` or ``recorder.json`` asked for directly cannot be read
     (truncated, not a JSON object, a folder in its place, a newer format); ``path`` names it."""
