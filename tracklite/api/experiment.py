@@ -13,6 +13,8 @@ from .stores import store_for
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..mlflow.entities import Run
+
 
 class Experiment:
     """An experiment bound to the store it was found in."""
@@ -198,8 +200,11 @@ class Experiment:
             return {rec.id: rec for rec in recorders if rec.id is not None}
         return recorders
 
-    def search_records(self, **kwargs: Any) -> pd.DataFrame:
-        """``R.search_records`` limited to this experiment (``mlflow.search_runs``' frame)."""
-        from ..search.listing import search_records
+    def search_records(
+        self, output_format: str = "pandas", **kwargs: Any
+    ) -> pd.DataFrame | list[Run]:
+        """``R.search_records`` limited to this experiment: ``mlflow.search_runs``' frame, or
+        with ``output_format="list"`` a list of MLflow ``Run`` objects."""
+        from . import run_list
 
-        return search_records(store_for(self._uri), [self.id], **kwargs)
+        return run_list.search_records(self._uri, [self.id], output_format, **kwargs)

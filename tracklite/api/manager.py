@@ -15,6 +15,8 @@ from .stores import store_for
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..mlflow.entities import Run
+
 DEFAULT_EXP_NAME = "Experiment"
 
 
@@ -212,8 +214,11 @@ class ExpManager:
             for meta in store_for(self.uri).iter_experiments()
         }
 
-    def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """A DataFrame shaped like ``mlflow.search_runs``' (see ``R.search_records``)."""
-        from ..search.listing import search_records
+    def search_records(
+        self, experiment_ids: Any = None, output_format: str = "pandas", **kwargs: Any
+    ) -> pd.DataFrame | list[Run]:
+        """A DataFrame shaped like ``mlflow.search_runs``' (see ``R.search_records``), or with
+        ``output_format="list"`` a list of MLflow ``Run`` objects."""
+        from . import run_list
 
-        return search_records(store_for(self.uri), experiment_ids, **kwargs)
+        return run_list.search_records(self.uri, experiment_ids, output_format, **kwargs)

@@ -26,7 +26,7 @@ never imports this module.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlib.config import C as _qlib_config
 from qlib.utils import exceptions as _qlib_errors
@@ -40,6 +40,13 @@ from ..api.experiment import Experiment as _Experiment
 from ..api.manager import DEFAULT_EXP_NAME
 from ..api.manager import ExpManager as _ExpManager
 from ..api.recorder import Recorder as _Recorder
+from ..api.stores import store_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..mlflow import MlflowClient
+    from ..mlflow.entities import Run
 
 __all__ = [
     "ExpAlreadyExistError",
@@ -64,6 +71,15 @@ class ExpAlreadyExistError(
 
 class TrackliteRecorder(_Recorder, _QlibRecorder):  # type: ignore[misc]
     """A tracklite recorder that qlib accepts as one of its own."""
+
+    @property
+    def client(self) -> MlflowClient:
+        """MLflow's client over this recorder's store, as qlib's recorders have:
+        ``rec.client.get_metric_history(rec.id, "loss")``, ``get_run``, ``list_artifacts``,
+        ``download_artifacts`` (``tracklite.mlflow``'s, reading the tracklite store)."""
+        from ..mlflow import MlflowClient
+
+        return MlflowClient.of_store(store_for(self.uri))
 
     def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
         """Unpickle an artifact; a failure is :class:`LoadObjectError` (qlib's type too)."""
@@ -115,6 +131,14 @@ class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
     @_default_uri.setter
     def _default_uri(self, value: str | None) -> None:
         _qlib_config.exp_manager.setdefault("kwargs", {})["uri"] = value
+
+    def search_records(
+        self, experiment_ids: Any = None, output_format: str = "list", **kwargs: Any
+    ) -> pd.DataFrame | list[Run]:
+        """What qlib's ``R.search_records`` returns: a list of MLflow ``Run`` objects
+        (``r.info.run_id``, ``r.data.metrics``), with no cap on ``max_results``;
+        ``output_format="pandas"`` gives tracklite's DataFrame."""
+        return super().search_records(experiment_ids, output_format, **kwargs)
 
     def create_exp(self, experiment_name: str | None = None) -> _Experiment:
         try:
