@@ -33,6 +33,11 @@ def writer_settings(**settings: Any) -> Iterator[None]:
     writer = get_writer()
     saved = (writer.flush_interval, writer.flush_points, writer.max_points)
     writer.configure(**settings)
+    # configure() wakes the thread for one flush: let it take that wake-up now, so it does not
+    # flush in the middle of the test body on a loaded machine.
+    deadline = time.monotonic() + 10
+    while writer._wake.is_set() and writer._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.001)
     try:
         yield
     finally:

@@ -382,3 +382,61 @@ def test_import_tracklite_loads_no_heavy_module(tmp_path: Path) -> None:
     )
     assert done.stdout.strip() == "[]"
     assert "pandas" in sys.modules  # sanity: the check itself can see a loaded module
+
+
+@pytest.mark.parametrize("broken", ["segment", "metadata"])
+def test_params_and_tags_queued_before_a_failed_flush_are_kept(
+    R: QlibRecorder, broken: str
+) -> None:
+    """A flush that fails (writing the segment, or rewriting recorder.json after it) keeps the
+    params and tags it took: the next flush that works writes them."""
+    with writer_settings(flush_interval=60):
+        R.start_exp(experiment_name="errors")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        R.flush()
+        meta_file = rec.ref.meta_path
+        saved = meta_file.read_bytes()
+        if broken == "segment":
+            aside = break_metrics_dir(rec)
+        else:
+            meta_file.unlink()
+            meta_file.mkdir()  # the locked rewrite cannot read it
+        R.log_params(lr=0.5)
+        R.set_tags(model="lgb")
+        R.log_metrics(step=1, loss=1.0)
+        with pytest.raises(MetricWriteError, match=rec.id):
+            R.flush()
+        if broken == "segment":
+            repair_metrics_dir(rec, aside)
+        else:
+            meta_file.rmdir()
+            meta_file.write_bytes(saved)
+        R.flush()
+        R.end_exp()
+    again = R.get_recorder(recorder_id=rec.id, experiment_name="errors")
+    assert again.list_params()["lr"] == "0.5"
+    assert again.list_tags()["model"] == "lgb"
+    assert pairs(again.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
+
+
+def test_a_flush_after_a_background_failure_warns_once_the_points_are_safe(
+    R: QlibRecorder,
+) -> None:
+    """The documented RuntimeWarning: the writer thread failed, the caller's own flush then
+    succeeds; nothing was lost, so it warns instead of raising."""
+    with writer_settings(flush_interval=0.02):
+        R.start_exp(experiment_name="errors")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        R.flush()
+        aside = break_metrics_dir(rec)
+        R.log_metrics(step=1, loss=1.0)
+        buf = get_writer().buffer(rec.ref)
+        wait_until(lambda: buf.error is not None, timeout=10)
+        get_writer().configure(flush_interval=60)  # no second background attempt meanwhile
+        repair_metrics_dir(rec, aside)
+        with pytest.warns(RuntimeWarning, match=f"earlier background write of recorder {rec.id}"):
+            R.flush()
+        R.end_exp()
+    assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]

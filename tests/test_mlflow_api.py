@@ -4,6 +4,7 @@ and the command line, and ``R``'s runs seen from it."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -349,6 +350,9 @@ def test_entities_behave_like_mlflow_ones() -> None:
     assert (again.message, again.error_code) == ("boom", "RESOURCE_DOES_NOT_EXIST")
     assert isinstance(err, __import__("tracklite").TrackliteError)
     assert mlflow.entities.RunStatus.to_string(mlflow.entities.RunStatus.KILLED) == "KILLED"
+    from tracklite.mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    assert err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 
 
 def test_run_objects_pickle(uri: str) -> None:
@@ -394,3 +398,66 @@ def test_run_left_active_ends_at_exit(store_uri: str, tmp_path: Path) -> None:
     assert client.get_run(ok.stdout.split()[-1]).info.status == "FINISHED"
     failed = client.get_run(bad.stdout.split()[-1])
     assert failed.info.status == "FAILED" and failed.data.metrics == {"x": 1.0}
+
+
+def test_install_as_mlflow_shares_one_state(store_uri: str) -> None:
+    code = (
+        "import sys, tracklite.mlflow\n"
+        "tracklite.mlflow.install_as_mlflow()\n"
+        "import mlflow\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "from mlflow.tracking.context.registry import resolve_tags\n"
+        "from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME\n"
+        "from mlflow.entities import Metric\n"
+        f"mlflow.set_tracking_uri({store_uri!r})\n"
+        "client = MlflowClient()\n"
+        "run = client.create_run('0', tags=resolve_tags({MLFLOW_RUN_NAME: 'lit'}))\n"
+        "client.log_batch(run.info.run_id, metrics=[Metric('m', 1.0, 1, 0)])\n"
+        "client.set_terminated(run.info.run_id)\n"
+        "assert MlflowClient is tracklite.mlflow.MlflowClient\n"
+        "assert 'mlflow.user' in run.data.tags\n"
+        "assert mlflow.utils.validation.MAX_PARAMS_TAGS_PER_BATCH == 100\n"
+        "print(run.info.run_id)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = MlflowClient(store_uri).get_run(done.stdout.split()[-1])
+    assert run.info.run_name == "lit" and run.data.metrics == {"m": 1.0}
+
+
+def test_install_as_mlflow_refuses_after_real_mlflow() -> None:
+    pytest.importorskip("mlflow")
+    code = (
+        "import mlflow, tracklite.mlflow\n"
+        "try:\n"
+        "    tracklite.mlflow.install_as_mlflow()\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
+    assert "refused: MLflow itself is already imported" in done.stdout, done.stderr
+
+
+def test_killed_process_reads_killed(uri: str) -> None:
+    code = (
+        "import os, signal, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "run = mlflow.start_run(run_name='doomed')\n"
+        "mlflow.log_metric('x', 1.0)\n"
+        "mlflow.flush_async_logging()\n"
+        "print(run.info.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9
+    run_id = done.stdout.split()[-1]
+    got = MlflowClient().get_run(run_id)
+    assert got.info.status == "KILLED" and got.data.metrics == {"x": 1.0}
+    frame = mlflow.search_runs()
+    assert frame.loc[frame["run_id"] == run_id, "status"].tolist() == ["KILLED"]

@@ -76,8 +76,12 @@ for r in runs:
         "ended": r.info.end_time is not None,
         "params": r.data.params,
         "metrics": r.data.metrics,
+        # By step (stable): MLflow writes synchronous=False points in no fixed order.
         "history": {
-            key: [[m.step, m.value] for m in client.get_metric_history(r.info.run_id, key)]
+            key: sorted(
+                ([m.step, m.value] for m in client.get_metric_history(r.info.run_id, key)),
+                key=lambda point: point[0],
+            )
             for key in sorted(r.data.metrics)
         },
         "tags": {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "tracklite."))},
@@ -98,6 +102,8 @@ with mlflow.start_run(run_name="parent", tags={"team": "quant", "seed": 7}) as p
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         mlflow.log_metrics({"train/acc": 0.5 + step / 10, "val acc": 0.4 + step / 20}, step=step)
     mlflow.log_metric("loss", 0.9, step=1)  # an older step logged last: not the latest
+    history = MlflowClient().get_metric_history(mlflow.active_run().info.run_id, "loss")
+    note("logging order", [[m.step, m.value] for m in history])
     mlflow.set_tag("stage", "dev")
     mlflow.set_tags({"a": 1, "b": None})
     mlflow.delete_tag("a")
@@ -273,7 +279,47 @@ error("run name clash", lambda: client.create_run(
     "0", run_name="a", tags={"mlflow.runName": "b"}))
 """
 
+CALLBACKS = """
+# What transformers' MLflowCallback and Lightning's MLFlowLogger call, in their order.
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+from mlflow.tracking import context
+
+os.environ["MLFLOW_EXPERIMENT_NAME"] = "hf"
+limit = mlflow.utils.validation.MAX_PARAMS_TAGS_PER_BATCH
+note("limits", [limit, mlflow.utils.validation.MAX_PARAM_VAL_LENGTH])
+note("uri set", mlflow.is_tracking_uri_set())
+if mlflow.active_run() is None:
+    mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    mlflow.start_run(run_name="trainer", nested=False)
+params = {f"arg_{i}": i for i in range(230)}
+items = list(params.items())
+for i in range(0, len(items), limit):
+    mlflow.log_params(dict(items[i : i + limit]), synchronous=False)
+mlflow.set_tags({"release.candidate": "RC1"})
+for step in range(1, 6):
+    mlflow.log_metrics({"loss": 1.0 / step, "learning_rate": 0.001}, step=step, synchronous=False)
+mlflow.end_run()
+del os.environ["MLFLOW_EXPERIMENT_NAME"]
+pause()
+
+client = MlflowClient()
+exp = client.get_experiment_by_name("lightning_logs")
+exp_id = exp.experiment_id if exp is not None else client.create_experiment("lightning_logs")
+resolve_tags = context.registry.resolve_tags
+run = client.create_run(exp_id, tags=resolve_tags({MLFLOW_RUN_NAME: "version_0"}))
+rid = run.info.run_id
+client.log_batch(rid, params=[Param("hidden", "32"), Param("lr", "0.01")])
+for step in range(3):
+    client.log_batch(
+        rid, metrics=[Metric("train_loss", 0.5 / (step + 1), 1_700_000_000_000 + step, step)]
+    )
+client.log_batch(rid, metrics=[Metric("val/acc", 0.9, 1_700_000_000_100, 2)])
+note("lightning run", client.get_run(rid).info.run_name)
+client.set_terminated(rid, "FINISHED")
+"""
+
 SCRIPTS = {
+    "callbacks": CALLBACKS,
     "fluent": FLUENT,
     "artifacts": ARTIFACTS,
     "client": CLIENT,

@@ -1125,3 +1125,11 @@ def test_mask_matches_row_by_row_reference(data: st.DataObject) -> None:
         expected = [reference(node, row) is True for row in rows]
         assert parsed.mask(frame).tolist() == expected, text
         assert parsed.columns() == _referenced(node)
+
+
+def test_false_wins_over_unknown_under_not() -> None:
+    # r3: loss 1.5 > 5 is false, its Rank IC is missing (unknown): false AND unknown is false,
+    # so NOT of it is true. r2 (loss missing, IC true) stays unknown and never matches.
+    text = "NOT (metrics.loss > 5 AND metrics.`Rank IC` > 0)"
+    assert matches(text) == ["r1", "r3", "r4", "r5"]
+    assert matches("NOT (metrics.`Rank IC` > 0 AND metrics.loss > 5)") == ["r1", "r3", "r4", "r5"]

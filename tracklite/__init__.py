@@ -32,6 +32,7 @@ from .errors import (
     StoreError,
     TrackliteError,
     TrackliteWarning,
+    UnsafeLinkError,
     UsageError,
 )
 
@@ -136,6 +137,7 @@ __all__ = [
     "StoreError",
     "TrackliteError",
     "TrackliteWarning",
+    "UnsafeLinkError",
     "UsageError",
     "__version__",
     "check",

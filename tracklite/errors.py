@@ -108,3 +108,20 @@ def write_error(recorder_id: str, where: object, cause: BaseException) -> Metric
         path=getattr(cause, "filename", None) or str(where),
         recorder_id=recorder_id,
     )
+
+
+class UnsafeLinkError(StoreError, ValueError):
+    """A path inside a store is a symbolic link: tracklite never follows one (it could lead out
+    of the store). ``path`` is the link; ``tracklite check --fix`` moves it to the quarantine."""
+
+    def __init__(self, path: object, context: str = "") -> None:
+        super().__init__(
+            f"{context}{': ' if context else ''}{path} is a symbolic link; tracklite never "
+            "follows a link inside a store (it could lead outside the store); "
+            "`tracklite check --fix` moves it to the quarantine",
+            path=str(path),
+        )
+        self.context = context
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (str(self.path), self.context))

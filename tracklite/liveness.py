@@ -8,7 +8,7 @@ without writing anything:
   (:func:`owner_record`; the last three are Linux-only and optional);
 - ``<recorder>/heartbeat`` is an empty file whose mtime the owning process refreshes with
   :func:`beat` at run start and every :data:`HEARTBEAT_INTERVAL` seconds from the metric writer's
-  thread while the run is RUNNING.
+  thread while the run is RUNNING, however long its flush interval.
 
 :func:`effective_status` returns :data:`DEAD` for a RUNNING recorder whose owner is gone:
 
@@ -21,26 +21,72 @@ The stored status stays RUNNING until ``tracklite check --fix`` marks the run FA
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from .errors import TrackliteWarning
 from .store import layout
 from .store.clock import now_iso
 
-#: Seconds between two heartbeats of a RUNNING recorder (the metric writer's thread calls
-#: :func:`beat` this often). A heartbeat is one ``utime`` call: cheap even on NFS.
-HEARTBEAT_INTERVAL: Final[float] = float(os.environ.get("TRACKLITE_HEARTBEAT_INTERVAL", "10"))
+
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a bad value warns and gives way to
+    ``default``."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        warnings.warn(
+            f"{name}={text!r} is not a positive number of seconds; using {default:g}",
+            TrackliteWarning,
+            stacklevel=2,
+        )
+        return default
+    return value
+
 
 #: A recorder owned by another machine is DEAD once its heartbeat is older than this many seconds.
 #: It must exceed HEARTBEAT_INTERVAL plus the NFS attribute-cache lifetime (``acregmax``, 60 s by
 #: default) plus the clock skew between nodes; 180 s leaves room for all three. Set
 #: ``TRACKLITE_STALE_AFTER`` to change it (for example on a mount with ``actimeo=600``).
-STALE_AFTER: Final[float] = float(os.environ.get("TRACKLITE_STALE_AFTER", "180"))
+STALE_AFTER: Final[float] = _seconds("TRACKLITE_STALE_AFTER", 180.0)
+
+
+def _heartbeat_interval() -> float:
+    # A run must beat several times within STALE_AFTER, or another host reads a live run DEAD
+    # between two beats: a longer interval is corrected, with a warning.
+    wanted = _seconds("TRACKLITE_HEARTBEAT_INTERVAL", 10.0)
+    most = STALE_AFTER / BEATS_PER_STALE
+    if wanted > most:
+        warnings.warn(
+            f"TRACKLITE_HEARTBEAT_INTERVAL={wanted:g} s would let a live run read DEAD from "
+            f"another host (TRACKLITE_STALE_AFTER={STALE_AFTER:g} s needs "
+            f"{BEATS_PER_STALE} beats in that time); beating every {most:g} s instead",
+            TrackliteWarning,
+            stacklevel=2,
+        )
+        return most
+    return wanted
+
+
+#: A heartbeat comes at least this many times within STALE_AFTER.
+BEATS_PER_STALE: Final = 3
+
+#: Seconds between two heartbeats of a RUNNING recorder: the metric writer's thread calls
+#: :func:`beat` this often, whatever its flush interval. A heartbeat is one ``utime`` call: cheap
+#: even on NFS. At most ``STALE_AFTER / BEATS_PER_STALE``.
+HEARTBEAT_INTERVAL: Final[float] = _heartbeat_interval()
 
 #: The status readers report for a RUNNING recorder whose owner is gone (never stored by the
 #: writer; ``tracklite check --fix`` stores FAILED plus a ``tracklite.dead`` tag instead).
@@ -80,18 +126,19 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
     Other ``OSError`` s (read-only or full store) propagate to the caller.
     """
     path = Path(recorder_dir) / layout.HEARTBEAT_FILE
+    # The file itself, never a link planted in its place; created with the umask's mode (a
+    # group-shared store lets another member resume the run and beat it).
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        return False  # the recorder folder itself is gone (deleted or quarantined)
     try:
         # utime(None) asks an NFS server to stamp its own time, so every client compares
         # heartbeats against one clock (the reader's clock skew still adds to STALE_AFTER).
-        os.utime(path)
-        return True
-    except FileNotFoundError:
-        pass
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        return False  # the recorder folder itself is gone (deleted or quarantined)
-    os.close(fd)
+        os.utime(fd)
+    finally:
+        os.close(fd)
     return True
 
 
@@ -123,6 +170,12 @@ def owner_alive(
     if age is None:
         return None
     return age <= STALE_AFTER
+
+
+def process_gone(owner: Mapping[str, Any]) -> bool:
+    """Whether the process recorded in ``owner`` is known to have ended (same machine only;
+    elsewhere there is no telling without a heartbeat, so False)."""
+    return _same_machine(owner) and not _pid_is_owner(owner)
 
 
 def effective_status(

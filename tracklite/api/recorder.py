@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +185,7 @@ class Recorder:
         self._buffer = get_writer().attach(self.ref)
         self._started_pid = os.getpid()
         for name_, data in provenance.git_snapshot().items():
-            artifacts.write_artifact(self.ref.artifacts_dir, name_, data)
+            artifacts.write_artifact(self.ref, name_, data)
         return self
 
     def end_run(self, status: str = STATUS_S) -> None:
@@ -369,32 +367,27 @@ class Recorder:
                 "`kwargs`(pass in the objects directly)"
             )
         prefix = artifacts.safe_relative(artifact_path)
-        target = self.ref.artifacts_dir
         if local_path is not None:
             self._save_local(Path(local_path), prefix)
             return
-        blobs = []
+        objects = {}
         for name, obj in kwargs.items():
             if "/" in name or "\\" in name:
                 raise ValueError(
                     f"object name {name!r} holds a path separator; put folders in artifact_path"
                 )
-            relative = artifacts.safe_relative(f"{prefix}/{name}" if prefix else name, "name")
-            # Pickle everything before writing anything: no partial save on a bad object.
-            blobs.append((relative, artifacts.pickle_object(name, obj)))
-        for relative, data in blobs:
-            artifacts.write_artifact(target, relative, data)
+            objects[artifacts.safe_relative(f"{prefix}/{name}" if prefix else name, "name")] = obj
+        artifacts.save_objects(self.ref, objects)
 
     def _save_local(self, source: Path, prefix: str) -> None:
-        target = self.ref.artifacts_dir
         if source.is_dir():
             plan = artifacts.plan_directory(source)
             for real, rel in plan:
                 relative = f"{prefix}/{rel}" if prefix else rel
-                artifacts.save_file(target, artifacts.safe_relative(relative), real)
+                artifacts.save_file(self.ref, artifacts.safe_relative(relative), real)
         elif source.is_file():
             relative = f"{prefix}/{source.name}" if prefix else source.name
-            artifacts.save_file(target, artifacts.safe_relative(relative), source)
+            artifacts.save_file(self.ref, artifacts.safe_relative(relative), source)
         else:
             raise FileNotFoundError(f"local_path {str(source)!r} does not exist")
 
@@ -408,30 +401,17 @@ class Recorder:
         """Immediate children of ``artifact_path`` (``None`` or ``""`` is the root), as paths
         relative to the artifact root: ``["sig"]``, then ``["sig/pred.pkl"]``."""
         relative = artifacts.safe_relative(artifact_path or None)
-        return artifacts.list_children(self.ref.artifacts_dir, relative)
+        return artifacts.list_children(self.ref, relative)
 
     def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
         """Unpickle artifact ``name`` in place; any failure is a :class:`LoadObjectError`."""
         try:
             relative = artifacts.safe_relative(name, "name")
-            return artifacts.load_object(self.ref.artifacts_dir, relative, unpickler)
+            return artifacts.load_object(self.ref, relative, unpickler)
         except Exception as exc:
             raise LoadObjectError(f"cannot load artifact {name!r}: {exc}") from exc
 
     def download_artifact(self, path: str, dst_path: str | None = None) -> str:
         """Copy artifact ``path`` (file or folder) to ``dst_path`` (an existing folder) or a new
         temporary folder; returns the local path of the copy."""
-        relative = artifacts.safe_relative(path, "path")
-        source = artifacts.resolve(self.ref.artifacts_dir, relative, "path")
-        if not source.exists():
-            raise FileNotFoundError(f"no artifact {path!r} in recorder {self.id}")
-        if dst_path is None:
-            dst_path = tempfile.mkdtemp(prefix="tracklite-")
-        elif not os.path.isdir(dst_path):
-            raise FileNotFoundError(f"dst_path {dst_path!r} is not an existing folder")
-        destination = Path(dst_path) / (source.name or "artifacts")
-        if source.is_dir():
-            shutil.copytree(source, destination, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, destination)
-        return str(destination)
+        return artifacts.download(self.ref, artifacts.safe_relative(path, "path"), dst_path)

@@ -28,7 +28,7 @@ import math
 import os
 import re
 import secrets
-import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import liveness
-from ..errors import StoreError
+from ..errors import NotFoundError, StoreError, UnsafeLinkError
 from ..metrics import latest, segments
-from ..store import atomic, layout
+from ..store import atomic, layout, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
@@ -174,24 +174,61 @@ class _Checker:
         self.temp_age = temp_age
         self.now = time.time()
         self.report = CheckReport(root)
-        self._quarantine: Path | None = None
+        self._stamp = (
+            f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+        )
 
     # ------------------------------------------------------------------ plumbing
 
     def found(self, path: Path, kind: str, message: str, fixed: bool = False) -> None:
         self.report.findings.append(Finding(path, kind, message, fixed))
 
-    def quarantine(self, path: Path) -> Path:
-        """Move ``path`` (file, folder or link) under this run's quarantine folder."""
-        if self._quarantine is None:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            self._quarantine = self.root / layout.QUARANTINE_DIR / f"{stamp}-{secrets.token_hex(3)}"
-            self.report.quarantine = self._quarantine
-        target = self._quarantine / path.relative_to(self.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A rename inside the store: atomic, and the bytes are kept as they were.
-        os.rename(path, target)
+    def quarantine(self, path: Path) -> Path | None:
+        """Move ``path`` (file, folder or link: the entry itself, never what a link points to)
+        under this run's quarantine folder; None if another process moved or removed it first.
+
+        Both ends are reached from the store root without following links, and the move is a
+        rename inside the store: atomic, and the bytes are kept as they were.
+        """
+        parts = safefs.parts_below(self.root, path)
+        try:
+            source, name = safefs.open_parent(self.root, path)
+        except (FileNotFoundError, UnsafeLinkError):
+            return None  # its folder went away (or became a link) meanwhile
+        with source:
+            if source.kind(name) is None:
+                return None
+            with self._quarantine_dir() as stamp, stamp.walk(parts[:-1], create=True) as dst:
+                try:
+                    source.rename(name, dst, name)
+                except FileNotFoundError:
+                    return None  # another check (or a compaction) moved it first
+        target = self.root / layout.QUARANTINE_DIR / self._stamp / Path(*parts)
+        self.report.quarantine = self.root / layout.QUARANTINE_DIR / self._stamp
         return target
+
+    def _quarantine_dir(self) -> safefs.Dir:
+        """This run's folder in ``.quarantine/``, created if needed. A ``.quarantine`` that is a
+        link is itself moved into a new, real quarantine first: nothing is ever moved through
+        it out of the store."""
+        with safefs.open_dir(self.root) as top:
+            try:
+                holder = top.child(layout.QUARANTINE_DIR, create=True)
+            except UnsafeLinkError:
+                self._move_linked_quarantine(top)
+                holder = top.child(layout.QUARANTINE_DIR)
+        with holder:
+            return holder.child(self._stamp, create=True)
+
+    def _move_linked_quarantine(self, top: safefs.Dir) -> None:
+        aside = f"{layout.QUARANTINE_DIR}.link-{secrets.token_hex(4)}"
+        top.rename(layout.QUARANTINE_DIR, top, aside)  # renames the link, not its target
+        with (
+            top.child(layout.QUARANTINE_DIR, create=True) as fresh,
+            fresh.child(self._stamp, create=True) as stamp,
+        ):
+            top.rename(aside, stamp, layout.QUARANTINE_DIR)
+        self.report.quarantine = self.root / layout.QUARANTINE_DIR / self._stamp
 
     def age(self, path: Path) -> float:
         try:
@@ -206,15 +243,53 @@ class _Checker:
             return
         fixed = False
         if self.fix:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+            try:
+                folder, name = safefs.open_parent(self.root, path)
+            except (FileNotFoundError, UnsafeLinkError):
+                pass  # removed (or its folder swapped) by another process meanwhile
             else:
-                path.unlink(missing_ok=True)
+                with folder:
+                    folder.rmtree(name)  # never follows a link, at any depth
             fixed = True
         self.found(path, STALE_TEMP, f"temporary entry abandoned {age:.0f} s ago", fixed)
 
     def unknown(self, path: Path, where: str) -> None:
         self.found(path, UNKNOWN_FILE, f"not part of a tracklite {where}; left in place")
+
+    def unsafe_link(self, path: Path) -> None:
+        """A symbolic link anywhere in the store: tracklite never follows one."""
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return  # gone meanwhile
+        fixed = False
+        if self.fix:
+            if path == self.root / layout.QUARANTINE_DIR:
+                self._quarantine_dir().close()  # moves the link itself into a real quarantine
+            else:
+                self.quarantine(path)  # the link itself, never its target
+            fixed = True
+        self.found(
+            path,
+            UNSAFE_LINK,
+            f"symbolic link to {target}; tracklite never follows links inside a store",
+            fixed,
+        )
+
+    def entries(self, folder: Path) -> list[Path]:
+        """The entries of ``folder`` that are not links; every link is reported (and with
+        ``fix`` quarantined) on the way."""
+        found = []
+        for path in _entries(folder):
+            try:
+                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except FileNotFoundError:
+                continue  # removed while we walked
+            if is_link:
+                self.unsafe_link(path)
+            else:
+                found.append(path)
+        return found
 
     # ------------------------------------------------------------------ the store
 
@@ -225,7 +300,7 @@ class _Checker:
         if not self.check_marker():
             return self.report
         names: dict[str, list[str]] = {}
-        for entry in _entries(self.root):
+        for entry in self.entries(self.root):
             name = entry.name
             if name in (layout.MARKER, layout.STORE_LOCK, layout.QUARANTINE_DIR) or (
                 name in EXTRA_ROOT_ENTRIES
@@ -233,7 +308,7 @@ class _Checker:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif layout.is_id_name(name) and entry.is_dir() and not entry.is_symlink():
+            elif layout.is_id_name(name) and entry.is_dir():
                 meta = self.check_experiment(entry)
                 if meta is not None and meta.get("lifecycle") == "active":
                     names.setdefault(str(meta.get("name")), []).append(name)
@@ -251,6 +326,11 @@ class _Checker:
     def check_marker(self) -> bool:
         """Check the marker; False when the rest must not be touched (a newer format)."""
         path = self.root / layout.MARKER
+        if path.is_symlink():
+            self.unsafe_link(path)
+            if self.fix:
+                self._write_marker()
+            return True
         try:
             marker = atomic.read_json(path)
         except FileNotFoundError:
@@ -265,19 +345,12 @@ class _Checker:
             self.found(path, MARKER, "store marker missing", self.fix and self._write_marker())
             return True
         except (OSError, ValueError) as exc:
-            fixed = False
-            if self.fix:
-                self.quarantine(path)
-                fixed = self._write_marker()
-            self.found(path, MARKER, f"store marker unreadable: {exc}", fixed)
+            self.found(path, MARKER, f"store marker unreadable: {exc}", self._replace_marker())
             return True
         version = marker.get("format_version") if isinstance(marker, dict) else None
         if not isinstance(version, int) or version < 1:
-            fixed = False
-            if self.fix:
-                self.quarantine(path)
-                fixed = self._write_marker()
-            self.found(path, MARKER, f"store marker has no valid format_version: {marker!r}", fixed)
+            message = f"store marker has no valid format_version: {marker!r}"
+            self.found(path, MARKER, message, self._replace_marker())
             return True
         if version > layout.FORMAT_VERSION:
             self.found(
@@ -288,6 +361,12 @@ class _Checker:
             )
             return False
         return True
+
+    def _replace_marker(self) -> bool:
+        if not self.fix:
+            return False
+        self.quarantine(self.root / layout.MARKER)
+        return self._write_marker()
 
     def _write_marker(self) -> bool:
         atomic.write_json(
@@ -308,16 +387,19 @@ class _Checker:
         if problem is not None:
             children = [e for e in _entries(folder) if layout.is_id_name(e.name)]
             if meta is None and problem == MISSING_METADATA and not children:
-                self.unknown(folder, "store folder (an id-named folder without experiment.json)")
+                if folder.exists():
+                    self.unknown(
+                        folder, "store folder (an id-named folder without experiment.json)"
+                    )
                 return None
             meta = self.recover_experiment(folder, path, problem)
-        for entry in _entries(folder):
+        for entry in self.entries(folder):
             name = entry.name
             if name == layout.EXPERIMENT_FILE or name in EXTRA_EXPERIMENT_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif layout.is_id_name(name) and entry.is_dir() and not entry.is_symlink():
+            elif layout.is_id_name(name) and entry.is_dir():
                 self.check_recorder(exp_id, entry)
             else:
                 self.unknown(entry, "experiment folder")
@@ -332,11 +414,11 @@ class _Checker:
             self.found(path, problem, message)
             return None
         with locked(self.root / layout.STORE_LOCK):
-            # Another process may have repaired it meanwhile.
+            # Another process may have repaired (or gc removed) it meanwhile.
             meta, again = _read_meta(path, {"id": folder.name}, _valid_experiment)
-            if again is None:
+            if again is None or not folder.is_dir():
                 return meta
-            moved = self.quarantine(path) if path.exists() else None
+            moved = self.quarantine(path) if again == CORRUPT_METADATA else None
             meta = {
                 "format_version": layout.FORMAT_VERSION,
                 "id": folder.name,
@@ -354,20 +436,45 @@ class _Checker:
     # ------------------------------------------------------------------ recorders
 
     def check_recorder(self, exp_id: str, folder: Path) -> None:
-        rec_id = folder.name
+        """One recorder: its metadata, its folder's entries, its segments, its liveness and
+        summary. A recorder removed (gc) or moved while being checked is skipped."""
+        try:
+            self._check_recorder(exp_id, folder)
+        except (FileNotFoundError, NotFoundError):
+            if folder.is_dir():
+                raise
+            # gc removed it, or another check quarantined it, while we looked: nothing to do.
+
+    def _check_recorder(self, exp_id: str, folder: Path) -> None:
         path = folder / layout.RECORDER_FILE
-        expect = {"id": rec_id, "experiment_id": exp_id}
+        expect = {"id": folder.name, "experiment_id": exp_id}
         meta, problem = _read_meta(path, expect, _valid_recorder)
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return
-        if problem == MISSING_METADATA and not any(
-            any(_entries(folder / sub)) for sub in (layout.METRICS_DIR, layout.ARTIFACTS_DIR)
-        ):
+        if problem == MISSING_METADATA and not _has_content(folder):
             # No points, no artifacts: nothing to recover a recorder for.
-            self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
+            if folder.is_dir():
+                self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
             return
-        for entry in _entries(folder):
+        self.check_recorder_entries(folder)
+        tables = self.check_segments(folder / layout.METRICS_DIR)
+        if problem is not None:
+            self.recover_recorder(exp_id, folder, path, problem, meta)
+            return
+        assert meta is not None
+        status = liveness.effective_status(meta, folder, self.now)
+        if status == liveness.RUNNING:
+            return  # a live writer's summary may lag its last segment by one flush
+        if status == liveness.DEAD:
+            self.mark_dead(exp_id, folder, meta)
+        mismatch = _summary_differences(meta["metrics"], _summary(tables))
+        if mismatch:
+            self.repair_summary(exp_id, folder, mismatch)
+
+    def check_recorder_entries(self, folder: Path) -> None:
+        """Temporary files, artifacts, links and unknown entries of a recorder folder."""
+        for entry in self.entries(folder):
             name = entry.name
             if name in (layout.RECORDER_FILE, layout.RECORDER_LOCK, layout.HEARTBEAT_FILE) or (
                 name in EXTRA_RECORDER_ENTRIES
@@ -375,45 +482,51 @@ class _Checker:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif name == layout.ARTIFACTS_DIR and entry.is_dir() and not entry.is_symlink():
+            elif name == layout.ARTIFACTS_DIR and entry.is_dir():
                 self.check_artifacts(entry)
-            elif not (name == layout.METRICS_DIR and entry.is_dir() and not entry.is_symlink()):
+            elif not (name == layout.METRICS_DIR and entry.is_dir()):
                 self.unknown(entry, "recorder folder")
-        tables = self.check_segments(folder / layout.METRICS_DIR)
-        if problem is not None:
-            self.recover_recorder(exp_id, folder, path, problem, meta, tables)
-            return
-        assert meta is not None
-        status = liveness.effective_status(meta, folder, self.now)
-        if status == liveness.RUNNING:
-            return  # a live writer's summary may lag its last segment by one flush
-        summary = _summary(tables)
-        mismatch = _summary_differences(meta["metrics"], summary)
-        if status == liveness.DEAD:
-            self.mark_dead(exp_id, folder, meta, summary)
-        if mismatch:
-            fixed = False
-            if self.fix:
 
-                def rebuild(current: Meta) -> None:
-                    # Never overwrite the summary of a run a live process resumed meanwhile.
-                    if liveness.effective_status(current, folder) != liveness.RUNNING:
-                        current["metrics"] = summary
+    def repair_summary(self, exp_id: str, folder: Path, mismatch: str) -> None:
+        """Report a summary that disagrees with the segments; with ``fix``, rebuild it."""
+        fixed = False
+        if self.fix:
+            rebuilt: list[bool] = []
 
-                after = self.store.update_recorder(exp_id, rec_id, rebuild)
-                fixed = after["metrics"] is summary
-            self.found(
-                path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}", fixed
-            )
+            def rebuild(current: Meta) -> None:
+                # Never overwrite the summary of a run a live process resumed meanwhile.
+                if liveness.effective_status(current, folder) == liveness.RUNNING:
+                    return
+                current["metrics"] = self.locked_summary(folder)
+                rebuilt.append(True)
+
+            self.store.update_recorder(exp_id, folder.name, rebuild)
+            fixed = bool(rebuilt)
+        path = folder / layout.RECORDER_FILE
+        self.found(path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}", fixed)
+
+    def locked_summary(self, folder: Path) -> dict[str, Any]:
+        """The summary of every point of a recorder, read while its lock is held.
+
+        Under the lock no compaction runs and every writer's summary update waits, so this
+        listing holds every segment behind the stored summary: rebuilding from it never drops
+        a key or goes back to an older step (a listing taken without the lock could miss
+        segments a compaction just merged, and so summarise nothing).
+        """
+        try:
+            metrics = safefs.open_under(self.root, safefs.parts_below(self.root, folder))
+        except FileNotFoundError:
+            return {}
+        with metrics:
+            try:
+                sub = metrics.child(layout.METRICS_DIR)
+            except FileNotFoundError:
+                return {}
+        with sub:
+            return _summary(_readable_segments(sub))
 
     def recover_recorder(
-        self,
-        exp_id: str,
-        folder: Path,
-        path: Path,
-        problem: str,
-        old: Meta | None,
-        tables: list[pa.Table],
+        self, exp_id: str, folder: Path, path: Path, problem: str, old: Meta | None
     ) -> None:
         message = {
             MISSING_METADATA: "recorder.json missing",
@@ -428,33 +541,16 @@ class _Checker:
             _, again = _read_meta(path, expect, _valid_recorder)
             if again is None:
                 return  # repaired by someone else meanwhile
-            moved = self.quarantine(path) if path.exists() else None
-            salvage = old if isinstance(old, dict) else {}
+            moved = self.quarantine(path) if again == CORRUPT_METADATA else None
             note = f"{message}; rebuilt by tracklite check at {now_iso()}" + (
                 f" (old file in {moved.relative_to(self.root)})" if moved else ""
             )
-            tags = _str_dict(salvage.get("tags"))
-            tags["tracklite.repair"] = note
-            meta: Meta = {
-                "format_version": layout.FORMAT_VERSION,
-                "id": rec_id,
-                "name": name if isinstance(name := salvage.get("name"), str) else "recovered",
-                "experiment_id": exp_id,
-                # Nobody can vouch for this run's outcome any more.
-                "status": "FAILED",
-                "lifecycle": "deleted" if salvage.get("lifecycle") == "deleted" else "active",
-                "start_time": _iso_or(salvage.get("start_time"), ms_to_iso(id_time_ms(rec_id))),
-                "end_time": _iso_or(salvage.get("end_time"), None),
-                "deleted_time": _iso_or(salvage.get("deleted_time"), None),
-                "owner": salvage.get("owner") if isinstance(salvage.get("owner"), dict) else None,
-                "params": _str_dict(salvage.get("params")),
-                "tags": tags,
-                "metrics": _summary(tables),
-            }
+            meta = _rebuilt_recorder(exp_id, rec_id, old, note)
+            meta["metrics"] = self.locked_summary(folder)
             atomic.write_json(path, meta)
         self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)", True)
 
-    def mark_dead(self, exp_id: str, folder: Path, meta: Meta, summary: dict[str, Any]) -> None:
+    def mark_dead(self, exp_id: str, folder: Path, meta: Meta) -> None:
         owner = meta.get("owner")
         who = liveness.describe_owner(owner)
         fixed = False
@@ -476,7 +572,7 @@ class _Checker:
                 current["status"] = "FAILED"
                 current["end_time"] = last_seen.isoformat(timespec="microseconds")
                 current["tags"]["tracklite.dead"] = note
-                current["metrics"] = summary
+                current["metrics"] = self.locked_summary(folder)
 
             after = self.store.update_recorder(exp_id, folder.name, bury)
             fixed = after.get("status") == "FAILED"
@@ -492,42 +588,55 @@ class _Checker:
     # ------------------------------------------------------------------ contents
 
     def check_segments(self, metrics_dir: Path) -> list[pa.Table]:
-        """Readable segments (replaced ones excluded); corrupt ones reported or quarantined."""
-        import pyarrow.parquet as pq
+        """Readable segments (replaced ones excluded); corrupt ones reported or quarantined.
 
-        if not metrics_dir.is_dir():
+        Read from one listing; a segment that vanished meanwhile (a compaction merged it) makes
+        the whole listing be read again, so the tables returned are one consistent picture.
+        """
+        for _attempt in range(20):
+            tables = self._read_segments(metrics_dir)
+            if tables is not None:
+                return tables
+        return []  # pragma: no cover - compactions kept racing; the summary check is skipped
+
+    def _read_segments(self, metrics_dir: Path) -> list[pa.Table] | None:
+        try:
+            folder = safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
+        except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return []
         tables: dict[str, pa.Table] = {}
         replaced: dict[str, str] = {}
-        for entry in _entries(metrics_dir):
-            name = entry.name
-            if name.startswith("."):
-                # The metric writer's temporaries are all hidden names in metrics/.
-                self.temp_entry(entry)
-                continue
-            if not name.endswith(layout.SEGMENT_SUFFIX) or not entry.is_file():
-                self.unknown(entry, "metrics folder")
-                continue
-            try:
-                table = pq.read_table(entry)
-                missing = [c for c in _METRIC_COLUMNS if c not in table.column_names]
-                if missing:
-                    raise ValueError(f"no column(s) {', '.join(missing)}")
-                table = table.select(list(_METRIC_COLUMNS))
-            except FileNotFoundError:
-                continue  # compacted away while we walked
-            except Exception as exc:  # pyarrow raises many kinds on a torn file
-                fixed = False
-                if self.fix:
-                    self.quarantine(entry)
-                    fixed = True
-                self.found(entry, CORRUPT_SEGMENT, f"unreadable metric segment: {exc}", fixed)
-                continue
-            tables[name] = table
-            raw = (table.schema.metadata or {}).get(segments.REPLACES_KEY)
-            if raw:
-                for old in json.loads(raw):
-                    replaced[old] = name
+        with folder:
+            for name in _names(folder, metrics_dir):
+                entry = metrics_dir / name
+                kind = folder.kind(name)
+                if kind is None:
+                    continue  # removed while we walked
+                if kind == "link":
+                    self.unsafe_link(entry)
+                    continue
+                if name.startswith("."):
+                    # The metric writer's temporaries are all hidden names in metrics/.
+                    self.temp_entry(entry)
+                    continue
+                if not name.endswith(layout.SEGMENT_SUFFIX) or kind != "file":
+                    self.unknown(entry, "metrics folder")
+                    continue
+                try:
+                    table = _segment_table(folder, name)
+                except FileNotFoundError:
+                    return None  # merged away while we read: read a fresh listing
+                except Exception as exc:  # pyarrow raises many kinds on a torn file
+                    if self.fix:
+                        self.quarantine(entry)
+                    message = f"unreadable metric segment: {exc}"
+                    self.found(entry, CORRUPT_SEGMENT, message, self.fix)
+                    continue
+                tables[name] = table
+                raw = (table.schema.metadata or {}).get(segments.REPLACES_KEY)
+                if raw:
+                    for old in json.loads(raw):
+                        replaced[old] = name
         for old, by in sorted(replaced.items()):
             if old in tables:
                 del tables[old]
@@ -535,33 +644,98 @@ class _Checker:
                 # A compaction deletes the files it replaced right after publishing; survivors
                 # older than the bound mean it died in between. Readers already skip them.
                 if self.age(path) > self.temp_age:
-                    fixed = False
                     if self.fix:
                         self.quarantine(path)
-                        fixed = True
-                    self.found(path, REPLACED_SEGMENT, f"already merged into {by}", fixed)
+                    self.found(path, REPLACED_SEGMENT, f"already merged into {by}", self.fix)
         return list(tables.values())
 
     def check_artifacts(self, artifacts_dir: Path) -> None:
-        base = os.path.realpath(artifacts_dir)
-        for folder, dirs, files in os.walk(artifacts_dir, followlinks=False):
-            here = Path(folder)
-            for name in [*dirs, *files]:
-                path = here / name
-                if path.is_symlink():
-                    real = os.path.realpath(path)
-                    if real != base and not real.startswith(base + os.sep):
-                        message = f"symbolic link leads outside artifacts/ ({os.readlink(path)})"
-                        fixed = False
-                        if self.fix:
-                            self.quarantine(path)  # moves the link itself, never its target
-                            fixed = True
-                        self.found(path, UNSAFE_LINK, message, fixed)
-                elif name in files and (_TEMP_RE.match(name) or _NFS_SILLY_RE.match(name)):
-                    self.temp_entry(path)
+        """Every link in ``artifacts/`` at any depth (never entered), and stale temporaries."""
+        try:
+            folder = safefs.open_under(self.root, safefs.parts_below(self.root, artifacts_dir))
+        except (FileNotFoundError, UnsafeLinkError):
+            return
+        with folder:
+            entries = list(folder.tree())
+        for rel, kind in entries:
+            path = artifacts_dir.joinpath(*rel.split("/"))
+            name = path.name
+            if kind == "link":
+                self.unsafe_link(path)
+            elif kind == "file" and (_TEMP_RE.match(name) or _NFS_SILLY_RE.match(name)):
+                self.temp_entry(path)
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _rebuilt_recorder(exp_id: str, rec_id: str, old: Meta | None, note: str) -> Meta:
+    """A minimal new ``recorder.json`` keeping what could be salvaged from ``old``."""
+    salvage = old if isinstance(old, dict) else {}
+    tags = _str_dict(salvage.get("tags"))
+    tags["tracklite.repair"] = note
+    return {
+        "format_version": layout.FORMAT_VERSION,
+        "id": rec_id,
+        "name": name if isinstance(name := salvage.get("name"), str) else "recovered",
+        "experiment_id": exp_id,
+        # Nobody can vouch for this run's outcome any more.
+        "status": "FAILED",
+        "lifecycle": "deleted" if salvage.get("lifecycle") == "deleted" else "active",
+        "start_time": _iso_or(salvage.get("start_time"), ms_to_iso(id_time_ms(rec_id))),
+        "end_time": _iso_or(salvage.get("end_time"), None),
+        "deleted_time": _iso_or(salvage.get("deleted_time"), None),
+        "owner": salvage.get("owner") if isinstance(salvage.get("owner"), dict) else None,
+        "params": _str_dict(salvage.get("params")),
+        "tags": tags,
+        "metrics": {},
+    }
+
+
+def _has_content(folder: Path) -> bool:
+    return any(any(_entries(folder / sub)) for sub in (layout.METRICS_DIR, layout.ARTIFACTS_DIR))
+
+
+def _names(folder: safefs.Dir, path: Path) -> list[str]:
+    try:
+        return [n for n in folder.names() if n not in _IGNORED]
+    except FileNotFoundError:
+        return []
+
+
+def _segment_table(folder: safefs.Dir, name: str) -> pa.Table:
+    """A segment's four metric columns (``ValueError`` if it lacks one)."""
+    table = segments.read_in(folder, name)
+    missing = [c for c in _METRIC_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"no column(s) {', '.join(missing)}")
+    return table.select(list(_METRIC_COLUMNS))
+
+
+def _readable_segments(folder: safefs.Dir) -> list[pa.Table]:
+    """Every readable, not replaced segment of an open ``metrics/`` folder, from one listing
+    taken again if a segment vanishes meanwhile (corrupt ones are left out)."""
+    for _attempt in range(20):
+        tables: dict[str, pa.Table] = {}
+        replaced: set[str] = set()
+        vanished = False
+        for name in folder.names():
+            if name.startswith(".") or not name.endswith(layout.SEGMENT_SUFFIX):
+                continue
+            try:
+                table = _segment_table(folder, name)
+            except FileNotFoundError:
+                vanished = True
+                break
+            except Exception:  # corrupt: its points are not readable by anyone
+                continue
+            tables[name] = table
+            raw = (table.schema.metadata or {}).get(segments.REPLACES_KEY)
+            if raw:
+                replaced.update(json.loads(raw))
+        if not vanished:
+            return [t for n, t in tables.items() if n not in replaced]
+    raise OSError(f"metrics of {folder.path} kept changing while being read")
 
 
 def _load_registrations() -> None:

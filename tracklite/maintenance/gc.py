@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ from pathlib import Path
 from typing import Literal
 
 from .. import liveness
-from ..store import layout
+from ..errors import UnsafeLinkError
+from ..store import layout, safefs
 from ..store.locks import locked
 from ..store.root import Meta, Store
 
@@ -175,24 +175,38 @@ def collect(
 
 
 def _remove(store: Store, item: Garbage) -> str | None:
-    """Remove one item; the reason it was left alone, or None when it is gone."""
-    if item.kind == "leftover":
-        shutil.rmtree(item.path, ignore_errors=True)
-        return None if not item.path.exists() else "could not remove it"
-    if item.kind == "experiment":
-        lock = store.root / layout.STORE_LOCK
-    else:
-        lock = item.path / layout.RECORDER_LOCK
-    tomb = item.path.with_name(f".{item.path.name}{_TOMB}{secrets.token_hex(4)}")
+    """Remove one item; the reason it was left alone, or None when it is gone.
+
+    The folder is reached from the store root without following links, renamed and removed
+    relative to its parent's descriptor: nothing outside the store is moved or deleted, even
+    if a folder on the way is swapped for a link meanwhile.
+    """
     try:
-        with locked(lock):
-            reason = _still_garbage(store, item)
-            if reason is not None:
-                return reason
-            os.rename(item.path, tomb)
+        parent, name = safefs.open_parent(store.root, item.path)
     except FileNotFoundError:
         return "it was already removed"
-    shutil.rmtree(tomb, ignore_errors=True)
+    except UnsafeLinkError:
+        return "it lies behind a symbolic link (run `tracklite check`)"
+    with parent:
+        if item.kind == "leftover":
+            parent.rmtree(name)
+            return None if parent.kind(name) is None else "could not remove it"
+        if parent.kind(name) == "link":
+            return "it is a symbolic link (run `tracklite check`)"
+        if item.kind == "experiment":
+            lock = store.root / layout.STORE_LOCK
+        else:
+            lock = item.path / layout.RECORDER_LOCK
+        tomb = f".{name}{_TOMB}{secrets.token_hex(4)}"
+        try:
+            with locked(lock):
+                reason = _still_garbage(store, item)
+                if reason is not None:
+                    return reason
+                parent.rename(name, parent, tomb)
+        except FileNotFoundError:
+            return "it was already removed"
+        parent.rmtree(tomb)
     return None
 
 

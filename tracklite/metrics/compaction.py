@@ -8,12 +8,10 @@ are serialised by the recorder's lock, and new segments written meanwhile are le
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..store import layout
+from ..store import layout, safefs
 from ..store.ids import new_id
 from ..store.locks import locked
 from ..store.ref import RecorderRef
@@ -32,25 +30,33 @@ class CompactionReport:
 
 
 def compact_recorder(ref: RecorderRef) -> int:
-    """Merge the segments of one recorder into a single file; returns segments removed."""
-    metrics_dir = ref.metrics_dir
-    if len(segments.segment_names(metrics_dir)) < 2:
-        return 0
-    with locked(ref.dir / layout.RECORDER_LOCK):
-        return _compact_locked(metrics_dir)
+    """Merge the segments of one recorder into a single file; returns segments removed.
+
+    The ``metrics/`` folder is opened from the store root without following links: a linked
+    ``metrics/`` raises :class:`~tracklite.errors.UnsafeLinkError` and nothing is read, written
+    or deleted through it.
+    """
+    try:
+        folder = safefs.open_under(
+            ref.root, [ref.experiment_id, ref.recorder_id, layout.METRICS_DIR]
+        )
+    except FileNotFoundError:
+        return 0  # no metrics, or the recorder was removed (gc) or quarantined
+    with folder:
+        if sum(map(_is_segment, folder.names())) < 2:
+            return 0
+        with locked(ref.dir / layout.RECORDER_LOCK):
+            return _compact_locked(folder)
 
 
-def _compact_locked(metrics_dir: Path) -> int:
-    import pyarrow.parquet as pq
-
-    names = segments.segment_names(metrics_dir)
+def _compact_locked(folder: safefs.Dir) -> int:
+    names = [n for n in folder.names() if _is_segment(n)]
     if len(names) < 2:
         return 0
     covered: list[str] = []
     for name in names:
-        meta = pq.read_schema(metrics_dir / name).metadata or {}
         covered.append(name)
-        covered.extend(json.loads(meta.get(segments.REPLACES_KEY, b"[]")))
+        covered.extend(segments.replaces_in(folder, name))
     # Named after the newest segment merged, so the merged file sorts where that one did:
     # before every segment published meanwhile (a bare new id would sort after them, and
     # readers would see those newer points before the older ones, per key).
@@ -58,15 +64,16 @@ def _compact_locked(metrics_dir: Path) -> int:
     name = f"{newest}-{new_id()}{layout.SEGMENT_SUFFIX}"
     # Exactly the listed files, streamed one at a time (memory stays bounded): a segment
     # another process publishes meanwhile is not in ``covered`` and is left alone.
-    segments.write_merged(metrics_dir, names, replaces=sorted(set(covered)), name=name)
+    segments.write_merged(folder, names, replaces=sorted(set(covered)), name=name)
     removed = 0
-    for name in sorted(set(covered)):
-        try:
-            os.unlink(metrics_dir / name)
+    for old in sorted(set(covered)):
+        if folder.unlink(old):
             removed += 1
-        except FileNotFoundError:
-            pass
     return removed
+
+
+def _is_segment(name: str) -> bool:
+    return name.endswith(layout.SEGMENT_SUFFIX) and not name.startswith(".")
 
 
 def compact(uri: str | os.PathLike[str], experiment_id: str | None = None) -> CompactionReport:

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store import atomic, layout
+from ..store import atomic, layout, safefs
 from ..store.ids import new_id
 
 if TYPE_CHECKING:
@@ -93,8 +93,9 @@ def write_segment(
 MERGE_ROW_GROUP = 1 << 18
 
 
-def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], name: str) -> Path:
-    """Publish one segment holding the points of the named segments, read one at a time.
+def write_merged(folder: safefs.Dir, names: list[str], *, replaces: list[str], name: str) -> None:
+    """Publish one segment in ``folder`` holding the points of the named segments, read one at
+    a time, each opened without following links.
 
     Segments listed in another's ``tracklite.replaces`` are skipped; rows keep their order
     (segment by segment), so each key keeps its logging order.
@@ -104,8 +105,7 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
 
     replaced: set[str] = set()
     for segment in names:
-        meta = pq.read_schema(metrics_dir / segment).metadata or {}
-        replaced.update(json.loads(meta.get(REPLACES_KEY, b"[]")))
+        replaced.update(replaces_in(folder, segment))
     kept = [segment for segment in names if segment not in replaced]
     target_schema = schema().with_metadata({REPLACES_KEY: json.dumps(replaces).encode()})
 
@@ -114,7 +114,7 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
             pending: list[pa.Table] = []
             rows = 0
             for segment in kept:
-                table = read_file(metrics_dir / segment)
+                table = read_in(folder, segment)
                 table = table.replace_schema_metadata(None)
                 pending.append(table.cast(schema()))
                 rows += table.num_rows
@@ -124,9 +124,32 @@ def write_merged(metrics_dir: Path, names: list[str], *, replaces: list[str], na
             if pending:
                 out.write_table(pa.concat_tables(pending))
 
-    target = metrics_dir / name
-    atomic.publish(target, write)
-    return target
+    folder.publish(name, write)
+
+
+def read_in(folder: safefs.Dir, name: str) -> pa.Table:
+    """Segment ``name`` of an open folder, opened without following a link."""
+    fd = folder.open_fd(name)
+    try:
+        return read_file(Path(folder.fd_path(fd)))
+    finally:
+        os.close(fd)
+
+
+def replaces_in(folder: safefs.Dir, name: str) -> list[str]:
+    """The segments that segment ``name`` of an open folder replaces (its footer only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fd = folder.open_fd(name)
+    try:
+        # A native file, as in read_file: pq.read_schema's path handling (and building a table)
+        # imports pandas, which cannot load at interpreter exit (a run ended by exit).
+        with pa.OSFile(folder.fd_path(fd), "rb") as handle:
+            meta = pq.ParquetFile(handle).schema_arrow.metadata or {}
+    finally:
+        os.close(fd)
+    return list(json.loads(meta.get(REPLACES_KEY, b"[]")))
 
 
 def read_file(path: Path) -> pa.Table:

@@ -107,8 +107,9 @@ class RecorderBuffer:
 
     # -------------------------------------------------------------- caller side (hot path)
 
-    def log(self, step: Any, items: dict[str, Any]) -> None:
-        """Validate one call's points and append them; the whole call or nothing."""
+    def log(self, step: Any, items: dict[str, Any], stamp: int | None = None) -> None:
+        """Validate one call's points and append them; the whole call or nothing. ``stamp``
+        (Unix ms, now by default) is the points' timestamp."""
         if self.error is not None:
             self.raise_error()
         if self.full:
@@ -125,7 +126,8 @@ class RecorderBuffer:
             codes = self._codes_for(keys)
         if not PLAIN_TYPES.issuperset(map(type, items.values())):
             items = check_values(items)  # TypeError naming the key; nothing is queued
-        stamp = _time_ns() // 1_000_000
+        if stamp is None:
+            stamp = _time_ns() // 1_000_000
         size = 0
         with self.lock:
             values = self.values
@@ -425,6 +427,7 @@ class MetricWriter:
         self._thread: threading.Thread | None = None
         self._warmed = threading.Event()
         self._last_beat = 0.0
+        self._last_flush = time.monotonic()
         self._closed = False
 
     def configure(
@@ -558,19 +561,27 @@ class MetricWriter:
                 print(f"tracklite: metric writer error: {exc!r}", file=sys.stderr)
 
     def _cycle(self) -> None:
-        """One wake-up: flush what is pending, then refresh heartbeats when due."""
-        self._wake.wait(self.flush_interval)
+        """One wake-up: flush what is pending when due (or asked), refresh heartbeats when due.
+
+        The thread sleeps until the earlier of the two: heartbeats never wait for a flush, so a
+        flush interval longer than ``STALE_AFTER`` cannot make a live run read DEAD elsewhere.
+        """
+        due_flush = self._last_flush + self.flush_interval
+        due_beat = self._last_beat + HEARTBEAT_INTERVAL
+        woken = self._wake.wait(max(0.0, min(due_flush, due_beat) - time.monotonic()))
         self._wake.clear()
         if self._closed:
             return
-        for buf in list(self._buffers.values()):
-            if buf.dirty() and buf.error is None:
-                try:
-                    buf.flush()
-                except Exception as exc:
-                    buf.error = exc  # raised by the recorder's next call, flush or end_run
         now = time.monotonic()
-        if now - self._last_beat >= HEARTBEAT_INTERVAL:
+        if woken or now >= due_flush:
+            self._last_flush = now
+            for buf in list(self._buffers.values()):
+                if buf.dirty() and buf.error is None:
+                    try:
+                        buf.flush()
+                    except Exception as exc:
+                        buf.error = exc  # raised by the recorder's next call, flush or end_run
+        if now >= due_beat:
             self._last_beat = now
             for buf in list(self._buffers.values()):
                 if buf.running:

@@ -9,6 +9,7 @@ Neither MLflow nor a server is needed; ``import tracklite`` does not import this
 from __future__ import annotations
 
 from . import entities, exceptions, tracking, utils
+from ._alias import install_as_mlflow
 from .entities import Experiment, Run, RunStatus, ViewType
 from .exceptions import MlflowException
 from .tracking import MlflowClient
@@ -79,6 +80,7 @@ __all__ = [
     "get_parent_run",
     "get_run",
     "get_tracking_uri",
+    "install_as_mlflow",
     "is_tracking_uri_set",
     "last_active_run",
     "log_artifact",

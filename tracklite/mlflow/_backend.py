@@ -431,33 +431,31 @@ def to_metric_value(value: Any) -> Any:
 
 def queue_points(
     buf: RecorderBuffer,
-    points: Iterable[tuple[str, Any, int | None, int]],
+    points: Iterable[tuple[str, Any, int | None, Any]],
 ) -> None:
-    """Queue ``(key, value, timestamp ms or None, step)`` points, validated as a whole first."""
-    import numpy as np
+    """Queue ``(key, value, timestamp ms or None, step)`` points, validated as a whole first.
 
-    grouped: dict[str, tuple[list[int], list[float], list[int]]] = {}
-    stamp_now = None
+    Consecutive points sharing a step and a timestamp (a training step's metrics) go to the
+    writer as one call, like ``R.log_metrics``; logging order is kept.
+    """
+    from ..metrics.values import to_step
+    from ..store.clock import now_ms
+
+    calls: list[tuple[int, int, dict[str, float]]] = []
+    now = None
     for index, (key, raw, stamp, step) in enumerate(points):
         value = to_metric_value(raw)
         if stamp is None:
-            if stamp_now is None:
-                from ..store.clock import now_ms
-
-                stamp_now = now_ms()
-            stamp = stamp_now
+            now = now_ms() if now is None else now
+            stamp = now
         validation.validate_metric(key, value, stamp, step, path=f"metrics[{index}]")
-        steps, values, stamps = grouped.setdefault(key, ([], [], []))
-        steps.append(int(step))
-        values.append(float(value))
-        stamps.append(int(stamp))
-    for key, (steps, values, stamps) in grouped.items():
-        buf.log_key_columns(
-            key,
-            np.asarray(steps, dtype=np.int64),
-            np.asarray(values, dtype=np.float64),
-            np.asarray(stamps, dtype=np.int64),
-        )
+        where = (to_step(step), int(stamp))
+        if calls and calls[-1][:2] == where and key not in calls[-1][2]:
+            calls[-1][2][key] = float(value)
+        else:
+            calls.append((*where, {key: float(value)}))
+    for step_, stamp_, items in calls:
+        buf.log(step_, items, stamp_)
 
 
 def pending_and_stored(

@@ -1,19 +1,32 @@
-"""A recorder's ``artifacts/`` folder: safe paths, atomic saves, listing and loading.
+"""A recorder's ``artifacts/`` folder: safe paths, atomic saves, listing, loading, downloading.
 
-An artifact path is always relative to ``artifacts/`` and can never leave it: absolute paths,
-``..`` components and symbolic links that point outside are refused before anything is written.
+An artifact path is always relative to ``artifacts/`` and can never leave it: absolute paths and
+``..`` components are refused before anything is written, and every access walks from the store
+root through :mod:`tracklite.store.safefs`, so a symbolic link anywhere on the way (a linked
+``artifacts/``, a planted link at any depth) is refused, never followed. Objects are pickled
+straight into their file and unpickled straight from it: a large object costs no second copy of
+itself in memory.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
+import errno
 import os
 import pickle
 import shutil
+import stat
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
-from . import atomic
+from ..errors import UnsafeLinkError
+from . import layout, safefs
+from .ref import RecorderRef
+
+#: Pickle protocol 5 (Python 3.8+): a NumPy array or pandas frame is written straight from its
+#: own buffer (protocol 4 first copies it into a ``bytes`` object as large as the array).
+PROTOCOL = 5
 
 
 def safe_relative(path: str | os.PathLike[str] | None, argument: str = "artifact_path") -> str:
@@ -41,45 +54,116 @@ def safe_relative(path: str | os.PathLike[str] | None, argument: str = "artifact
     return "/".join(parts)
 
 
-def resolve(artifacts_dir: Path, relative: str, argument: str = "artifact_path") -> Path:
-    """The real location of ``relative`` inside ``artifacts_dir``, refusing symlink escapes."""
-    target = artifacts_dir.joinpath(*relative.split("/")) if relative else artifacts_dir
-    base = os.path.realpath(artifacts_dir)
-    real = os.path.realpath(target)
-    if real != base and not real.startswith(base + os.sep):
-        raise ValueError(
-            f"{argument} {relative!r} leads outside the artifacts/ folder through a symbolic link"
-        )
-    return target
+def _parts(relative: str) -> list[str]:
+    return relative.split("/") if relative else []
 
 
-def pickle_object(name: str, obj: Any) -> bytes:
-    """Serialise ``obj`` with cloudpickle; ``TypeError`` naming the object if it cannot be."""
+def open_folder(
+    ref: RecorderRef, relative: str, *, create: bool = False, argument: str = "artifact_path"
+) -> safefs.Dir:
+    """The folder ``artifacts/<relative>``, reached without following any link."""
+    parts = [ref.experiment_id, ref.recorder_id, layout.ARTIFACTS_DIR, *_parts(relative)]
+    try:
+        return safefs.open_under(ref.root, parts, create=create)
+    except UnsafeLinkError as exc:
+        raise UnsafeLinkError(
+            exc.path, f"{argument} {relative!r} leads outside the store"
+        ) from None
+
+
+def _split(relative: str) -> tuple[str, str]:
+    folder, _, name = relative.rpartition("/")
+    return folder, name
+
+
+def save_objects(ref: RecorderRef, objects: Mapping[str, Any]) -> None:
+    """Pickle each ``{relative path: object}`` with cloudpickle straight into its file.
+
+    All or nothing: every object is written to a hidden temporary first; only when all of them
+    pickled are they renamed into place. An object that cannot be pickled raises ``TypeError``
+    naming it, and leaves the store as it was (folders made for it are removed again).
+    """
     import cloudpickle
 
+    staged: list[tuple[safefs.Dir, str, str]] = []
+    made: list[tuple[safefs.Dir, str]] = []
     try:
-        return cloudpickle.dumps(obj, protocol=pickle.DEFAULT_PROTOCOL)  # type: ignore[no-any-return]
-    except Exception as exc:
-        raise TypeError(
-            f"cannot pickle object {name!r} of type {type(obj).__name__}: {exc}"
-        ) from exc
+        for relative, obj in objects.items():
+            folder_rel, name = _split(relative)
+            folder = _folder_for_writing(ref, folder_rel, made)
+
+            def dump(handle: IO[bytes], obj: Any = obj, name: str = name) -> None:
+                try:
+                    cloudpickle.dump(obj, handle, protocol=PROTOCOL)
+                except Exception as exc:
+                    raise TypeError(
+                        f"cannot pickle object {name!r} of type {type(obj).__name__}: {exc}"
+                    ) from exc
+
+            try:
+                staged.append((folder, folder.stage(name, dump), name))
+            except BaseException:
+                folder.close()
+                raise
+        for folder, tmp, name in staged:
+            folder.commit(tmp, name)
+    except BaseException:
+        for folder, tmp, _ in staged:
+            folder.discard(tmp)
+        for parent, name in reversed(made):  # innermost first; only the ones still empty
+            with contextlib.suppress(OSError):
+                os.rmdir(name, dir_fd=parent.fd)
+        raise
+    finally:
+        for folder, _, _ in staged:
+            folder.close()
+        for parent, _ in made:
+            parent.close()
 
 
-def write_artifact(artifacts_dir: Path, relative: str, data: bytes) -> None:
+def _folder_for_writing(
+    ref: RecorderRef, folder_rel: str, made: list[tuple[safefs.Dir, str]]
+) -> safefs.Dir:
+    """Open ``artifacts/<folder_rel>`` for writing, creating what is missing; the folders this
+    call created are added to ``made`` as (open parent, name) so a failure can remove them."""
+    parts = [layout.ARTIFACTS_DIR, *_parts(folder_rel)]
+    current = safefs.open_under(ref.root, [ref.experiment_id, ref.recorder_id])
+    try:
+        for part in parts:
+            try:
+                nxt = current.child(part)
+            except FileNotFoundError:
+                nxt = current.child(part, create=True)
+                made.append((safefs.Dir(os.dup(current.fd), current.path), part))
+            current.close()
+            current = nxt
+    except UnsafeLinkError as exc:
+        current.close()
+        raise UnsafeLinkError(
+            exc.path, f"artifact_path {folder_rel!r} leads outside the store"
+        ) from None
+    except BaseException:
+        current.close()
+        raise
+    return current
+
+
+def write_artifact(ref: RecorderRef, relative: str, data: bytes) -> None:
     """Write ``data`` to ``artifacts/<relative>`` atomically."""
-    target = resolve(artifacts_dir, relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    resolve(artifacts_dir, relative)  # the parent folders now exist: re-check links
-    atomic.write_bytes(target, data)
+    folder_rel, name = _split(relative)
+    with open_folder(ref, folder_rel, create=True) as folder:
+
+        def write(handle: IO[bytes]) -> None:
+            handle.write(data)
+
+        folder.publish(name, write)
 
 
-def save_file(artifacts_dir: Path, relative: str, source: Path) -> None:
+def save_file(ref: RecorderRef, relative: str, source: Path) -> None:
     """Copy a local file into ``artifacts/<relative>`` atomically (content, not a link)."""
-    target = resolve(artifacts_dir, relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    resolve(artifacts_dir, relative)
-    with open(source, "rb") as src:
-        atomic.publish(target, lambda dst: shutil.copyfileobj(src, dst, 1 << 20))
+    folder_rel, name = _split(relative)
+    with open(source, "rb") as src, open_folder(ref, folder_rel, create=True) as folder:
+        folder.publish(name, lambda dst: shutil.copyfileobj(src, dst, 1 << 20))
 
 
 def plan_directory(source: Path) -> list[tuple[Path, str]]:
@@ -119,20 +203,124 @@ def plan_directory(source: Path) -> list[tuple[Path, str]]:
     return plan
 
 
-def list_children(artifacts_dir: Path, relative: str) -> list[str]:
+def list_children(ref: RecorderRef, relative: str) -> list[str]:
     """Immediate children of ``artifacts/<relative>`` as prefixed relative paths, sorted."""
-    folder = resolve(artifacts_dir, relative)
     try:
-        names = sorted(os.listdir(folder))
+        folder = open_folder(ref, relative)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    with folder:
+        names = folder.names()
+    prefix = f"{relative}/" if relative else ""
+    return [prefix + name for name in names if not name.startswith(safefs.TEMP_PREFIX)]
+
+
+def stat_children(ref: RecorderRef, relative: str) -> list[tuple[str, bool, int | None]]:
+    """Immediate children of ``artifacts/<relative>`` as (prefixed path, is a folder, size of a
+    file), sorted; links are listed as files without a size, never followed."""
+    try:
+        folder = open_folder(ref, relative, argument="path")
     except (FileNotFoundError, NotADirectoryError):
         return []
     prefix = f"{relative}/" if relative else ""
-    return [prefix + name for name in names if not name.startswith(atomic.TEMP_PREFIX)]
+    out: list[tuple[str, bool, int | None]] = []
+    with folder:
+        for name in folder.names():
+            if name.startswith(safefs.TEMP_PREFIX):
+                continue
+            try:
+                info = folder.lstat(name)
+            except FileNotFoundError:
+                continue
+            is_dir = stat.S_ISDIR(info.st_mode)
+            size = info.st_size if stat.S_ISREG(info.st_mode) else None
+            out.append((prefix + name, is_dir, size))
+    return out
 
 
-def load_object(artifacts_dir: Path, relative: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
-    """Unpickle ``artifacts/<relative>`` in place (no temporary copy)."""
-    target = resolve(artifacts_dir, relative, "name")
-    with open(target, "rb") as handle:
-        data = handle.read()
-    return unpickler(io.BytesIO(data)).load()
+def local_path(ref: RecorderRef, relative: str, argument: str = "path") -> Path:
+    """The path of an existing artifact, after checking that no link lies on the way to it (for
+    callers that hand a local path to a user); ``FileNotFoundError`` if there is none."""
+    folder_rel, name = _split(relative)
+    with open_folder(ref, folder_rel, argument=argument) as folder:
+        kind = folder.kind(name) if name else "dir"
+    if kind is None:
+        raise FileNotFoundError(errno.ENOENT, "no such artifact", str(folder.path / name))
+    if kind == "link":
+        raise UnsafeLinkError(
+            folder.path / name, f"{argument} {relative!r} leads outside the store"
+        )
+    return ref.artifacts_dir.joinpath(*_parts(relative))
+
+
+def load_object(ref: RecorderRef, relative: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
+    """Unpickle ``artifacts/<relative>`` straight from its file (no temporary copy, no second
+    copy of the bytes in memory)."""
+    folder_rel, name = _split(relative)
+    with open_folder(ref, folder_rel, argument="name") as folder:
+        handle = _reader(folder, name, relative, "name")
+    with handle:
+        return unpickler(handle).load()
+
+
+def _reader(folder: safefs.Dir, name: str, relative: str, argument: str) -> IO[bytes]:
+    try:
+        return folder.reader(name)
+    except UnsafeLinkError as exc:
+        raise UnsafeLinkError(
+            exc.path, f"{argument} {relative!r} leads outside the store"
+        ) from None
+
+
+def download(ref: RecorderRef, relative: str, dst_path: str | None) -> str:
+    """Copy ``artifacts/<relative>`` (file or folder) into folder ``dst_path`` (an existing one)
+    or a new temporary folder; returns the local path of the copy.
+
+    A folder holding a symbolic link at any depth is refused before anything is copied, and
+    every file is opened without following links, so nothing outside the store is ever read.
+    """
+    import tempfile
+
+    folder_rel, name = _split(relative)
+    with open_folder(ref, folder_rel, argument="path") as folder:
+        kind = folder.kind(name) if name else "dir"
+        if kind is None:
+            raise FileNotFoundError(
+                errno.ENOENT, f"no artifact {relative!r} in recorder {ref.recorder_id}"
+            )
+        if kind == "link":
+            raise UnsafeLinkError(folder.path / name, f"path {relative!r} leads outside the store")
+        if kind != "file" and kind != "dir":
+            raise FileNotFoundError(errno.ENOENT, f"artifact {relative!r} is not a file")
+        if dst_path is None:
+            dst_path = tempfile.mkdtemp(prefix="tracklite-")
+        elif not os.path.isdir(dst_path):
+            raise FileNotFoundError(f"dst_path {dst_path!r} is not an existing folder")
+        destination = Path(dst_path) / (name or layout.ARTIFACTS_DIR)
+        if kind == "file":
+            _copy_out(folder, name, destination, relative)
+            return str(destination)
+        with folder.walk([name] if name else []) as top:
+            entries = list(top.tree())
+            links = [rel for rel, sub_kind in entries if sub_kind == "link"]
+            if links:
+                raise UnsafeLinkError(
+                    top.path / links[0], f"path {relative!r} holds a symbolic link"
+                )
+            destination.mkdir(exist_ok=True)
+            for rel, sub_kind in entries:
+                target = destination.joinpath(*rel.split("/"))
+                if sub_kind == "dir":
+                    target.mkdir(exist_ok=True)
+                elif sub_kind == "file":
+                    sub_folder, sub_name = _split(rel)
+                    with top.walk(_parts(sub_folder)) as here:
+                        _copy_out(here, sub_name, target, relative)
+    return str(destination)
+
+
+def _copy_out(folder: safefs.Dir, name: str, target: Path, relative: str) -> None:
+    with _reader(folder, name, relative, "path") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        times = os.fstat(src.fileno())
+    os.utime(target, ns=(times.st_atime_ns, times.st_mtime_ns))

@@ -6,7 +6,6 @@ temporary name starts with ``.`` so that globbing ``*.parquet`` or ``*.json`` ne
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from . import safefs
+
 #: Whether every publication is fsynced before its rename. The rename alone already makes a
 #: file appear whole or not at all to every reader and survives any process kill (the page
 #: cache outlives the process); fsync adds safety against power loss and kernel crashes only,
@@ -22,32 +23,24 @@ from typing import IO, Any
 #: it on for every file; store-level files (marker, experiments) are always fsynced.
 FSYNC = os.environ.get("TRACKLITE_FSYNC", "0") not in ("0", "false", "no", "")
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = safefs.TEMP_PREFIX
 
 
 def temp_name(target: Path) -> Path:
     """A unique hidden temporary path beside ``target``."""
-    return target.with_name(f"{TEMP_PREFIX}{target.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    return target.with_name(safefs.temp_name(target.name))
 
 
 def publish(target: Path, write: Callable[[IO[bytes]], None], *, durable: bool = False) -> None:
     """Write ``target`` atomically by calling ``write`` on a temporary file, then renaming it.
 
-    ``durable`` fsyncs the file before the rename whatever :data:`FSYNC` says.
+    ``durable`` fsyncs the file before the rename whatever :data:`FSYNC` says. The temporary is
+    created exclusively, never through a link, with the umask's mode (not ``mkstemp``'s 0600),
+    and renamed relative to the folder's descriptor: a link at ``target`` is replaced, never
+    followed.
     """
-    tmp = temp_name(target)
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            if FSYNC or durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        # Never leave a temporary behind on failure (disk full, KeyboardInterrupt mid-write).
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with safefs.open_dir(target.parent) as folder:
+        folder.publish(target.name, write, durable=durable)
 
 
 def publish_folder(target: Path, fill: Callable[[Path], None]) -> None:
@@ -55,7 +48,7 @@ def publish_folder(target: Path, fill: Callable[[Path], None]) -> None:
     writes its files), then rename it into place. A listing never sees a half-made folder, and
     a failure leaves nothing behind."""
     staging = target.with_name(f".{target.name}-{secrets.token_hex(4)}.creating")
-    staging.mkdir()
+    staging.mkdir(mode=safefs.DIR_MODE)
     try:
         fill(staging)
         os.rename(staging, target)
@@ -90,5 +83,7 @@ def dump_json(obj: Any) -> bytes:
 
 def read_json(path: Path) -> Any:
     """Read a JSON metadata file (``NaN``/``Infinity`` tokens allowed, as Python writes them)."""
-    with open(path, "rb") as handle:
+    # Never through a link: a recorder.json planted as a link must not read a file elsewhere.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
         return json.loads(handle.read())

@@ -8,12 +8,15 @@ it would let two processes hold "the" lock on two different inodes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from ..errors import LockTimeoutError
+from ..errors import LockTimeoutError, UnsafeLinkError
 
 #: Seconds to wait for a lock before failing with a clear error (a lock is held for milliseconds;
 #: a long wait means a hung process or a filesystem without working locks).
@@ -21,6 +24,8 @@ LOCK_TIMEOUT = float(os.environ.get("TRACKLITE_LOCK_TIMEOUT", "60"))
 
 # portalocker locks are per open file description; two threads of one process opening the same
 # lock file would not exclude each other on every platform, so threads first take a local lock.
+_CHECK_INTERVAL = 0.005
+
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
@@ -47,27 +52,44 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
             path=path,
         )
     try:
+        handle = _open_lock_file(path)
+        flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
         try:
-            lock = portalocker.Lock(
-                str(path),
-                mode="a",
-                timeout=wait,
-                check_interval=0.005,
-                flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING,
-            )
-            lock.acquire()
-        except portalocker.exceptions.LockException as exc:
-            raise LockTimeoutError(
-                f"timed out after {wait:.0f} s waiting for lock {path}; another process holds "
-                "it, or this filesystem does not support locks (see `tracklite doctor --fs`)",
-                path=path,
-            ) from exc
-        try:
-            yield
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    portalocker.lock(handle, flags)
+                    break
+                except portalocker.exceptions.LockException as exc:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeoutError(
+                            f"timed out after {wait:.0f} s waiting for lock {path}; another "
+                            "process holds it, or this filesystem does not support locks "
+                            "(see `tracklite doctor --fs`)",
+                            path=path,
+                        ) from exc
+                    time.sleep(_CHECK_INTERVAL)
+            try:
+                yield
+            finally:
+                portalocker.unlock(handle)
         finally:
-            lock.release()
+            handle.close()
     finally:
         local.release()
+
+
+def _open_lock_file(path: Path) -> IO[str]:
+    """Open (creating with the umask's mode) the lock file itself: a link planted in its place
+    is refused, so locking never creates or opens a file outside the store."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+            raise UnsafeLinkError(path, "lock file") from None
+        raise
+    return os.fdopen(fd, "a")
 
 
 def _reset_after_fork() -> None:

@@ -411,19 +411,15 @@ class MlflowClient:
         relative = artifacts.safe_relative(artifact_file, "artifact_file")
         if not relative:
             raise MlflowException("artifact_file must name a file", INVALID_PARAMETER_VALUE)
-        artifacts.write_artifact(ref.artifacts_dir, relative, data)
+        artifacts.write_artifact(ref, relative, data)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The artifacts directly under ``path`` (the root when None), sorted by path."""
         ref = backend.ref_of(self._store, run_id)
         relative = artifacts.safe_relative(path or None, "path")
         out = []
-        for child in artifacts.list_children(ref.artifacts_dir, relative):
-            local = artifacts.resolve(ref.artifacts_dir, child, "path")
-            if local.is_dir():
-                out.append(FileInfo(child, True, None))
-            else:
-                out.append(FileInfo(child, False, local.stat().st_size))
+        for child, is_dir, size in artifacts.stat_children(ref, relative):
+            out.append(FileInfo(child, is_dir, size))
         return out
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
@@ -432,9 +428,12 @@ class MlflowClient:
         for a local store; else they are copied into ``dst_path``."""
         ref = backend.ref_of(self._store, run_id)
         relative = artifacts.safe_relative(path or None, "path")
-        source = artifacts.resolve(ref.artifacts_dir, relative, "path")
-        if not source.exists():
-            raise MlflowException(f"No such file or directory: '{source}'", RESOURCE_DOES_NOT_EXIST)
+        try:
+            source = artifacts.local_path(ref, relative)
+        except FileNotFoundError as exc:
+            raise MlflowException(
+                f"No such file or directory: '{exc.filename}'", RESOURCE_DOES_NOT_EXIST
+            ) from None
         if dst_path is None:
             return str(source)
         os.makedirs(dst_path, exist_ok=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ...api import exit_hooks
+from ...liveness import DEAD
 from ...metrics.writer import RecorderBuffer, get_writer
 from ...store.ref import RecorderRef
 from .. import _backend as backend
@@ -60,7 +61,6 @@ _all_stacks: list[list[ActiveRun]] = []
 _local = _State()
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
-_valid_metric_keys: set[str] = set()
 
 
 def _stack() -> list[ActiveRun]:
@@ -365,9 +365,7 @@ def log_metric(
 ) -> RunOperations | None:
     """One point of ``key`` at ``step`` (0 by default), now or at ``timestamp`` (Unix ms)."""
     if run_id is None and timestamp is None:
-        if key not in _valid_metric_keys:
-            validation.validate_metric_name(key)
-            _valid_metric_keys.add(key)
+        validation.validate_metric_name(key)
         kind = type(value)
         if kind is not float and kind is not int:
             value = _checked_value(key, value, step)
@@ -409,9 +407,7 @@ def log_metrics(
     if run_id is None and timestamp is None:
         items = dict(metrics)
         for key, value in items.items():
-            if key not in _valid_metric_keys:
-                validation.validate_metric_name(key)
-                _valid_metric_keys.add(key)
+            validation.validate_metric_name(key)
             kind = type(value)
             if kind is not float and kind is not int:
                 items[key] = _checked_value(key, value, step)
@@ -538,7 +534,7 @@ def search_runs(
     from ...search.listing import search_records
 
     try:
-        return search_records(
+        frame = search_records(
             store,
             ids,
             filter_string=filter_string,
@@ -548,6 +544,10 @@ def search_runs(
         )
     except ValueError as exc:
         raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    if len(frame):
+        # MLflow's word for a run whose process is gone, as in Run.info.status.
+        frame["status"] = frame["status"].replace(DEAD, "KILLED")
+    return frame
 
 
 def _search_ids(

@@ -94,7 +94,13 @@ def _check_length(entity: str, limit: int, value: str) -> None:
         )
 
 
+# Metric names already checked in this process: a training loop logs the same few every step.
+_known_metric_names: set[str] = set()
+
+
 def validate_metric_name(name: Any, path: str = "name") -> None:
+    if name in _known_metric_names:
+        return
     _check_name(
         name,
         path,
@@ -102,6 +108,9 @@ def validate_metric_name(name: Any, path: str = "name") -> None:
         "A key name must be provided.",
     )
     _check_length("Metric name", MAX_ENTITY_KEY_LENGTH, name)
+    if len(_known_metric_names) > 100_000:
+        _known_metric_names.clear()  # keys that vary per call: keep the cache bounded
+    _known_metric_names.add(name)
 
 
 def validate_param_name(name: Any, path: str = "key") -> None:
@@ -149,6 +158,8 @@ def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, path: str =
     """MLflow's checks of one metric point (``value`` already converted to float if possible)."""
     prefix = f"{path}." if path else ""
     validate_metric_name(key, f"{prefix}name")
+    if type(value) is float and type(step) is int and type(timestamp) is int and timestamp >= 0:
+        return  # the common case, without the generic checks below
     if value is None:
         raise MlflowException(
             f"Missing value for required parameter '{prefix}value'.", INVALID_PARAMETER_VALUE

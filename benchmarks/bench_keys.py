@@ -1,0 +1,104 @@
+"""Recorders with many metric keys: is every path linear in the number of keys?
+
+For each key count N, one recorder logs N keys once (step 0), then one key again (step 1). Timed:
+
+- ``flush 1 key``: a flush of a single point into a recorder that has N keys (the metadata
+  rewrite, which carries the latest-metrics summary);
+- ``search``: ``tracklite.search_records`` of the experiment (summary cache warm);
+- ``runs``: ``tracklite runs EXPERIMENT`` in this process, output discarded;
+- ``floor``: ``json.loads`` of the recorder's ``recorder.json``, the least any reader pays.
+
+Each time is the best of ``--repeat`` runs, with its ratio to the floor and its cost per key
+(constant per key = linear)::
+
+    python benchmarks/bench_keys.py                 # 2,500 5,000 10,000 100,000 keys
+    python benchmarks/bench_keys.py --keys 1000 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def best(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure(keys: int, repeat: int, root: Path) -> dict[str, float]:
+    import tracklite
+    from tracklite import ExpManager, QlibRecorder
+    from tracklite.cli import main
+
+    store = root / f"keys-{keys}"
+    R = QlibRecorder(ExpManager(uri=str(store)))
+    with R.start(experiment_name="keys"):
+        R.log_metrics(step=0, **{f"metric_{i:06d}": float(i) for i in range(keys)})
+        R.flush()
+        rec = R.get_recorder()
+        step = iter(range(1, 1_000_000))
+
+        def flush_one() -> None:
+            R.log_metrics(step=next(step), metric_000001=1.0)
+            R.flush()
+
+        flush = best(flush_one, repeat)
+    meta_file = rec.ref.meta_path
+    data = meta_file.read_bytes()
+    floor = best(lambda: json.loads(data), repeat)
+    tracklite.search_records(str(store))  # builds the summary cache
+    search = best(lambda: tracklite.search_records(str(store)), repeat)
+
+    def runs() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["--uri", str(store), "runs", "keys"]) == 0
+
+    listing = best(runs, repeat)
+    shutil.rmtree(store, ignore_errors=True)
+    return {
+        "flush": flush,
+        "search": search,
+        "runs": listing,
+        "floor": floor,
+        "mb": len(data) / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, nargs="*", default=[2_500, 5_000, 10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    python = platform.python_version()
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
+    print(f"load: {os.getloadavg()[0]:.1f}")
+    head = f"{'keys':>8} {'json MB':>7} {'floor s':>8}"
+    for what in ("flush 1 key", "search", "runs"):
+        head += f" {what + ' s':>13} {'x floor':>7} {'us/key':>6}"
+    print(head)
+    with tempfile.TemporaryDirectory() as tmp:
+        for keys in args.keys:
+            row = measure(keys, args.repeat, Path(tmp))
+            line = f"{keys:8,} {row['mb']:7.2f} {row['floor']:8.3f}"
+            for what in ("flush", "search", "runs"):
+                value = row[what]
+                line += f" {value:13.3f} {value / row['floor']:7.1f} {value / keys * 1e6:6.1f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

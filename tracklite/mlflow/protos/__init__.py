@@ -1,0 +1,1 @@
+"""MLflow's ``mlflow.protos``: only the error codes code compares ``error_code`` with."""
