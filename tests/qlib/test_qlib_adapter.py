@@ -169,8 +169,8 @@ def test_run_lifecycle_through_qlib(qlib_tracklite: QlibSession) -> None:
     again = R.get_recorder(recorder_id=kept.id, experiment_name="life")
     assert again.status == "FINISHED" and again.list_metrics() == {"loss": 0.5}
     assert again.list_tags()["train_status"] == "end_task_train"
-    frame = R.search_records([exp.id], filter_string="metrics.loss < 1")
-    assert list(frame["run_id"]) == [kept.id]
+    runs = R.search_records([exp.id], filter_string="metrics.loss < 1")
+    assert [run.info.run_id for run in runs] == [kept.id]
     # No active run: R looks in the default experiment, which does not hold it (qlib+MLflow
     # would delete a run of any experiment here; tracklite checks the experiment).
     with pytest.raises(ValueError, match="No valid recorder"):
