@@ -147,6 +147,18 @@ def test_module_level_search_records_takes_a_uri(R: QlibRecorder, store_uri: str
     assert list(tracklite.search_records(f"file://{store_uri}")["run_id"]) == [run.id]
 
 
+def test_module_level_search_records_refuses_ids_where_the_store_goes(
+    R: QlibRecorder, store_uri: str
+) -> None:
+    run = make_run(R, metrics={"m": 1.0})
+    for ids in ([run.experiment_id], (run.experiment_id,)):
+        with pytest.raises(tracklite.UsageError, match=r"takes the store first.*R\.search_records"):
+            tracklite.search_records(ids)  # type: ignore[arg-type]
+    # Both signatures keep working: the store first here, the ids first on R.
+    found = tracklite.search_records(store_uri, [run.experiment_id])
+    assert list(found["run_id"]) == list(R.search_records([run.experiment_id])["run_id"])
+
+
 def test_default_uri_from_the_environment(
     R: QlibRecorder, store_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

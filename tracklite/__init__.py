@@ -23,6 +23,7 @@ from .errors import (
     CorruptMetadataError,
     CorruptMetadataWarning,
     ExpAlreadyExistError,
+    ExtraRequiredError,
     LoadObjectError,
     LockTimeoutError,
     MetricPermissionError,
@@ -30,6 +31,7 @@ from .errors import (
     NotFoundError,
     RecorderInitializationError,
     StoreError,
+    StorePermissionError,
     TrackliteError,
     TrackliteWarning,
     UnsafeLinkError,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         SignalMseRecord,
         SignalRecord,
     )
+    from .ui.report import report
 
 _LAZY = {
     "check": "maintenance.check",
@@ -73,6 +76,7 @@ _LAZY = {
     "OnlineToolR": "online",
     "dataset": "search.dataset",
     "search_records": "search.listing",
+    "report": "ui.report",
     "ACRecordTemp": "templates",
     "HFSignalRecord": "templates",
     "MultiPassPortAnaRecord": "templates",
@@ -115,6 +119,7 @@ __all__ = [
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
+    "ExtraRequiredError",
     "HFSignalRecord",
     "LoadObjectError",
     "LockTimeoutError",
@@ -135,6 +140,7 @@ __all__ = [
     "SignalMseRecord",
     "SignalRecord",
     "StoreError",
+    "StorePermissionError",
     "TrackliteError",
     "TrackliteWarning",
     "UnsafeLinkError",
@@ -148,5 +154,6 @@ __all__ = [
     "export_table",
     "import_mlflow",
     "load_metrics",
+    "report",
     "search_records",
 ]

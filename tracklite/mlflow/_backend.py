@@ -129,6 +129,16 @@ def open_store(uri: str | None = None) -> Store:
     return store
 
 
+def default_experiment_id(store: Store) -> str:
+    """``0``, MLflow's ``Default``; where another experiment took that name first (one created
+    through ``R``, say), that one."""
+    if store.read_experiment(DEFAULT_EXPERIMENT_ID) is None:
+        found = store.find_experiment(DEFAULT_EXPERIMENT_NAME)
+        if found is not None:
+            return str(found["id"])
+    return DEFAULT_EXPERIMENT_ID
+
+
 def uri_of(store: Store) -> str:
     return str(store.root)
 

@@ -66,6 +66,27 @@ class RunOperations:
             get_writer().flush(ref)
 
 
+class LocalArtifactRepository:
+    """A run's artifact folder, as MLflow's local artifact repository describes it (qlib asks
+    ``client._tracking_client._get_artifact_repo(run_id)`` for one)."""
+
+    def __init__(self, artifact_uri: str, artifact_dir: str) -> None:
+        self.artifact_uri = artifact_uri
+        self.artifact_dir = artifact_dir
+
+
+class _TrackingClient:
+    """What code reaching into MLflow's private ``MlflowClient._tracking_client`` uses."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+        self.tracking_uri = client.tracking_uri
+
+    def _get_artifact_repo(self, run_id: str) -> LocalArtifactRepository:
+        ref = backend.ref_of(self._client._store, run_id)
+        return LocalArtifactRepository(ref.artifacts_dir.as_uri(), str(ref.artifacts_dir))
+
+
 class MlflowClient:
     """MLflow's client for the store at ``tracking_uri`` (the current tracking URI when None)."""
 
@@ -91,6 +112,10 @@ class MlflowClient:
 
     def __repr__(self) -> str:
         return f"MlflowClient(tracking_uri={self._tracking_uri!r})"
+
+    @property
+    def _tracking_client(self) -> _TrackingClient:
+        return _TrackingClient(self)
 
     # ------------------------------------------------------------------ experiments
 

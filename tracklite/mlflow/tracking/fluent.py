@@ -36,6 +36,7 @@ class ActiveRun(Run):
         super().__init__(run.info, run.data, run.inputs, run.outputs)
         self._ref = ref
         self._buf = buf
+        self._pid = os.getpid()  # a forked child must not end its parent's run at its exit
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -105,7 +106,7 @@ def _get_experiment_id() -> str:
     exp_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if exp_id:
         return exp_id
-    return backend.DEFAULT_EXPERIMENT_ID
+    return backend.default_experiment_id(_client()._store)
 
 
 def set_experiment(
@@ -305,7 +306,10 @@ def _end_all(status: str) -> None:
     for stack in list(_all_stacks):
         while stack:
             run = stack.pop()
-            backend.terminate(_client_store(run), run._ref, status, None)
+            if run._pid == os.getpid():
+                backend.terminate(_client_store(run), run._ref, status, None)
+            else:  # inherited through fork: write this process's points, leave the run
+                get_writer().flush(run._ref)
 
 
 def active_run() -> ActiveRun | None:
@@ -367,7 +371,7 @@ def log_metric(
     if run_id is None and timestamp is None:
         validation.validate_metric_name(key)
         kind = type(value)
-        if kind is not float and kind is not int:
+        if (kind is not float and kind is not int) or (step is not None and type(step) is not int):
             value = _checked_value(key, value, step)
         _queue(step, {key: value})
         return _DONE if synchronous is False else None
@@ -409,7 +413,9 @@ def log_metrics(
         for key, value in items.items():
             validation.validate_metric_name(key)
             kind = type(value)
-            if kind is not float and kind is not int:
+            if (kind is not float and kind is not int) or (
+                step is not None and type(step) is not int
+            ):
                 items[key] = _checked_value(key, value, step)
         _queue(step, items)
         return _DONE if synchronous is False else None
