@@ -117,7 +117,8 @@ def open_store(uri: str | None = None) -> Store:
     """The store a tracking URI names (the current one when None), with MLflow's ``Default``
     experiment (id ``0``) in it, as MLflow's file store has from its creation."""
     store = store_for(check_uri(uri) if uri is not None else tracking_uri())
-    if store.root not in _defaults_made:
+    # Checked again when the store's marker is gone (a notebook that deleted its store).
+    if store.root not in _defaults_made or not (store.root / layout.MARKER).is_file():
         with _guard:
             if store.read_experiment(DEFAULT_EXPERIMENT_ID) is None:
                 # Created meanwhile, or an active experiment is already called Default.

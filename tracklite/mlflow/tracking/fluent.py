@@ -38,6 +38,10 @@ class ActiveRun(Run):
         self._buf = buf
         self._pid = os.getpid()  # a forked child must not end its parent's run at its exit
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the plain Run it describes (the writer's buffer stays in this process).
+        return (Run, (self.info, self.data))
+
     def __enter__(self) -> ActiveRun:
         return self
 
