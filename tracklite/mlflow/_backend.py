@@ -21,11 +21,12 @@ from ..api import provenance
 from ..api.stores import store_for
 from ..errors import ExpAlreadyExistError
 from ..liveness import DEAD, beat, effective_status
+from ..metrics.values import to_step
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import layout
-from ..store.clock import iso_to_ms, ms_to_iso, now_iso
+from ..store.clock import iso_to_ms, ms_to_iso, now_iso, now_ms
 from ..store.ref import RecorderRef
-from ..store.root import Meta, Store
+from ..store.root import Meta, Store, owner
 from .entities import (
     Experiment,
     ExperimentTag,
@@ -351,7 +352,6 @@ def attach(ref: RecorderRef) -> RecorderBuffer:
 
 def resume_run(store: Store, ref: RecorderRef, run_name: str | None) -> Meta:
     """``start_run(run_id=...)``: RUNNING again, owned by this process (end time kept)."""
-    from ..store.root import owner
 
     def resume(meta: Meta) -> None:
         meta["status"] = "RUNNING"
@@ -449,9 +449,6 @@ def queue_points(
     Consecutive points sharing a step and a timestamp (a training step's metrics) go to the
     writer as one call, like ``R.log_metrics``; logging order is kept.
     """
-    from ..metrics.values import to_step
-    from ..store.clock import now_ms
-
     calls: list[tuple[int, int, dict[str, float]]] = []
     now = None
     for index, (key, raw, stamp, step) in enumerate(points):

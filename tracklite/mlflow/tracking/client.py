@@ -17,6 +17,7 @@ from typing import Any
 
 from ...api.recorder import Recorder
 from ...errors import NotFoundError
+from ...metrics.writer import get_writer
 from ...store import artifacts
 from ...store.ref import RecorderRef
 from .. import _backend as backend
@@ -59,8 +60,6 @@ class RunOperations:
         self._refs = list(refs)
 
     def wait(self) -> None:
-        from ...metrics.writer import get_writer
-
         for ref in self._refs:
             get_writer().flush(ref)
 
@@ -220,8 +219,6 @@ class MlflowClient:
             if name:
                 meta["name"] = name
                 meta.setdefault("tags", {})[MLFLOW_RUN_NAME] = name
-
-        from ...metrics.writer import get_writer
 
         get_writer().flush(ref)
         self._store.update_recorder(ref.experiment_id, ref.recorder_id, change)
