@@ -20,6 +20,7 @@ from ...errors import ExpAlreadyExistError, NotFoundError
 from ...metrics.writer import get_writer
 from ...store import artifacts
 from ...store.ref import RecorderRef
+from ...store.root import Store
 from .. import _backend as backend
 from .. import _experiment_search
 from ..entities import (
@@ -98,6 +99,16 @@ class MlflowClient:
         self._tracking_uri = uri
         self._registry_uri = registry_uri
         self._store = backend.open_store(uri)
+
+    @classmethod
+    def of_store(cls, store: Store) -> MlflowClient:
+        """A client over ``store`` as it is: no ``Default`` experiment is added (what
+        tracklite's own recorders hand out as ``recorder.client``, as qlib's recorders do)."""
+        client = cls.__new__(cls)
+        client._tracking_uri = store.root.as_uri()
+        client._registry_uri = None
+        client._store = store
+        return client
 
     @property
     def tracking_uri(self) -> str:
