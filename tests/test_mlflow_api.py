@@ -231,6 +231,17 @@ def test_server_uris_are_refused_with_one_sentence(bad: str, uri: str) -> None:
     assert mlflow.get_tracking_uri() == uri  # unchanged
 
 
+def test_store_deleted_and_used_again(uri: str) -> None:
+    import shutil
+
+    with mlflow.start_run():
+        mlflow.log_metric("x", 1.0)
+    shutil.rmtree(uri)
+    with mlflow.start_run() as run:  # a new store, with its Default experiment again
+        mlflow.log_metric("x", 2.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 2.0}
+
+
 def test_tracking_uri_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
 ) -> None:
@@ -367,6 +378,8 @@ def test_entities_behave_like_mlflow_ones() -> None:
 def test_run_objects_pickle(uri: str) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("x", 1.0)
+        copy = pickle.loads(pickle.dumps(run))
+        assert type(copy) is Run and copy.info.run_id == run.info.run_id
     got = MlflowClient().get_run(run.info.run_id)
     again = pickle.loads(pickle.dumps(got))
     assert isinstance(again, Run) and again.info == got.info and again.data.metrics == {"x": 1.0}

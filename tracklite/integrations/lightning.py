@@ -51,7 +51,11 @@ class LightningLogger(Logger):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.run = IntegrationRun(
-            experiment_name=experiment_name, run_name=run_name, uri=uri, recorder=recorder
+            experiment_name=experiment_name,
+            run_name=run_name,
+            uri=uri,
+            recorder=recorder,
+            resume=True,
         )
         self._save_dir = None if save_dir is None else os.fspath(save_dir)
         self._log_model = log_model
