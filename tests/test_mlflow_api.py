@@ -231,6 +231,17 @@ def test_server_uris_are_refused_with_one_sentence(bad: str, uri: str) -> None:
     assert mlflow.get_tracking_uri() == uri  # unchanged
 
 
+def test_store_deleted_and_used_again(uri: str) -> None:
+    import shutil
+
+    with mlflow.start_run():
+        mlflow.log_metric("x", 1.0)
+    shutil.rmtree(uri)
+    with mlflow.start_run() as run:  # a new store, with its Default experiment again
+        mlflow.log_metric("x", 2.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 2.0}
+
+
 def test_tracking_uri_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
 ) -> None:
@@ -367,6 +378,8 @@ def test_entities_behave_like_mlflow_ones() -> None:
 def test_run_objects_pickle(uri: str) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("x", 1.0)
+        copy = pickle.loads(pickle.dumps(run))
+        assert type(copy) is Run and copy.info.run_id == run.info.run_id
     got = MlflowClient().get_run(run.info.run_id)
     again = pickle.loads(pickle.dumps(got))
     assert isinstance(again, Run) and again.info == got.info and again.data.metrics == {"x": 1.0}
@@ -569,3 +582,32 @@ def test_forked_child_leaves_the_parents_run(uri: str) -> None:
         assert got.info.status == "RUNNING"
         assert got.data.metrics == {"parent": 1.0, "child": 2.0}
     assert MlflowClient().get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_processes_racing_to_set_one_experiment(uri: str) -> None:
+    code = (
+        "import sys, time, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "exp = mlflow.set_experiment('shared')\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.log_metric('x', 1.0)\n"
+        "print(exp.experiment_id)\n"
+    )
+    import time
+
+    start = str(time.time() + 2.0)  # all processes import first, then race
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    ids = {out.split()[-1] for out, _ in outs}
+    assert len(ids) == 1  # one experiment, whoever created it
+    assert len(mlflow.search_runs(experiment_ids=list(ids), output_format="list")) == 4

@@ -1,7 +1,8 @@
 """The one-line switch: a qlib script whose only change is ``from tracklite import R``.
 
 qlib's own code (``LGBModel.fit`` logging ``l2.train``/``l2.valid``, qlib's ``SignalRecord``,
-``SigAnaRecord``, ``PortAnaRecord``) then records into the tracklite run, whether ``qlib.init``
+``SigAnaRecord``, ``PortAnaRecord``; ``task_train``, ``OnlineToolR``, ``RecorderCollector``)
+then records into the tracklite store, whether ``qlib.init``
 came before or after the import, and nothing is created outside the store (no ``./mlruns``,
 no ``./tmp/.../filelock``). Each script runs in a fresh interpreter: the switch is per process.
 """
@@ -53,6 +54,21 @@ with R.start(experiment_name="lgb"):
     SigAnaRecord(rec).check(include_self=True)
     qlib_R.save_objects(**{"extra.pkl": 1})
     assert qlib_R.load_object("extra.pkl") == 1
+
+# qlib's trainer, online tool and collector, unchanged, on the same R.
+from qlib.model.trainer import task_train
+from qlib.workflow.online.utils import OnlineToolR
+from qlib.workflow.task.collect import RecorderCollector
+
+trained = task_train(market_task(), "online")
+OnlineToolR("online").reset_online_tag(trained)
+assert [r.id for r in OnlineToolR("online").online_models()] == [trained.id]
+collected = RecorderCollector("online", artifacts_path={"pred": "pred.pkl"})()
+assert list(collected["pred"]) == [trained.id]
+# qlib's R.search_records gives qlib code Run objects; tracklite's R keeps the DataFrame.
+exp_id = qlib_R.get_exp(experiment_name="online").id
+assert [r.info.run_id for r in qlib_R.search_records([exp_id])] == [trained.id]
+assert list(R.search_records([exp_id])["run_id"]) == [trained.id]
 print(json.dumps({"id": rec.id, "evals": {k: v["l2"] for k, v in evals.items()}}))
 """
 
@@ -83,6 +99,8 @@ def test_qlib_code_records_into_the_tracklite_run(
         rec.list_artifacts()
     )
     assert rec.list_params()["cmd-sys.argv"]
+    (online,) = reader.list_recorders(experiment_name="online").values()
+    assert online.list_tags()["online_status"] == "online" and "IC" in online.list_metrics()
 
 
 def test_an_explicit_manager_in_qlib_init_is_kept(

@@ -14,11 +14,24 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ...api import exit_hooks
+from ...api.stores import store_for
 from ...liveness import DEAD
 from ...metrics.writer import RecorderBuffer, get_writer
+from ...store import artifacts
+from ...store.clock import now_ms
 from ...store.ref import RecorderRef
+from ...store.root import Store
 from .. import _backend as backend
-from ..entities import Experiment, LifecycleStage, Run, RunStatus, ViewType
+from ..entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from ..exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 from ..utils import validation
 from ..utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
@@ -37,6 +50,10 @@ class ActiveRun(Run):
         self._ref = ref
         self._buf = buf
         self._pid = os.getpid()  # a forked child must not end its parent's run at its exit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the plain Run it describes (the writer's buffer stays in this process).
+        return (Run, (self.info, self.data))
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -278,9 +295,7 @@ def start_run(
     return active
 
 
-def _tag(key: str, value: Any) -> Any:
-    from ..entities import RunTag
-
+def _tag(key: str, value: Any) -> RunTag:
     return RunTag(key, str(value))
 
 
@@ -295,9 +310,7 @@ def end_run(status: str = "FINISHED") -> None:
     backend.terminate(_client_store(run), run._ref, status, None)
 
 
-def _client_store(run: ActiveRun) -> Any:
-    from ...api.stores import store_for
-
+def _client_store(run: ActiveRun) -> Store:
     return store_for(str(run._ref.root))
 
 
@@ -419,8 +432,6 @@ def log_metrics(
                 items[key] = _checked_value(key, value, step)
         _queue(step, items)
         return _DONE if synchronous is False else None
-    from ..entities import Metric
-
     stamp = timestamp if timestamp is not None else _now_ms()
     _client().log_batch(
         _run_id(run_id),
@@ -430,8 +441,6 @@ def log_metrics(
 
 
 def _now_ms() -> int:
-    from ...store.clock import now_ms
-
     return now_ms()
 
 
@@ -443,8 +452,6 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> RunOperations | None:
-    from ..entities import Param
-
     _client().log_batch(_run_id(run_id), params=[Param(str(k), v) for k, v in params.items()])
     return _DONE if synchronous is False else None
 
@@ -506,8 +513,6 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     base = str(run.info.artifact_uri)
     if not artifact_path:
         return base
-    from ...store import artifacts
-
     return f"{base}/{artifacts.safe_relative(artifact_path)}"
 
 
