@@ -135,8 +135,10 @@ def test_keywords_checked(R: QlibRecorder) -> None:
     with pytest.raises(TypeError, match="filter"):
         R.search_records(filter="metrics.m > 1")
     assert len(R.search_records(output_format="pandas", search_all_experiments=True)) == 1
+    # R.search_records also gives MLflow Run objects (tests/test_search_list.py); the module
+    # level function returns the DataFrame only.
     with pytest.raises(ValueError, match="output_format"):
-        R.search_records(output_format="list")
+        tracklite.search_records(R.get_uri(), output_format="list")
 
 
 def test_module_level_search_records_takes_a_uri(R: QlibRecorder, store_uri: str) -> None:

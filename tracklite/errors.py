@@ -130,3 +130,8 @@ class UnsafeLinkError(StoreError, ValueError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         return (type(self), (str(self.path), self.context))
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """This process may not write a file or folder of the store (another user's run in a store
+    not set up for its group). Raised before anything is changed; ``path`` names the file."""

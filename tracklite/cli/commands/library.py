@@ -57,6 +57,27 @@ def register(sub: SubParsers, parents: Parents) -> None:
     parser.add_argument(
         "--fs", metavar="PATH", help="a folder on the filesystem (default: the store)"
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="only check that the store's group can work in it (modes, group, setgid, umask)",
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "init",
+        init,
+        "create the store; --group makes it a store a Unix group shares (setgid, group rw)",
+        tabular=False,
+    )
+    parser.add_argument("--group", metavar="GROUP", help="the Unix group that shares the store")
+    parser.add_argument(
+        "--mode",
+        default="2770",
+        metavar="OCTAL",
+        help="mode of the store folder with --group (default 2770; 2775 lets everyone read)",
+    )
 
     parser = add_command(
         sub,
@@ -129,6 +150,16 @@ def check(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
+    status = 0
+    if not args.modes:
+        status = _filesystem_report(ctx, args)
+    if args.fs is None and (args.modes or ctx.store.root.is_dir()):
+        audit = load("doctor", "tracklite.store.sharing", "audit")
+        status = max(status, report(ctx, audit(ctx.existing_store().root)))
+    return status
+
+
+def _filesystem_report(ctx: Context, args: argparse.Namespace) -> int:
     func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
     path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
     result = call(ctx, "testing", func, path)
@@ -145,6 +176,21 @@ def doctor(ctx: Context, args: argparse.Namespace) -> int:
         for line in lines[1:]:
             ctx.print(" " * len(label) + line)
     return 0 if result.ok else 1
+
+
+def init(ctx: Context, args: argparse.Namespace) -> int:
+    if args.group is None:
+        ctx.store.ensure()
+        ctx.print(f"{ctx.store.root}: a tracklite store")
+        return 0
+    try:
+        mode = int(args.mode, 8)
+    except ValueError:
+        raise CliError(f"--mode {args.mode!r} is not an octal mode such as 2770") from None
+    func = load("init", "tracklite.store.sharing", "init_group_store")
+    root = func(ctx.store.root, args.group, mode)
+    audit = load("init", "tracklite.store.sharing", "audit")
+    return report(ctx, audit(root))
 
 
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
