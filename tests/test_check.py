@@ -446,10 +446,13 @@ def test_not_a_store(tmp_path: Path) -> None:
 def test_files_of_other_tracklite_modules_are_known(store: tuple[Path, str, str, str]) -> None:
     """The search cache is tracklite's own file: a check in a fresh process (the command line)
     must know it without anything else having imported the search module."""
-    from tracklite.search.cache import SUMMARY_FILE
+    from tracklite.search.cache import LEGACY_SUMMARY_FILE
+    from tracklite.store.changes import CHANGES_DIR
 
     root, exp_id, _, _ = store
-    (root / exp_id / SUMMARY_FILE).write_bytes(b"cache")
+    (root / exp_id / LEGACY_SUMMARY_FILE).write_bytes(b"cache")
+    (root / exp_id / CHANGES_DIR).mkdir(exist_ok=True)
+    (root / exp_id / CHANGES_DIR / "summary-000000000001.arrow").write_bytes(b"cache")
     done = subprocess.run(
         [
             sys.executable,

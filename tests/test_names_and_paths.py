@@ -56,7 +56,7 @@ def assert_folders_are_ids(root: Path) -> None:
             continue
         assert entry.is_dir() and ID_RE.match(entry.name), entry
         for sub in entry.iterdir():
-            if sub.name in ("experiment.json", ".lock"):
+            if sub.name in ("experiment.json", ".lock", ".changes"):
                 continue
             assert sub.is_dir() and ID_RE.match(sub.name), sub
 

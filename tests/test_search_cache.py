@@ -1,7 +1,7 @@
-"""The per-experiment search summary (``.summary.arrow``) is a cache that is never stale.
+"""The per-experiment search summary is a cache that is never stale.
 
-Folders are aged with ``os.utime`` where a test needs rows older than the racy window (a real
-store reaches that state by itself a few seconds after its last write).
+Folders are aged with ``os.utime`` where a test needs the experiment folder older than the racy
+window (a real store reaches that state by itself a few seconds after its last change).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from tracklite import liveness
 from tracklite.search import cache
 from tracklite.search.listing import matching_recorder_metas, search_records
-from tracklite.store import atomic, layout
+from tracklite.store import atomic, changes, layout
 from tracklite.store.root import Store
 
 HOUR_NS = 3600 * 10**9
@@ -56,10 +56,12 @@ def add(store: Store, exp_id: str, i: int, **extra: Any) -> str:
 
 
 def age(store: Store, exp_id: str, *rec_ids: str) -> None:
-    """Move the folders' mtime an hour back, out of the racy window (all folders if none)."""
+    """Move the folders' mtime an hour back, out of the racy window (the experiment folder and
+    the recorders given, or all)."""
     past = time.time_ns() - HOUR_NS
     for rec_id in rec_ids or store.recorder_ids(exp_id):
         os.utime(store.root / exp_id / rec_id, ns=(past, past))
+    os.utime(store.root / exp_id, ns=(past, past))
 
 
 def rows(store: Store, exp_id: str) -> cache.BuildReport:
@@ -80,46 +82,58 @@ def set_tag(store: Store, exp_id: str, rec_id: str, key: str, value: str) -> Non
     store.update_recorder(exp_id, rec_id, lambda meta: meta["tags"].__setitem__(key, value))
 
 
+def summaries(store: Store, exp_id: str) -> list[str]:
+    folder = changes.journal_dir(store.root / exp_id)
+    return sorted(n for n in os.listdir(folder) if n.startswith(changes.SUMMARY_PREFIX))
+
+
+def journals(store: Store, exp_id: str) -> list[str]:
+    folder = changes.journal_dir(store.root / exp_id)
+    return sorted(n for n in os.listdir(folder) if n.endswith(changes.JOURNAL_SUFFIX))
+
+
 @pytest.fixture
 def aged(store: Store) -> Iterator[tuple[Store, str, list[str]]]:
     exp_id = store.create_experiment("e")["id"]
     ids = [add(store, exp_id, i) for i in range(6)]
     age(store, exp_id)
     first = rows(store, exp_id)
-    assert (first.read, first.reused, first.wrote) == (6, 0, True)
-    assert (store.root / exp_id / cache.SUMMARY_FILE).is_file()
+    assert (first.read, first.reused, first.wrote, first.full) == (6, 0, True, True)
+    assert len(summaries(store, exp_id)) == 1
     yield store, exp_id, ids
 
 
 def test_a_current_summary_is_used_whole(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, _ids = aged
     again = rows(store, exp_id)
-    assert (again.read, again.reused, again.removed, again.wrote) == (0, 6, 0, False)
+    assert (again.folders, again.read, again.reused, again.removed) == (0, 0, 6, 0)
+    assert not again.wrote and not again.full
     pd.testing.assert_frame_equal(frame(store), uncached(store))
 
 
-def test_stale_after_a_tag_change(aged: tuple[Store, str, list[str]]) -> None:
+def test_a_change_re_reads_that_recorder_only(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, ids = aged
     set_tag(store, exp_id, ids[2], "kind", "changed")
     report = rows(store, exp_id)
-    assert (report.read, report.reused) == (1, 5)
+    assert (report.folders, report.read, report.reused) == (0, 1, 5)
     found = frame(store, filter_string="tags.kind = 'changed'")
     assert list(found["run_id"]) == [ids[2]]
     pd.testing.assert_frame_equal(frame(store), uncached(store))
 
 
-def test_stale_after_a_new_recorder(aged: tuple[Store, str, list[str]]) -> None:
+def test_a_new_recorder(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, _ids = aged
     new = add(store, exp_id, 40)
+    report = rows(store, exp_id)
+    assert (report.reused, report.read) == (6, 1)
     assert next(iter(frame(store)["run_id"])) == new
-    assert rows(store, exp_id).reused == 6
     pd.testing.assert_frame_equal(frame(store), uncached(store))
 
 
 def test_soft_and_hard_deleted_recorders(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, ids = aged
     store.update_recorder(exp_id, ids[0], lambda meta: meta.__setitem__("lifecycle", "deleted"))
-    shutil.rmtree(store.root / exp_id / ids[1])
+    shutil.rmtree(store.root / exp_id / ids[1])  # by hand: no journal says so
     report = rows(store, exp_id)
     assert (report.read, report.reused, report.removed) == (1, 4, 1)
     active = search_records(store)
@@ -133,82 +147,56 @@ def test_every_recorder_folder_removed(aged: tuple[Store, str, list[str]]) -> No
     for rec_id in ids:
         shutil.rmtree(store.root / exp_id / rec_id)
     report = rows(store, exp_id)
-    assert (report.folders, report.reused, report.removed, report.wrote) == (0, 0, 6, True)
+    assert (report.folders, report.reused, report.removed) == (0, 0, 6)
     assert frame(store).empty
     assert rows(store, exp_id).reused == 0
 
 
-def test_a_folder_replaced_under_the_same_id(aged: tuple[Store, str, list[str]]) -> None:
-    store, exp_id, ids = aged
-    folder = store.root / exp_id / ids[3]
-    copy = store.root / exp_id / ".copy"
-    shutil.copytree(folder, copy)
-    meta = atomic.read_json(copy / layout.RECORDER_FILE)
-    meta["params"]["i"] = "replaced"
-    atomic.write_json(copy / layout.RECORDER_FILE, meta)
-    shutil.rmtree(folder)
-    os.rename(copy, folder)
-    # Same name, same (old) mtime: only the inode and ctime tell the folders apart.
-    stat = folder.stat()
-    os.utime(folder, ns=(stat.st_atime_ns, time.time_ns() - HOUR_NS))
-    assert list(frame(store, filter_string="params.i = 'replaced'")["run_id"]) == [ids[3]]
-
-
 def test_the_summary_is_really_used(aged: tuple[Store, str, list[str]]) -> None:
-    """An in-place edit that bypasses the atomic rename (a contract violation) leaves an old
-    folder untouched, so the cached row is served until the folder changes or the summary is
-    deleted: proof that a current summary is read instead of the files."""
+    """An in-place edit that bypasses tracklite (a contract violation) is not journaled, so the
+    cached row is served until the summary is deleted: proof that a current summary is read
+    instead of the files."""
     store, exp_id, ids = aged
     path = store.root / exp_id / ids[5] / layout.RECORDER_FILE
-    folder_stat = path.parent.stat()
     text = path.read_text().replace('"odd"', '"ODD"')
-    with open(path, "r+") as handle:  # in place: the folder's entries do not change
+    with open(path, "r+") as handle:
         handle.write(text)
-    assert path.parent.stat().st_mtime_ns == folder_stat.st_mtime_ns
     assert list(frame(store, filter_string="tags.kind = 'ODD'")["run_id"]) == []
     assert list(uncached(store, filter_string="tags.kind = 'ODD'")["run_id"]) == [ids[5]]
     assert cache.drop_summaries(store.root) == 1
     assert list(frame(store, filter_string="tags.kind = 'ODD'")["run_id"]) == [ids[5]]
 
 
-def test_a_recorder_changed_within_the_racy_window(store: Store) -> None:
-    """A recent folder is re-read on every search even if its stat did not move (what a
-    filesystem with one-second timestamps does to a second write within the same second)."""
+def test_the_folder_is_listed_again_while_racy(store: Store) -> None:
+    """A recorder folder added in the same clock tick as a listing leaves the experiment
+    folder's mtime unchanged: the folder is listed again until its mtime is older than the
+    racy window, then a summary records it and searches stop listing."""
     exp_id = store.create_experiment("e")["id"]
-    old, recent = add(store, exp_id, 1), add(store, exp_id, 2)
-    age(store, exp_id, old)
-    built = rows(store, exp_id)
-    assert built.wrote and built.read == 2
-    assert rows(store, exp_id).read == 1  # the recent one, again
-    path = store.root / exp_id / recent / layout.RECORDER_FILE
-    stat = path.parent.stat()
-    text = path.read_text().replace('"even"', '"EVEN"')
-    with open(path, "r+") as handle:  # no rename: the folder's stat stays the same
-        handle.write(text)
-    assert path.parent.stat().st_mtime_ns == stat.st_mtime_ns
-    assert list(frame(store, filter_string="tags.kind = 'EVEN'")["run_id"]) == [recent]
+    add(store, exp_id, 1)
+    assert rows(store, exp_id).full
+    add(store, exp_id, 2)
+    assert rows(store, exp_id).folders == 2
+    assert rows(store, exp_id).folders == 2  # still recent: listed again
+    past = time.time_ns() - HOUR_NS
+    os.utime(store.root / exp_id, ns=(past, past))
+    settled = rows(store, exp_id)
+    assert settled.folders == 2 and settled.wrote
+    assert rows(store, exp_id).folders == 0
 
 
-def test_racy_rule_with_exact_timestamps(store: Store) -> None:
-    """With no window (a filesystem with exact times), a row is reused once its folder is
-    strictly older than the build; one stamped in the build's own clock tick never is."""
+def test_a_folder_added_by_hand_in_the_listing_tick(store: Store) -> None:
+    """With an exact clock (no racy window) a summary still lists a folder whose mtime is
+    not strictly older than its build."""
     exp_id = store.create_experiment("e")["id"]
-    ids = [add(store, exp_id, i) for i in range(3)]
-    time.sleep(0.05)  # let the filesystem clock move past the folders' last change
-    report = cache.BuildReport()
-    cache.experiment_rows(store.root, exp_id, racy_ns=0, report=report)
-    assert report.wrote
-    summary = cache.read_summary(store.root / exp_id / cache.SUMMARY_FILE, exp_id)
-    assert summary is not None
-    built = summary[1]
-    older = sum((store.root / exp_id / i).stat().st_mtime_ns < built for i in ids)
-    again = cache.BuildReport()
-    cache.experiment_rows(store.root, exp_id, racy_ns=0, report=again)
-    assert (again.read, again.reused) == (3 - older, older)
-    assert older == 3
-    # The default window re-reads rows that recent.
-    assert rows(store, exp_id).reused == 0
-    assert sorted(search_records(store)["run_id"]) == sorted(ids)
+    add(store, exp_id, 1)
+    cache.experiment_rows(store.root, exp_id, racy_ns=0)
+    src = store.root / exp_id / store.recorder_ids(exp_id)[0]
+    twin = "f" * 32
+    shutil.copytree(src, store.root / exp_id / twin)
+    meta = atomic.read_json(src / layout.RECORDER_FILE)
+    atomic.write_json(store.root / exp_id / twin / layout.RECORDER_FILE, {**meta, "id": twin})
+    found = cache.experiment_rows(store.root, exp_id, racy_ns=0)
+    assert sorted(found.column(cache.RUN_ID).to_pylist()) == sorted(store.recorder_ids(exp_id))
 
 
 def test_liveness_is_judged_at_read_time(store: Store, tmp_path: Path) -> None:
@@ -233,17 +221,12 @@ def test_liveness_is_judged_at_read_time(store: Store, tmp_path: Path) -> None:
     assert [m["id"] for m in metas] == [rec_id]
 
 
-def test_damaged_or_foreign_summaries_are_rebuilt(aged: tuple[Store, str, list[str]]) -> None:
+def test_damaged_summaries_are_rebuilt(aged: tuple[Store, str, list[str]]) -> None:
     store, exp_id, _ids = aged
-    summary = store.root / exp_id / cache.SUMMARY_FILE
-    summary.write_bytes(b"not an arrow file")
+    folder = changes.journal_dir(store.root / exp_id)
+    (folder / summaries(store, exp_id)[0]).write_bytes(b"not an arrow file")
     report = rows(store, exp_id)
-    assert (report.read, report.wrote) == (6, True)
-    # A summary copied from another experiment is not trusted either.
-    other = store.create_experiment("other")["id"]
-    shutil.copy(summary, store.root / other / cache.SUMMARY_FILE)
-    assert rows(store, other).reused == 0
-    assert search_records(store, [other]).empty
+    assert (report.read, report.wrote, report.full) == (6, True, True)
     pd.testing.assert_frame_equal(frame(store, experiment_ids=[exp_id]), uncached(store))
 
 
@@ -252,7 +235,7 @@ def test_a_read_only_store_still_searches(
 ) -> None:
     store, exp_id, ids = aged
     set_tag(store, exp_id, ids[0], "kind", "after the summary")
-    age(store, exp_id, ids[0], add(store, exp_id, 50))
+    add(store, exp_id, 50)
     with read_only_view(store.root, tmp_path / "ro") as view:
         ro = Store(view)
         report = cache.BuildReport()
@@ -264,8 +247,6 @@ def test_a_read_only_store_still_searches(
         assert list(frame(ro, filter_string="tags.kind = 'after the summary'")["run_id"]) == [
             ids[0]
         ]
-        # Nothing was left behind by the failed attempt.
-        assert not [p for p in Path(view, exp_id).iterdir() if p.name.startswith(".tmp-")]
 
 
 @pytest.mark.skipif(
@@ -277,17 +258,145 @@ def test_a_store_without_write_permission_still_searches(
 ) -> None:
     store, exp_id, ids = aged
     set_tag(store, exp_id, ids[0], "kind", "after the summary")
-    age(store, exp_id, ids[0])  # settled: the search tries to rewrite the summary, and cannot
-    folder = store.root / exp_id
+    folder = changes.journal_dir(store.root / exp_id)
     folder.chmod(0o555)
     try:
+        for _ in range(300):  # past FOLD_BYTES: the search tries to publish, and cannot
+            set_tag(store, exp_id, ids[1], "n", "x" * 200)
         report = cache.BuildReport()
         cache.experiment_rows(store.root, exp_id, report=report)
-        assert report.read >= 1 and not report.wrote
+        assert report.read == 2 and not report.wrote
         found = frame(store, filter_string="tags.kind = 'after the summary'")
         assert list(found["run_id"]) == [ids[0]]
     finally:
         folder.chmod(0o755)
+
+
+# ---------------------------------------------------------------------- journals
+
+
+_KILLED_MID_WRITE = """
+import os, signal, sys
+from tracklite.store import atomic, changes, layout
+from tracklite.store.root import Store
+store, exp_id, rec_id, step = Store(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+folder = store.root / exp_id / rec_id
+meta = store.read_recorder(exp_id, rec_id)
+meta["tags"]["kind"] = "killed"
+with changes.noting(folder.parent, rec_id):
+    if step == "before-rename":
+        os.kill(os.getpid(), signal.SIGKILL)
+    atomic.write_json(folder / layout.RECORDER_FILE, meta)
+    os.kill(os.getpid(), signal.SIGKILL)  # after the rename, before the "-" line
+"""
+
+
+@pytest.mark.parametrize("step", ["before-rename", "after-rename"])
+def test_a_writer_killed_between_its_two_journal_lines(
+    aged: tuple[Store, str, list[str]], step: str
+) -> None:
+    store, exp_id, ids = aged
+    before = set(journals(store, exp_id))
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_WRITE, str(store.root), exp_id, ids[3], step],
+        check=False,
+    )
+    assert child.returncode == -9
+    (killed,) = set(journals(store, exp_id)) - before
+    want = [ids[3]] if step == "after-rename" else []
+    for _ in range(2):  # the first fold re-reads it and drops the dead writer's journal
+        assert list(frame(store, filter_string="tags.kind = 'killed'")["run_id"]) == want
+        pd.testing.assert_frame_equal(frame(store), uncached(store))
+    assert killed not in journals(store, exp_id)  # folded, its writer gone: deleted
+
+
+def test_a_torn_last_line_waits_for_its_newline(aged: tuple[Store, str, list[str]]) -> None:
+    store, exp_id, ids = aged
+    path = changes.journal_dir(store.root / exp_id) / "0000torn.log"
+    path.write_bytes(f"- {ids[0][:10]}".encode())  # a writer stopped mid-append
+    report = rows(store, exp_id)
+    assert report.read == 0
+    with open(path, "ab") as handle:
+        handle.write(f"{ids[0][10:]}\n".encode())
+    assert rows(store, exp_id).read == 1
+
+
+def test_a_closed_journal_is_folded_and_deleted(aged: tuple[Store, str, list[str]]) -> None:
+    store, exp_id, ids = aged
+    script = (
+        "import sys; from tracklite.store.root import Store; "
+        "Store(sys.argv[1]).update_recorder(sys.argv[2], sys.argv[3], "
+        "lambda m: m['tags'].__setitem__('kind', 'closed'))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(store.root), exp_id, ids[4]], check=True)
+    (name,) = [
+        j
+        for j in journals(store, exp_id)
+        if changes.read_tail(changes.journal_dir(store.root / exp_id) / j, 0).closed
+    ]
+    report = rows(store, exp_id)
+    assert report.read == 1 and report.wrote
+    assert name not in journals(store, exp_id)
+    assert list(frame(store, filter_string="tags.kind = 'closed'")["run_id"]) == [ids[4]]
+    assert rows(store, exp_id).read == 0
+
+
+def test_one_generation_is_published_once(aged: tuple[Store, str, list[str]]) -> None:
+    """Two readers folding at once: the second to publish a generation is refused."""
+    store, exp_id, _ids = aged
+    folder = changes.journal_dir(store.root / exp_id)
+    (current,) = summaries(store, exp_id)
+    summary = cache.read_summary(folder / current)
+    assert summary is not None
+    summary.generation += 1
+    results = []
+    for _ in range(2):
+        temp, _built = cache._open_temp(folder)
+        assert temp is not None
+        results.append(
+            cache._publish(temp, cache.summary_path(folder, summary.generation), summary)
+        )
+    assert results == [True, False]
+    assert not [n for n in os.listdir(folder) if n.startswith(".tmp-")]
+
+
+def test_a_forked_child_writes_a_journal_of_its_own(aged: tuple[Store, str, list[str]]) -> None:
+    store, exp_id, ids = aged
+    set_tag(store, exp_id, ids[0], "kind", "parent")
+    before = set(journals(store, exp_id))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            set_tag(store, exp_id, ids[1], "kind", "child")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert len(set(journals(store, exp_id)) - before) == 1
+    pd.testing.assert_frame_equal(frame(store), uncached(store))
+
+
+_SEARCHER = """
+import sys
+from tracklite.search import cache
+from pathlib import Path
+for _ in range(int(sys.argv[3])):
+    cache.experiment_rows(Path(sys.argv[1]), sys.argv[2])
+"""
+
+
+def test_readers_folding_concurrently_with_a_writer(aged: tuple[Store, str, list[str]]) -> None:
+    store, exp_id, ids = aged
+    readers = [
+        subprocess.Popen([sys.executable, "-c", _SEARCHER, str(store.root), exp_id, "30"])
+        for _ in range(2)
+    ]
+    for i in range(150):
+        set_tag(store, exp_id, ids[i % 6], "n", str(i) + "x" * 500)
+        if i % 50 == 0:
+            add(store, exp_id, 100 + i)
+    for reader in readers:
+        assert reader.wait() == 0
+    pd.testing.assert_frame_equal(frame(store), uncached(store))
 
 
 def test_the_summary_is_a_hidden_file_check_accepts(aged: tuple[Store, str, list[str]]) -> None:
@@ -367,14 +476,11 @@ def _json_path(store: Store, exp_id: str) -> pd.DataFrame:
     """Rows through the json module only (the fallback path), as a comparable frame."""
     names = store.recorder_ids(exp_id)
     metas = [store.read_recorder(exp_id, n) for n in names]
-    table = cache.metas_table(exp_id, names, metas, [None] * len(names))  # type: ignore[arg-type]
+    table = cache.metas_table(exp_id, names, metas)  # type: ignore[arg-type]
     return _comparable(table)
 
 
 def _comparable(table: Any) -> pd.DataFrame:
-    table = table.drop_columns(
-        [c for c in ("_ino", "_mtime_ns", "_ctime_ns") if c in table.column_names]
-    )
     frame = table.to_pandas().astype(object)
     frame = frame.where(frame.notna(), None)
     frame["_owner"] = frame["_owner"].map(lambda o: None if o is None else json.loads(o))
@@ -400,9 +506,7 @@ def test_arrow_and_json_parsers_agree(store: Store) -> None:
     # Strings that look like times stay the strings they are (qlib configs hold dates).
     add(store, exp_id, 5, params={"start": "2020-01-01", "i": "5"}, tags={"at": "12:30:00"})
     store.create_recorder(exp_id, "bare", status="FINISHED")  # no start time, empty data
-    rows = cache.rows_table(
-        exp_id, [(n, None) for n in store.recorder_ids(exp_id)], store.root / exp_id
-    )
+    rows = cache.rows_table(exp_id, store.recorder_ids(exp_id), store.root / exp_id)
     arrow = _comparable(rows)
     assert len(arrow) == 6
     assert sorted(arrow["params.start"].dropna()) == ["2020-01-01"]
@@ -410,7 +514,7 @@ def test_arrow_and_json_parsers_agree(store: Store) -> None:
     # The fast path was taken (the json path would give the same rows, so check directly).
     names = store.recorder_ids(exp_id)
     blobs = [(store.root / exp_id / n / layout.RECORDER_FILE).read_bytes() for n in names]
-    assert cache._arrow_rows(exp_id, names, blobs, [None] * len(names)) is not None
+    assert cache._arrow_rows(exp_id, names, blobs) is not None
 
 
 def test_hand_edited_files_fall_back_to_the_json_module(store: Store) -> None:
@@ -423,7 +527,7 @@ def test_hand_edited_files_fall_back_to_the_json_module(store: Store) -> None:
     atomic.write_json(path, meta)
     names = store.recorder_ids(exp_id)
     blobs = [(store.root / exp_id / n / layout.RECORDER_FILE).read_bytes() for n in names]
-    assert cache._arrow_rows(exp_id, names, blobs, [None] * 3) is None
+    assert cache._arrow_rows(exp_id, names, blobs) is None
     frame = search_records(store, order_by=["params.i"])
     assert list(frame["params.i"]) == ["0", "2", "7"]
     assert (
@@ -445,6 +549,6 @@ def test_indented_recorder_files_of_older_stores(store: Store) -> None:
         assert path.read_text().count("\n") > 10
     names = store.recorder_ids(exp_id)
     blobs = [(store.root / exp_id / n / layout.RECORDER_FILE).read_bytes() for n in names]
-    fast = cache._arrow_rows(exp_id, names, blobs, [None] * len(names))
+    fast = cache._arrow_rows(exp_id, names, blobs)
     assert fast is not None
     pd.testing.assert_frame_equal(_comparable(fast), _json_path(store, exp_id))

@@ -172,6 +172,12 @@ def owner_alive(
     return age <= STALE_AFTER
 
 
+def process_gone(owner: Mapping[str, Any]) -> bool:
+    """Whether the process recorded in ``owner`` is known to have ended (same machine only;
+    elsewhere there is no telling without a heartbeat, so False)."""
+    return _same_machine(owner) and not _pid_is_owner(owner)
+
+
 def effective_status(
     meta: Mapping[str, Any], recorder_dir: str | os.PathLike[str], now: float | None = None
 ) -> str:

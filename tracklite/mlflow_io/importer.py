@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..metrics import latest, segments
-from ..store import atomic, layout
+from ..store import atomic, changes, layout
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import new_id
 from ..store.locks import locked
@@ -256,6 +256,9 @@ class _Importer:
             "deleted_time": (ms_to_iso(exp.last_update_time) or now_iso()) if deleted else None,
             "imported_from": _experiment_origin(exp),
         }
+        tags = exp.tags()
+        if tags:  # read by tracklite.mlflow as the experiment's tags
+            meta["tags"] = tags
         root = self.store.root
         # Written here rather than by Store.create_experiment: the source's creation time,
         # lifecycle and origin must land in the one atomic write, and a deleted experiment may
@@ -416,7 +419,8 @@ class _Importer:
             meta["tags"] = {**meta.get("tags", {}), **fresh["tags"]}
             meta["metrics"] = _summary(segments.read_points(metrics_dir))
             meta["imported_from"] = _run_origin(run, fingerprint, segment)
-            atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
+            with changes.noting(rec_dir.parent, rec_dir.name):
+                atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
 
     def points(self, run: MlflowRun) -> tuple[pa.Table, dict[str, Any]]:
         """The run's full metric history as one segment table, and its latest-value summary.

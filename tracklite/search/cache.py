@@ -1,28 +1,34 @@
-"""The per-experiment search summary: one row per recorder, rebuilt from ``recorder.json`` files.
+"""Recorder rows of an experiment, read from ``recorder.json`` files through a search summary.
 
-``<experiment>/.summary.arrow`` (an Arrow IPC file) is a *cache*, never a second source of truth.
-It holds, per recorder folder, the flattened ``recorder.json`` (info fields, latest metric values,
-params, tags) and the folder's ``stat`` identity when it was read: inode, ``mtime_ns`` and
-``ctime_ns``. Its schema metadata records the build time on the filesystem's own clock (the
-``mtime`` of the freshly created temporary file, taken *before* any ``recorder.json`` of the build
-is read).
+The summary (``<experiment>/.changes/summary-<generation>.arrow``, an Arrow IPC file) is a
+*cache*, never a second source of truth. It holds one row per recorder (the flattened
+``recorder.json``: info fields, latest metric values, params, tags) and, in its schema metadata,
+how far it has read each change journal of the experiment (:mod:`tracklite.store.changes`) and
+the experiment folder's ``stat`` identity.
 
-Why a cached row can be trusted: every change to ``recorder.json`` is an atomic rename inside the
-recorder folder (``tracklite.store.atomic``), which changes the folder's ``mtime`` and ``ctime``.
-So a row is reused only if
+A search reads the newest summary, then only what changed since it was built: the new lines of
+each journal name the recorders rewritten since, and the experiment folder's ``stat`` tells
+whether recorder folders were added or removed (by tracklite or by hand), in which case its names
+are listed again. So a search with nothing changed costs one listing of ``.changes/``, one
+``stat``, one small read per live journal and the summary read, whatever the number of
+recorders. Why it is never stale:
 
-* the folder still exists with the same inode, ``mtime_ns`` and ``ctime_ns``, and
-* its ``mtime`` is older than the build time minus :data:`RACY_NS` (the "racy git" rule: on a
-  filesystem whose timestamps are coarse, say one second on some NFS servers, a change made in
-  the same tick as the read would leave the folder's ``mtime`` unchanged, so rows that recent are
-  always re-read; the window also absorbs clock skew between the file servers of one store).
+* journals are read *before* the recorders they name, and a writer appends its ``-`` line
+  *after* its rename: a change whose line is past the offsets read now is re-read next time;
+* a recorder whose ``+`` line has no ``-`` yet (a write in flight, or a writer killed between the
+  two) is re-read at every search until the ``-`` comes or its writer is known gone;
+* the folder's identity is trusted only if its ``mtime`` is older than the summary's build time
+  minus :data:`RACY_NS` (git's "racy clean" rule, on the filesystem's own clock: on a coarse clock
+  a change in the same tick as the listing would not move the ``mtime``);
+* a new summary is published under the next generation number with ``link``, which fails if
+  another reader got there first: two readers folding at once never overwrite each other, and
+  journals are deleted (once closed or their writer is dead, and folded) only by the reader
+  whose summary folded them. A reader that finds a newer generation, or a journal gone, after
+  reading starts again.
 
-Every other folder (new, changed, racy) is read from its ``recorder.json``; rows of removed
-folders are dropped. Validation therefore costs one ``scandir`` of the experiment folder and one
-``stat`` per recorder folder. Liveness (``DEAD``) is never cached: it is judged at read time from
-the stored status and owner. Writing the file is best effort: a read-only store, a full disk or
-a lost race simply leaves the old file (or none), and searching works the same, only slower.
-Deleting the file is always safe.
+Liveness (``DEAD``) is never cached: it is judged at read time from the stored owner. Writing the
+summary is best effort (a read-only store or a full disk leave it as it was) and deleting it is
+always safe.
 """
 
 from __future__ import annotations
@@ -32,79 +38,66 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CorruptMetadataError
 from ..maintenance import check as _check
-from ..store import atomic, layout, metadata
+from ..store import atomic, changes, layout, metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: The cache file inside each experiment folder (hidden: listings and ``*.parquet`` globs of
-#: the recorder folders never see it).
-SUMMARY_FILE: Final = ".summary.arrow"
-#: Schema metadata key holding ``{"version", "experiment_id", "built_ns"}``.
+#: The summary file of earlier releases, in the experiment folder (deleted when seen).
+LEGACY_SUMMARY_FILE: Final = ".summary.arrow"
+#: Schema metadata key holding the summary's state (see :class:`Summary`).
 META_KEY: Final = b"tracklite.summary"
 #: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
-CACHE_VERSION: Final = 1
-#: Rows whose folder ``mtime`` is this recent relative to the build are re-read every time
-#: (coarse timestamps and clock skew, see the module docstring). ``TRACKLITE_SUMMARY_RACY``
-#: (seconds) changes it.
+CACHE_VERSION: Final = 2
+#: The experiment folder's identity is trusted only when its ``mtime`` is this much older than
+#: the summary's build (coarse timestamps and clock skew). ``TRACKLITE_SUMMARY_RACY`` (seconds).
 RACY_NS: Final = int(float(os.environ.get("TRACKLITE_SUMMARY_RACY", "5")) * 1e9)
+#: Journal bytes folded, past which a search publishes a new summary rather than re-reading
+#: them next time.
+FOLD_BYTES: Final = 64 * 1024
 
 #: Columns every row has (beside ``metrics.*``, ``params.*`` and ``tags.*``). Underscored ones
 #: are internal and never reach a user's frame.
 RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "end_time"
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
-INO, MTIME, CTIME = "_ino", "_mtime_ns", "_ctime_ns"
-_STAT_COLUMNS: Final = (INO, MTIME, CTIME)
 
-# tracklite check must not report the cache as an unknown file.
-_check.EXTRA_EXPERIMENT_ENTRIES.add(SUMMARY_FILE)
-
-
-#: A recorder folder's identity ``(inode, mtime_ns, ctime_ns)``: replacing its
-#: ``recorder.json`` changes it.
-FolderStat = tuple[int, int, int]
+# tracklite check must not report the cache and the journals as unknown files.
+_check.EXTRA_EXPERIMENT_ENTRIES.update({LEGACY_SUMMARY_FILE, changes.CHANGES_DIR})
 
 
 @dataclass
 class BuildReport:
     """What :func:`experiment_rows` did (for tests and the benchmark)."""
 
-    folders: int = 0
-    reused: int = 0
-    read: int = 0
-    removed: int = 0
-    wrote: bool = False
+    folders: int = 0  # recorder folders listed (0 when the folder was not listed at all)
+    reused: int = 0  # rows taken from the summary
+    read: int = 0  # recorder.json files read
+    removed: int = 0  # rows of folders gone
+    wrote: bool = False  # a new summary was published
+    full: bool = False  # every recorder.json was read
+
+    def reset(self) -> None:
+        self.folders = self.reused = self.read = self.removed = 0
+        self.wrote = self.full = False
 
 
-def scan_folders(exp_dir: Path) -> tuple[list[str], list[os.stat_result]]:
-    """Recorder folders of an experiment and their ``stat`` (one each, nothing else read)."""
+def folder_names(exp_dir: Path) -> list[str]:
+    """Recorder folders of an experiment (one listing, nothing else read)."""
     try:
         with os.scandir(exp_dir) as listing:
             # layout.is_id_name, inlined: ids hold no dot, and every name tracklite keeps
             # beside them (hidden files, experiment.json) does. is_dir() costs no syscall.
-            entries = [e for e in listing if "." not in e.name and e.is_dir(follow_symlinks=False)]
+            return [
+                e.name for e in listing if "." not in e.name and e.is_dir(follow_symlinks=False)
+            ]
     except (FileNotFoundError, NotADirectoryError):
-        return [], []
-    try:
-        # Comprehensions: at 10,000 folders the loop's own overhead rivals the stat calls.
-        return [e.name for e in entries], [e.stat(follow_symlinks=False) for e in entries]
-    except OSError:
-        pass  # a folder removed since the listing: go one by one
-    names: list[str] = []
-    stats: list[os.stat_result] = []
-    for entry in entries:
-        try:
-            stats.append(entry.stat(follow_symlinks=False))
-        except OSError:
-            continue
-        names.append(entry.name)
-    return names, stats
+        return []
 
 
 def _read_bytes(path: str) -> bytes:
@@ -139,20 +132,16 @@ READERS: Final = int(os.environ.get("TRACKLITE_SEARCH_READERS", "8"))
 _READ_BATCH: Final = 256
 
 
-def rows_table(
-    experiment_id: str,
-    folders: Iterable[tuple[str, FolderStat | None]],
-    exp_dir: Path,
-) -> pa.Table:
+def rows_table(experiment_id: str, names: Iterable[str], exp_dir: Path) -> pa.Table:
     """Reads the given recorder folders' metadata into a table of rows (column-wise)."""
     import pyarrow as pa
 
     # String paths: pathlib's joins cost more than the read itself.
     prefix = f"{os.fspath(exp_dir)}{os.sep}"
     suffix = f"{os.sep}{layout.RECORDER_FILE}"
-    todo = [(name, stat, f"{prefix}{name}{suffix}") for name, stat in folders]
+    todo = [(name, f"{prefix}{name}{suffix}") for name in names]
     tables: list[pa.Table] = []
-    pending: list[tuple[str, FolderStat | None, str, bytes]] = []
+    pending: list[tuple[str, str, bytes]] = []
     for batch in _read_batches(todo):
         pending.extend(batch)
         if len(pending) >= CHUNK:
@@ -167,8 +156,8 @@ def rows_table(
 
 
 def _read_batches(
-    todo: list[tuple[str, FolderStat | None, str]],
-) -> Iterator[list[tuple[str, FolderStat | None, str, bytes]]]:
+    todo: list[tuple[str, str]],
+) -> Iterator[list[tuple[str, str, bytes]]]:
     """The files' contents in order, batch by batch (read by a thread pool when many)."""
     batches = [todo[lo : lo + _READ_BATCH] for lo in range(0, len(todo), _READ_BATCH)]
     if len(batches) < 2 or READERS < 2:
@@ -181,13 +170,11 @@ def _read_batches(
         yield from pool.map(_read_batch, batches)
 
 
-def _read_batch(
-    batch: list[tuple[str, FolderStat | None, str]],
-) -> list[tuple[str, FolderStat | None, str, bytes]]:
+def _read_batch(batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes]]:
     done = []
-    for name, stat, path in batch:
+    for name, path in batch:
         try:
-            done.append((name, stat, path, _read_bytes(path)))
+            done.append((name, path, _read_bytes(path)))
         except (FileNotFoundError, NotADirectoryError):
             continue  # a folder being created, deleted or quarantined right now
         except OSError as exc:  # a folder in the file's place, an unreadable file
@@ -195,100 +182,117 @@ def _read_batch(
     return done
 
 
-def _chunk_rows(
-    experiment_id: str, chunk: list[tuple[str, FolderStat | None, str, bytes]]
-) -> pa.Table:
+def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]]) -> pa.Table:
     """Rows of one chunk of files: Arrow's parser, else the json module file by file."""
-    names = [c[0] for c in chunk]
-    stats = [c[1] for c in chunk]
-    table = _arrow_rows(experiment_id, names, [c[3] for c in chunk], stats)
+    table = _arrow_rows(experiment_id, [c[0] for c in chunk], [c[2] for c in chunk])
     if table is not None:
         return table
-    kept = [(n, m, st) for n, st, p, b in chunk if (m := parse_meta(p, b)) is not None]
-    return metas_table(
-        experiment_id, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
-    )
+    kept = [(n, m) for n, p, b in chunk if (m := parse_meta(p, b)) is not None]
+    return metas_table(experiment_id, [k[0] for k in kept], [k[1] for k in kept])
 
 
-def _arrow_rows(
-    experiment_id: str, names: list[str], blobs: list[bytes], stats: list[FolderStat | None]
-) -> pa.Table | None:
+def _arrow_rows(experiment_id: str, names: list[str], blobs: list[bytes]) -> pa.Table | None:
     """The rows of ``recorder.json`` files parsed by Arrow's JSON reader (in C++, about four
     times faster than ``json.loads`` plus flattening), or None if anything about them is not
     as tracklite writes it; the caller then takes the ``json`` module's path."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not names or any(not b.lstrip().startswith(b"{") for b in blobs):
         return None
     try:
-        # tracklite writes one line per file; older stores were indented over many lines,
-        # which Arrow parses too, only without splitting the work at newlines.
-        one_line = all(b.find(b"\n", 0, len(b) - 1) < 0 for b in blobs)
-        data = b"\n".join(b.rstrip(b"\n") for b in blobs) if one_line else b"\n".join(blobs)
-        string = pa.string()
-        # Arrow infers timestamps from strings that look like times ("2020-01-01" as a param):
-        # every value tracklite stores as a string is declared one, so it reads back verbatim.
-        known = [pa.field(key, string) for key in _STRING_KEYS]
-        parsed = _read_json(data, known, one_line)
-        fixed = [
-            pa.field(key, pa.struct([pa.field(f.name, string) for f in column.type]))
-            for key in ("params", "tags")
-            if key in parsed.column_names
-            and pa.types.is_struct((column := parsed.column(key)).type)
-            and any(not pa.types.is_string(f.type) for f in column.type)
-        ]
-        if fixed:
-            parsed = _read_json(data, known + fixed, one_line)
-        # One object per file, in order: the ids written inside must match the folders.
-        if parsed.num_rows != len(names) or "id" not in parsed.column_names:
+        parsed = _parse_json_lines(blobs)
+        if not _one_object_per_folder(parsed, names):
             return None
-        if parsed.column("id").to_pylist() != names:
-            return None
-        if "format_version" in parsed.column_names:
-            newest = pc.max(parsed.column("format_version")).as_py()
-            if not isinstance(newest, int) or newest > layout.FORMAT_VERSION:
-                return None  # the json path warns about each such file
-        n = len(names)
-
-        def text(key: str, default: str | None = None) -> pa.Array[Any]:
-            if key not in parsed.column_names:
-                return pa.array([default] * n, string)
-            column = parsed.column(key).combine_chunks()
-            if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
-                raise TypeError(key)
-            column = column.cast(string)
-            return column.fill_null(default) if default is not None else column
-
-        status = text("status")
-        columns: dict[str, Any] = {
-            RUN_ID: pa.array(names, string),
-            EXPERIMENT_ID: pa.array([experiment_id] * n, string),
-            NAME: text("name"),
-            STATUS: status,
-            LIFECYCLE: text("lifecycle", "active"),
-            START: text("start_time"),
-            END: text("end_time"),
-            OWNER: _running_owners(parsed, status),
-            INO: pa.array([_signed(s[0]) if s else None for s in stats], pa.int64()),
-            MTIME: pa.array([s[1] if s else None for s in stats], pa.int64()),
-            CTIME: pa.array([s[2] if s else None for s in stats], pa.int64()),
-        }
-        for key, child in _fields(parsed, "metrics"):
-            value = dict(_struct_fields(child)).get("value")
-            if value is None or not (
-                pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
-            ):
-                raise TypeError(key)
-            columns[f"metrics.{key}"] = value.cast(pa.float64())
-        for prefix in ("params", "tags"):
-            for key, child in _fields(parsed, prefix):
-                if not (pa.types.is_string(child.type) or pa.types.is_null(child.type)):
-                    raise TypeError(key)
-                columns[f"{prefix}.{key}"] = child.cast(string)
-        return pa.table(columns)
+        return pa.table({**_info_columns(parsed, names, experiment_id), **_entity_columns(parsed)})
     except (pa.ArrowException, TypeError, ValueError, KeyError):
         return None
+
+
+def _parse_json_lines(blobs: list[bytes]) -> pa.Table:
+    """The files as one Arrow table, one row each, every stored string kept a string."""
+    import pyarrow as pa
+
+    # tracklite writes one line per file; older stores were indented over many lines,
+    # which Arrow parses too, only without splitting the work at newlines.
+    one_line = all(b.find(b"\n", 0, len(b) - 1) < 0 for b in blobs)
+    data = b"\n".join(b.rstrip(b"\n") for b in blobs) if one_line else b"\n".join(blobs)
+    string = pa.string()
+    # Arrow infers timestamps from strings that look like times ("2020-01-01" as a param):
+    # every value tracklite stores as a string is declared one, so it reads back verbatim.
+    known = [pa.field(key, string) for key in _STRING_KEYS]
+    parsed = _read_json(data, known, one_line)
+    fixed = [
+        pa.field(key, pa.struct([pa.field(f.name, string) for f in column.type]))
+        for key in ("params", "tags")
+        if key in parsed.column_names
+        and pa.types.is_struct((column := parsed.column(key)).type)
+        and any(not pa.types.is_string(f.type) for f in column.type)
+    ]
+    return _read_json(data, known + fixed, one_line) if fixed else parsed
+
+
+def _one_object_per_folder(parsed: pa.Table, names: list[str]) -> bool:
+    """One object per file, in order, whose ids match the folders, of a version we read."""
+    import pyarrow.compute as pc
+
+    if parsed.num_rows != len(names) or "id" not in parsed.column_names:
+        return False
+    if parsed.column("id").to_pylist() != names:
+        return False
+    if "format_version" in parsed.column_names:
+        newest = pc.max(parsed.column("format_version")).as_py()
+        if not isinstance(newest, int) or newest > layout.FORMAT_VERSION:
+            return False  # the json path warns about each such file
+    return True
+
+
+def _info_columns(parsed: pa.Table, names: list[str], experiment_id: str) -> dict[str, Any]:
+    """The columns every row has: ids, name, status, lifecycle, times, owner."""
+    import pyarrow as pa
+
+    n = len(names)
+    string = pa.string()
+
+    def text(key: str, default: str | None = None) -> pa.Array[Any]:
+        if key not in parsed.column_names:
+            return pa.array([default] * n, string)
+        column = parsed.column(key).combine_chunks()
+        if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
+            raise TypeError(key)
+        column = column.cast(string)
+        return column.fill_null(default) if default is not None else column
+
+    status = text("status")
+    return {
+        RUN_ID: pa.array(names, string),
+        EXPERIMENT_ID: pa.array([experiment_id] * n, string),
+        NAME: text("name"),
+        STATUS: status,
+        LIFECYCLE: text("lifecycle", "active"),
+        START: text("start_time"),
+        END: text("end_time"),
+        OWNER: _running_owners(parsed, status),
+    }
+
+
+def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
+    """``metrics.<key>`` (latest values, float64), ``params.<key>`` and ``tags.<key>`` (str)."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {}
+    for key, child in _fields(parsed, "metrics"):
+        value = dict(_struct_fields(child)).get("value")
+        if value is None or not (
+            pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
+        ):
+            raise TypeError(key)
+        columns[f"metrics.{key}"] = value.cast(pa.float64())
+    for prefix in ("params", "tags"):
+        for key, child in _fields(parsed, prefix):
+            if not (pa.types.is_string(child.type) or pa.types.is_null(child.type)):
+                raise TypeError(key)
+            columns[f"{prefix}.{key}"] = child.cast(pa.string())
+    return columns
 
 
 _STRING_KEYS: Final = (
@@ -359,7 +363,6 @@ def metas_table(
     experiment_id: str,
     names: list[str],
     metas: list[Mapping[str, Any]],
-    stats: list[FolderStat | None],
 ) -> pa.Table:
     """Flattens recorder metadata into one row each; ids come from the folder names."""
     import pyarrow as pa
@@ -383,9 +386,6 @@ def metas_table(
         START: _string_array([m.get("start_time") for m in metas]),
         END: _string_array([m.get("end_time") for m in metas]),
         OWNER: pa.array(owners, string),
-        INO: pa.array([_signed(s[0]) if s else None for s in stats], pa.int64()),
-        MTIME: pa.array([s[1] if s else None for s in stats], pa.int64()),
-        CTIME: pa.array([s[2] if s else None for s in stats], pa.int64()),
     }
     for key, entries_of_key in metrics.items():
         columns[f"metrics.{key}"] = _metric_array(entries_of_key)
@@ -393,11 +393,6 @@ def metas_table(
         for key, values in table.items():
             columns[f"{prefix}.{key}"] = _string_array(values)
     return pa.table(columns)
-
-
-def _signed(ino: int) -> int:
-    # Inodes are unsigned 64-bit; stored as int64 with the same bits.
-    return ino - (1 << 64) if ino >= 1 << 63 else ino
 
 
 def _string_array(values: list[Any]) -> pa.Array[Any]:
@@ -454,24 +449,29 @@ def _columns_of(dicts: list[Any]) -> dict[str, list[Any]]:
     return columns
 
 
-def read_summary(path: Path, experiment_id: str) -> tuple[pa.Table, int] | None:
-    """The cached rows and their build time, or None if absent, foreign or unreadable."""
-    import pyarrow as pa
+# ------------------------------------------------------------------------------ the summary
 
-    try:
-        # Read whole, never memory-mapped: on NFS another client replacing the file would
-        # turn a mapped page into SIGBUS.
-        data = _read_bytes(os.fspath(path))
-        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
-        info = json.loads((table.schema.metadata or {})[META_KEY])
-        built = int(info["built_ns"])
-        if info.get("version") != CACHE_VERSION or info.get("experiment_id") != experiment_id:
-            return None
-        for column in (RUN_ID, *_STAT_COLUMNS):
-            table.column(column)  # KeyError if missing
-    except Exception:  # absent or damaged just means "no cache": it is rebuilt
-        return None
-    return table, built
+
+FolderId = tuple[int, int, int]  # (inode, mtime_ns, ctime_ns)
+
+
+@dataclass
+class Summary:
+    """A summary's rows and what it had read when it was built."""
+
+    rows: pa.Table
+    generation: int = 0
+    built_ns: int = 0  # the filesystem's clock when the experiment folder was last listed
+    folder: FolderId | None = None  # its identity then
+    journals: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> journal state
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "built_ns": self.built_ns,
+            "folder": list(self.folder) if self.folder else None,
+            "journals": self.journals,
+        }
 
 
 def experiment_rows(
@@ -482,94 +482,231 @@ def experiment_rows(
     racy_ns: int | None = None,
     report: BuildReport | None = None,
 ) -> pa.Table:
-    """Every recorder row of one experiment (all lifecycles), through the summary cache.
+    """Every recorder row of one experiment (all lifecycles), through the summary.
 
     With ``use_cache=False`` every ``recorder.json`` is read and nothing is written.
     ``racy_ns`` defaults to :data:`RACY_NS`.
     """
-    import numpy as np
+    report = report if report is not None else BuildReport()
+    exp_dir = root / experiment_id
+    if not use_cache:
+        names = folder_names(exp_dir)
+        report.folders, report.full = len(names), True
+        table = rows_table(experiment_id, names, exp_dir)
+        report.read = table.num_rows
+        return table
+    racy = RACY_NS if racy_ns is None else racy_ns
+    for _attempt in range(3):
+        rows = _Fold(exp_dir, experiment_id, racy, report).run()
+        if rows is not None:
+            return rows
+        report.reset()  # another reader moved on: start again
+    return _Fold(exp_dir, experiment_id, racy, report).full(publish=False)
+
+
+def _listing(folder: Path) -> tuple[list[str], list[int]]:
+    """Journal names and summary generations in ``.changes/`` (oldest first)."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    journals = sorted(n for n in names if n.endswith(changes.JOURNAL_SUFFIX) and n[0] != ".")
+    generations = []
+    for name in names:
+        if name.startswith(changes.SUMMARY_PREFIX) and name.endswith(changes.SUMMARY_SUFFIX):
+            digits = name[len(changes.SUMMARY_PREFIX) : -len(changes.SUMMARY_SUFFIX)]
+            if digits.isdigit():
+                generations.append(int(digits))
+    return journals, sorted(generations)
+
+
+def summary_path(folder: Path, generation: int) -> Path:
+    return folder / f"{changes.SUMMARY_PREFIX}{generation:012d}{changes.SUMMARY_SUFFIX}"
+
+
+class _Fold:
+    """One read of an experiment's rows: the newest summary plus what changed since."""
+
+    def __init__(self, exp_dir: Path, experiment_id: str, racy: int, report: BuildReport):
+        self.exp_dir = exp_dir
+        self.folder = changes.journal_dir(exp_dir)
+        self.experiment_id = experiment_id
+        self.racy = racy
+        self.report = report
+        self.journal_names, self.generations = _listing(self.folder)
+
+    def run(self) -> pa.Table | None:
+        """The rows, or None if another reader changed the summaries meanwhile (retry)."""
+        if not self.generations:
+            return self.full(publish=True)
+        try:
+            base = read_summary(summary_path(self.folder, self.generations[-1]))
+        except FileNotFoundError:
+            return None
+        if base is None:
+            return self.full(publish=True)
+        if any(name not in self.journal_names for name in base.journals):
+            return None  # folded and deleted by a newer summary
+        try:
+            tails = {name: self._tail(name, base.journals.get(name)) for name in self.journal_names}
+        except FileNotFoundError:
+            return None
+        return self._incremental(base, tails)
+
+    def _tail(self, name: str, state: dict[str, Any] | None) -> changes.Tail:
+        state = state or {}
+        tail = changes.read_tail(self.folder / name, state.get("offset", 0), state.get("begun"))
+        tail.owner = tail.owner or state.get("owner")
+        tail.closed = tail.closed or bool(state.get("closed"))
+        return tail
+
+    def _incremental(self, base: Summary, tails: dict[str, changes.Tail]) -> pa.Table | None:
+
+        report = self.report
+        # Rewritten since (a "-" line), or being rewritten (a "+" line without its "-" yet).
+        todo = set().union(*(t.changed | set(t.begun) for t in tails.values()))
+        folded = sum(t.offset - base.journals.get(n, {}).get("offset", 0) for n, t in tails.items())
+        # Judged before anything is read: a writer gone now renamed nothing after the reads.
+        done = {n for n, t in tails.items() if changes.writer_gone(t)}
+        temp: _Temp | None = None
+        built = base.built_ns
+        folder_id = _folder_id(self.exp_dir)
+        listed: set[str] | None = None
+        if folder_id is None:
+            listed = set()
+        elif folder_id != base.folder or base.folder[1] >= base.built_ns - self.racy:
+            # Recorder folders were added or removed (or may have been, within the racy
+            # window): list them again, names only. Once the folder has settled, a new
+            # summary records its identity with the filesystem's clock of this listing.
+            if folder_id[1] < time.time_ns() - self.racy:
+                temp, built = _open_temp(self.folder)
+                folder_id = _folder_id(self.exp_dir)
+            listed = set(folder_names(self.exp_dir))
+        cached = base.rows.column(RUN_ID)
+        if listed is not None:
+            report.folders = len(listed)
+            todo |= listed - set(cached.to_pylist())
+            todo &= listed
+        fresh = rows_table(self.experiment_id, sorted(todo), self.exp_dir)
+        kept = _without(base.rows, todo, listed)
+        report.reused, report.read = kept.num_rows, fresh.num_rows
+        if listed is not None:
+            report.removed = len(set(cached.to_pylist()) - listed)
+        rows = kept if not fresh.num_rows else _concat([kept, fresh])
+        # A newer summary may have deleted journals this one still needs: start again.
+        if _listing(self.folder)[1][-1:] != self.generations[-1:]:
+            if temp is not None:
+                _discard(temp)
+            return None
+        worth = (
+            temp is not None
+            or folded >= FOLD_BYTES
+            or len(todo) >= max(1, base.rows.num_rows // 100)
+            or bool(done)
+        )
+        if not worth:
+            return rows
+        if temp is None:
+            temp, _ = _open_temp(self.folder)
+        state = Summary(rows, self.generations[-1] + 1, built, folder_id)
+        state.journals = {n: _journal_state(t) for n, t in tails.items() if n not in done}
+        self._publish(temp, state, done)
+        return rows
+
+    def full(self, *, publish: bool) -> pa.Table:
+        """Every ``recorder.json`` read (journals first), published as the next summary."""
+        self.report.full = True
+        temp, built = _open_temp(self.folder) if publish else (None, 0)
+        folder_id = _folder_id(self.exp_dir)
+        tails: dict[str, changes.Tail] = {}
+        for name in self.journal_names:
+            with contextlib.suppress(FileNotFoundError):
+                tails[name] = changes.read_tail(self.folder / name, 0)
+        # Judged before anything is read: a writer gone now renamed nothing after the reads.
+        done = {n for n, t in tails.items() if changes.writer_gone(t)}
+        names = folder_names(self.exp_dir)
+        self.report.folders = len(names)
+        rows = rows_table(self.experiment_id, names, self.exp_dir)
+        self.report.read = rows.num_rows
+        if temp is not None:
+            generation = (self.generations[-1] if self.generations else 0) + 1
+            state = Summary(rows, generation, built, folder_id)
+            state.journals = {n: _journal_state(t) for n, t in tails.items() if n not in done}
+            self._publish(temp, state, done)
+        return rows
+
+    def _publish(self, temp: _Temp | None, state: Summary, done: set[str]) -> None:
+        """Publishes ``state`` as its generation; if that worked, deletes what it replaces."""
+        if temp is None or not _publish(temp, summary_path(self.folder, state.generation), state):
+            return
+        self.report.wrote = True
+        for generation in self.generations:
+            with contextlib.suppress(OSError):
+                os.unlink(summary_path(self.folder, generation))
+        for name in done:
+            with contextlib.suppress(OSError):
+                os.unlink(self.folder / name)
+        with contextlib.suppress(OSError):
+            os.unlink(self.exp_dir / LEGACY_SUMMARY_FILE)
+
+
+def _without(rows: pa.Table, ids: set[str], listed: set[str] | None) -> pa.Table:
+    """``rows`` minus those of ``ids`` and, if ``listed`` is given, of folders not in it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    racy = RACY_NS if racy_ns is None else racy_ns
-    report = report if report is not None else BuildReport()
-    exp_dir = root / experiment_id
-    names, found = scan_folders(exp_dir)
-    stats = [(st.st_ino, st.st_mtime_ns, st.st_ctime_ns) for st in found]
-    report.folders = len(names)
-    if not use_cache:
-        table = rows_table(experiment_id, zip(names, stats, strict=True), exp_dir)
-        report.read = table.num_rows
-        return table.drop_columns(list(_STAT_COLUMNS))
+    column = rows.column(RUN_ID)
+    keep = None
+    if ids:
+        keep = pc.invert(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())))
+    if listed is not None:
+        present = pc.is_in(column, value_set=pa.array(sorted(listed), pa.string()))
+        keep = present if keep is None else pc.and_(keep, present)
+    return rows if keep is None else rows.filter(keep)
 
-    summary_path = exp_dir / SUMMARY_FILE
-    cached = read_summary(summary_path, experiment_id)
-    kept: pa.Table | None = None
-    # Vectorised: this validation is the whole cost of a search with a current summary.
-    ino = np.array([s[0] for s in stats], dtype=np.uint64).view(np.int64)
-    mtime = np.array([s[1] for s in stats], dtype=np.int64)
-    ctime = np.array([s[2] for s in stats], dtype=np.int64)
-    reused = np.zeros(len(names), dtype=bool)
-    if cached is not None:
-        table, built = cached
-        # Each cached row's position among the folders found now (-1: folder gone).
-        where = pc.index_in(table.column(RUN_ID), value_set=pa.array(names, pa.string()))
-        pos = np.asarray(where.fill_null(-1).to_numpy(), dtype=np.intp)
-        present = pos >= 0
-        at = np.where(present, pos, 0)
-        old_mtime = _int_column(table, MTIME)
-        # Reused only if the folder is the same (inode), untouched since it was read (mtime,
-        # ctime) and not racy (old enough that a coarse clock cannot hide a later change).
-        if names:
-            keep = (
-                present
-                & (_int_column(table, INO) == ino[at])
-                & (old_mtime == mtime[at])
-                & (_int_column(table, CTIME) == ctime[at])
-                & (old_mtime < built - racy)
-            )
-        else:  # every folder is gone
-            keep = np.zeros(len(pos), dtype=bool)
-        kept = table if keep.all() else table.filter(pa.array(keep))
-        reused[pos[keep]] = True
-        report.reused = kept.num_rows
-        report.removed = int((~present).sum())
-    fresh = [(names[i], stats[i]) for i in np.flatnonzero(~reused)]
 
-    # Rewriting the file costs about as much as re-reading 1% of the rows, so a few changes
-    # (runs still logging) are re-read each time rather than rewritten into the cache.
-    settled_before = time.time_ns() - racy
-    settled = int((mtime[~reused] < settled_before).sum()) + report.removed
-    threshold = 1 if cached is None else max(1, len(names) // 100)
-    temp: _Temp | None = None
-    built_ns = 0
-    if settled >= threshold:
-        # Created *before* the rows are read: its mtime is the build time on the filesystem's
-        # clock, which the racy rule compares folder mtimes with.
-        temp, built_ns = _open_temp(summary_path)
+def _journal_state(tail: changes.Tail) -> dict[str, Any]:
+    return {"offset": tail.offset, "begun": tail.begun, "owner": tail.owner, "closed": tail.closed}
+
+
+def _folder_id(folder: Path) -> FolderId | None:
     try:
-        new_rows = rows_table(experiment_id, fresh, exp_dir)
-        report.read = new_rows.num_rows
-        rows = new_rows
-        if kept is not None and not new_rows.num_rows:
-            rows = kept
-        elif kept is not None and kept.num_rows:
-            rows = pa.concat_tables([kept, new_rows], promote_options="permissive")
-        if temp is not None:
-            report.wrote = _publish(temp, summary_path, rows, experiment_id, built_ns)
-            temp = None
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def read_summary(path: Path) -> Summary | None:
+    """A summary file, or None if damaged or of another version (FileNotFoundError if gone)."""
+    import pyarrow as pa
+
+    # Read, never memory-mapped: on NFS another client replacing the file would turn a mapped
+    # page into SIGBUS. An open file stays readable whole when it is replaced or deleted.
+    source = pa.OSFile(os.fspath(path), "r")
+    try:
+        table = pa.ipc.open_file(source).read_all()
+        info = json.loads((table.schema.metadata or {})[META_KEY])
+        if info.get("version") != CACHE_VERSION or table.column_names[:1] != [RUN_ID]:
+            return None
+        folder = info.get("folder")
+        return Summary(
+            table.replace_schema_metadata(None),
+            int(info["generation"]),
+            int(info["built_ns"]),
+            (int(folder[0]), int(folder[1]), int(folder[2])) if folder else None,
+            {str(k): dict(v) for k, v in info["journals"].items()},
+        )
+    except Exception:  # damaged just means "no summary": it is rebuilt
+        return None
     finally:
-        if temp is not None:
-            _discard(temp)
-    return rows.drop_columns(list(_STAT_COLUMNS))
-
-
-def _int_column(table: pa.Table, name: str) -> Any:
-    import numpy as np
-
-    # Inodes are unsigned; comparing their int64 bit patterns is exact.
-    column: Any = table.column(name)
-    return column.fill_null(-2).to_numpy().astype(np.int64, copy=False)
+        source.close()
 
 
 @dataclass
@@ -578,10 +715,11 @@ class _Temp:
     file: Any
 
 
-def _open_temp(target: Path) -> tuple[_Temp | None, int]:
-    """A new temporary file beside ``target`` and the filesystem's clock at its creation."""
-    tmp = atomic.temp_name(target)
+def _open_temp(folder: Path) -> tuple[_Temp | None, int]:
+    """A new temporary file in ``folder`` and the filesystem's clock at its creation."""
+    tmp = atomic.temp_name(folder / "summary")
     try:
+        folder.mkdir(exist_ok=True)
         file = open(tmp, "wb")  # noqa: SIM115 - closed by _publish or _discard
     except OSError:
         return None, 0  # read-only store, quota, permissions: searching goes on uncached
@@ -593,24 +731,27 @@ def _open_temp(target: Path) -> tuple[_Temp | None, int]:
     return _Temp(tmp, file), built
 
 
-def _publish(temp: _Temp, target: Path, rows: pa.Table, experiment_id: str, built: int) -> bool:
+def _publish(temp: _Temp, target: Path, state: Summary) -> bool:
+    """Writes the summary and links it into place unless that generation exists already."""
     import pyarrow as pa
 
-    info = {"version": CACHE_VERSION, "experiment_id": experiment_id, "built_ns": built}
-    rows = rows.replace_schema_metadata({META_KEY: json.dumps(info).encode()})
+    info = {"version": CACHE_VERSION, **state.state()}
+    rows = state.rows.replace_schema_metadata({META_KEY: json.dumps(info).encode()})
     try:
-        # Arrow IPC, uncompressed: reading it back is a copy, not a decode (10,000 rows in a
-        # few milliseconds, where Parquet takes tens).
+        # Arrow IPC, uncompressed: reading it back is a copy, not a decode.
         with pa.ipc.new_file(temp.file, rows.schema) as writer:
             writer.write_table(rows)
         temp.file.flush()
         if atomic.FSYNC:
             os.fsync(temp.file.fileno())
         temp.file.close()
-        os.replace(temp.path, target)
+        # link, unlike rename, refuses to replace: of two readers publishing the same
+        # generation, one wins and the other's (equally correct) result is simply not kept.
+        os.link(temp.path, target)
     except Exception:  # best effort: the rows are returned either way
         _discard(temp)
         return False
+    _discard(temp)
     return True
 
 
@@ -622,15 +763,19 @@ def _discard(temp: _Temp) -> None:
 
 
 def drop_summaries(root: Path) -> int:
-    """Deletes every experiment's summary file (always safe); returns how many existed."""
+    """Deletes every experiment's search summaries (always safe); returns how many existed."""
     dropped = 0
     try:
         names = os.listdir(root)
     except FileNotFoundError:
         return 0
     for name in names:
-        if layout.is_id_name(name):
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                os.unlink(root / name / SUMMARY_FILE)
+        if not layout.is_id_name(name):
+            continue
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(root / name / LEGACY_SUMMARY_FILE)
+        for generation in _listing(changes.journal_dir(root / name))[1]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(summary_path(changes.journal_dir(root / name), generation))
                 dropped += 1
     return dropped

@@ -1,4 +1,4 @@
-"""MLflow's ``filter_string`` language, parsed by hand and evaluated column-wise with pandas.
+"""MLflow's ``filter_string`` language, parsed by hand and evaluated column-wise with Arrow.
 
 A filter written for ``mlflow.search_runs`` or qlib's ``list_recorders(filter_string=...)`` works
 unchanged; tracklite also accepts ``OR``, ``NOT`` and parentheses. Grammar (keywords are
@@ -43,15 +43,20 @@ value is *unknown*, which never matches, even for ``!=`` and ``NOT IN`` and unde
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracklite.errors import TrackliteError
 
@@ -111,15 +116,6 @@ _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPS = ("!=", "<=", ">=", "=", "<", ">")  # two-character operators first
 _NUMBER_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _STRING_OPS = frozenset({"=", "!="})
-# "!=" is evaluated as the negation of "=" (see Comparison._evaluate).
-_NUMBER_TESTS = {
-    "=": np.equal,
-    "!=": np.equal,
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-}
 # Guards the recursive descent against RecursionError on absurd nesting.
 _MAX_DEPTH = 100
 
@@ -317,14 +313,6 @@ def _resolve(source: _Source, token: Token) -> _Field:
 # Expression tree and vectorised evaluation
 
 
-@dataclass(frozen=True)
-class _Truth:
-    """SQL three-valued truth per row: ``value`` = known true, ``known`` = not unknown."""
-
-    value: _BoolArray
-    known: _BoolArray
-
-
 class FilterExpr(ABC):
     """A parsed filter. Immutable and shared between callers (parses are cached)."""
 
@@ -332,15 +320,23 @@ class FilterExpr(ABC):
         """Rows of ``frame`` the filter matches, as a bool Series on ``frame.index``."""
         return cast("pd.Series[bool]", pd.Series(self._mask_array(frame), index=frame.index))
 
+    def arrow_mask(self, table: pa.Table) -> pa.BooleanArray:
+        """Rows of an Arrow table the filter matches (columns named as in the frame; times
+        as timestamps or ISO 8601 strings), evaluated with ``pyarrow.compute``."""
+        truth = self._evaluate(_Columns(table.num_rows, _arrow_column(table)))
+        return cast("pa.BooleanArray", truth.fill_null(False))
+
     def columns(self) -> set[str]:
         """Frame columns the filter reads, so a caller can load only those."""
         return set(self._columns())
 
     def _mask_array(self, frame: pd.DataFrame) -> _BoolArray:
-        return self._evaluate(_Table(frame)).value
+        truth = self._evaluate(_Columns(len(frame), _frame_column(frame)))
+        return np.asarray(truth.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
     @abstractmethod
-    def _evaluate(self, table: _Table) -> _Truth: ...
+    def _evaluate(self, columns: _Columns) -> pa.BooleanArray:
+        """SQL three-valued truth per row: true, false, or null (unknown)."""
 
     @abstractmethod
     def _columns(self) -> frozenset[str]: ...
@@ -361,43 +357,40 @@ class Comparison(FilterExpr):
     def _columns(self) -> frozenset[str]:
         return frozenset({self.column})
 
-    def _evaluate(self, table: _Table) -> _Truth:
+    def _evaluate(self, columns: _Columns) -> pa.BooleanArray:
+        values = columns.get(self.column, self.kind)
         if self.op in ("IS NULL", "IS NOT NULL"):
-            present = table.present(self.column, self.kind)
-            return _Truth(present if self.op == "IS NOT NULL" else ~present, table.everywhere)
-        negated = self.op == "!=" or self.op.startswith("NOT ")
-        if self.kind == "string":
-            hit, present = self._strings(table)
-        else:
-            numbers = table.numbers(self.column, self.kind)
-            present = ~np.isnan(numbers)
-            hit = self._numbers(numbers)
-        if negated:
-            hit = ~hit
-        return _Truth(hit & present, present)
-
-    def _numbers(self, numbers: _FloatArray) -> _BoolArray:
-        """The positive form of the test (NaN rows are masked out by the caller)."""
+            return pc.is_valid(values) if self.op == "IS NOT NULL" else pc.is_null(values)
         op = self.op.removeprefix("NOT ")
-        if op == "IN":
-            hit = np.isin(numbers, np.asarray(self.values, dtype=np.float64))
-        else:
-            hit = _NUMBER_TESTS[op](numbers, float(self.values[0]))
-        return np.asarray(hit, dtype=np.bool_)
-
-    def _strings(self, table: _Table) -> tuple[_BoolArray, _BoolArray]:
-        op = self.op.removeprefix("NOT ")
-        folded = op == "ILIKE"
-        strings, present = table.strings(self.column, folded=folded)
-        if op == "IN":
-            hit = strings.isin(self.values)
-        elif op in ("=", "!="):
-            hit = strings == self.values[0]
-        else:
+        if op == "IN" and self.kind != "string":
+            # Numbers compare by value (is_in hashes bits, so -0.0 would not be in (0)).
+            tests = [pc.equal(values, pa.scalar(v, values.type)) for v in self.values]
+            hit = functools.reduce(pc.or_kleene, tests)
+        elif op == "IN":
+            value_set = pa.array(self.values, values.type)
+            # is_in says false, not unknown, for a missing value: put the nulls back.
+            hit = pc.if_else(pc.is_valid(values), pc.is_in(values, value_set=value_set), None)
+        elif op in ("LIKE", "ILIKE"):
             pattern = str(self.values[0])
-            regex = _like_regex(pattern.lower() if folded else pattern)
-            hit = strings.str.fullmatch(regex, flags=re.DOTALL)
-        return np.asarray(hit, dtype=np.bool_), present
+            if op == "ILIKE":  # LIKE on both sides lower-cased
+                values, pattern = pc.utf8_lower(values), pattern.lower()
+            hit = pc.match_like(values, pattern)
+        else:
+            hit = _TESTS[op.removeprefix("!")](values, pa.scalar(self.values[0], values.type))
+        # NOT keeps unknown unknown, as SQL does: `!=` and NOT IN never match a missing value.
+        negated = self.op == "!=" or self.op.startswith("NOT ")
+        truth: pa.BooleanArray = pc.invert(hit) if negated else hit
+        return truth
+
+
+# "!=" is evaluated as the negation of "=".
+_TESTS = {
+    "=": pc.equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
 
 
 @dataclass(frozen=True)
@@ -409,12 +402,9 @@ class And(FilterExpr):
     def _columns(self) -> frozenset[str]:
         return frozenset().union(*(part._columns() for part in self.parts))
 
-    def _evaluate(self, table: _Table) -> _Truth:
-        truths = [part._evaluate(table) for part in self.parts]
-        value = np.logical_and.reduce([t.value for t in truths])
-        all_known = np.logical_and.reduce([t.known for t in truths])
-        any_false = np.logical_or.reduce([t.known & ~t.value for t in truths])
-        return _Truth(value, all_known | any_false)
+    def _evaluate(self, columns: _Columns) -> pa.BooleanArray:
+        truths = [part._evaluate(columns) for part in self.parts]
+        return functools.reduce(pc.and_kleene, truths)
 
 
 @dataclass(frozen=True)
@@ -426,11 +416,9 @@ class Or(FilterExpr):
     def _columns(self) -> frozenset[str]:
         return frozenset().union(*(part._columns() for part in self.parts))
 
-    def _evaluate(self, table: _Table) -> _Truth:
-        truths = [part._evaluate(table) for part in self.parts]
-        value = np.logical_or.reduce([t.value for t in truths])
-        all_known = np.logical_and.reduce([t.known for t in truths])
-        return _Truth(value, all_known | value)
+    def _evaluate(self, columns: _Columns) -> pa.BooleanArray:
+        truths = [part._evaluate(columns) for part in self.parts]
+        return functools.reduce(pc.or_kleene, truths)
 
 
 @dataclass(frozen=True)
@@ -442,9 +430,8 @@ class Not(FilterExpr):
     def _columns(self) -> frozenset[str]:
         return self.operand._columns()
 
-    def _evaluate(self, table: _Table) -> _Truth:
-        truth = self.operand._evaluate(table)
-        return _Truth(~truth.value & truth.known, truth.known)
+    def _evaluate(self, columns: _Columns) -> pa.BooleanArray:
+        return pc.invert(self.operand._evaluate(columns))
 
 
 @lru_cache(maxsize=512)
@@ -470,48 +457,72 @@ def _like_regex(pattern: str) -> str:
     return "".join(parts)
 
 
-class _Table:
-    """The frame's columns converted once per ``mask`` call, however many clauses use them."""
+_Getter: TypeAlias = Callable[[str, FieldKind], "pa.Array[Any] | None"]
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
-        self._size = len(frame)
-        self.everywhere: _BoolArray = np.ones(self._size, dtype=bool)
-        self._numbers: dict[tuple[str, FieldKind], _FloatArray] = {}
-        self._strings: dict[tuple[str, bool], tuple[pd.Series[str], _BoolArray]] = {}
 
-    def present(self, column: str, kind: FieldKind) -> _BoolArray:
-        if kind == "string":
-            return self.strings(column, folded=False)[1]
-        return ~np.isnan(self.numbers(column, kind))
+class _Columns:
+    """The columns a filter names, as Arrow arrays with null where a value is missing: numbers
+    and times (epoch milliseconds) as float64, strings as str. Converted once per evaluation,
+    however many clauses use them; a column the data lacks is all null."""
 
-    def numbers(self, column: str, kind: FieldKind) -> _FloatArray:
-        """Float64 values with NaN where missing; times as epoch milliseconds."""
+    def __init__(self, size: int, convert: _Getter) -> None:
+        self._size = size
+        self._convert = convert
+        self._cache: dict[tuple[str, FieldKind], pa.Array[Any]] = {}
+
+    def get(self, column: str, kind: FieldKind) -> pa.Array[Any]:
         key = (column, kind)
-        if key not in self._numbers:
-            if column not in self._frame.columns:
-                values = np.full(self._size, np.nan)
-            elif kind == "time":
-                values = epoch_milliseconds(self._frame[column])
-            else:
-                values = _as_float(self._frame[column])
-            self._numbers[key] = values
-        return self._numbers[key]
+        found = self._cache.get(key)
+        if found is None:
+            found = self._convert(column, kind)
+            if found is None:
+                target = pa.string() if kind == "string" else pa.float64()
+                found = pa.nulls(self._size, target)
+            self._cache[key] = found
+        return found
 
-    def strings(self, column: str, *, folded: bool) -> tuple[pd.Series[str], _BoolArray]:
-        """Values as an object Series of str with "" where missing (so every string operation is
-        total), lower-cased if ``folded``, and the mask of rows where the value is present."""
-        key = (column, folded)
-        if key not in self._strings:
-            if folded:
-                strings, present = self.strings(column, folded=False)
-                self._strings[key] = (strings.str.lower(), present)
-            elif column not in self._frame.columns:
-                empty = pd.Series([""] * self._size, dtype=object)
-                self._strings[key] = (empty, np.zeros(self._size, dtype=bool))
-            else:
-                self._strings[key] = _as_strings(self._frame[column])
-        return self._strings[key]
+
+def _frame_column(frame: pd.DataFrame) -> _Getter:
+    """Columns of a pandas frame, whatever their dtypes (object, nullable, datetimes)."""
+
+    def convert(column: str, kind: FieldKind) -> pa.Array[Any] | None:
+        if column not in frame.columns:
+            return None
+        series = frame[column]
+        if kind == "string":
+            strings, present = _as_strings(series)
+            return pa.array(strings.to_numpy(), pa.string(), mask=~present)
+        numbers = epoch_milliseconds(series) if kind == "time" else _as_float(series)
+        return pa.array(numbers, pa.float64(), from_pandas=True)  # NaN: missing
+
+    return convert
+
+
+def _arrow_column(table: pa.Table) -> _Getter:
+    """Columns of an Arrow table: as they are where the type fits, else through pandas."""
+
+    def convert(column: str, kind: FieldKind) -> pa.Array[Any] | None:
+        if column not in table.column_names:
+            return None
+        array = table.column(column).combine_chunks()
+        kind_of = array.type
+        if kind == "string" and (pa.types.is_string(kind_of) or pa.types.is_null(kind_of)):
+            return array.cast(pa.string())
+        if kind == "number" and (pa.types.is_floating(kind_of) or pa.types.is_integer(kind_of)):
+            array = array.cast(pa.float64())
+            # NaN is a missing value here, as in the frames: make it null.
+            return cast("pa.Array[Any]", pc.if_else(pc.is_nan(array), None, array))
+        if kind == "time" and pa.types.is_string(kind_of):
+            # A time Arrow's parser does not take is left to pandas, below.
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                array = array.cast(pa.timestamp("us", tz="UTC"))
+        if kind == "time" and pa.types.is_timestamp(kind_of := array.type):
+            micros = array.cast(pa.timestamp("us", tz=kind_of.tz)).cast(pa.int64())
+            # Floored to whole milliseconds (also before 1970), as MLflow stores times.
+            return cast("pa.Array[Any]", pc.floor(pc.divide(micros.cast(pa.float64()), 1000.0)))
+        return _frame_column(pd.DataFrame({column: array.to_pandas()}))(column, kind)
+
+    return convert
 
 
 def _as_float(series: pd.Series) -> _FloatArray:  # type: ignore[type-arg]

@@ -1,4 +1,5 @@
-"""MLflow's ``order_by`` clauses, applied to a recorder table with one stable multi-key sort.
+"""MLflow's ``order_by`` clauses, applied to a recorder table with one stable multi-key sort
+(Arrow's ``sort_indices``).
 
 A clause is ``<column> [ASC|DESC]`` (keywords case-insensitive, ASC by default), the column
 written as in filters: ``metrics.`Rank IC` DESC``, ``attributes.start_time``, ``params.lr ASC``,
@@ -16,14 +17,17 @@ Sorting rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracklite.search.filter import (
     FieldKind,
@@ -36,7 +40,7 @@ from tracklite.search.filter import (
     epoch_milliseconds,
 )
 
-__all__ = ["OrderKey", "parse_order_by", "sort_frame"]
+__all__ = ["OrderKey", "parse_order_by", "sort_frame", "sort_table"]
 
 _IntArray = npt.NDArray[np.int64]
 
@@ -103,41 +107,83 @@ def sort_frame(
     keys = [
         item if isinstance(item, OrderKey) else parse_order_by([item])[0] for item in order_by or ()
     ]
+    order = _sort_indices(len(frame), _frame_key(frame), keys)
+    return cast(pd.DataFrame, frame.iloc[order])
+
+
+def sort_table(table: pa.Table, keys: Sequence[OrderKey]) -> _IntArray:
+    """Positions of an Arrow table's rows in the order of ``keys`` (columns named as in the
+    frame; times as timestamps or ISO 8601 strings)."""
+    return _sort_indices(table.num_rows, _table_key(table), keys)
+
+
+# pyarrow 25 moved null_placement into each sort key (the global option is deprecated).
+_PER_KEY_NULLS = int(pa.__version__.split(".")[0]) >= 25
+_KeyColumn = Callable[[OrderKey], "pa.Array[Any] | None"]
+
+
+def _sort_indices(size: int, column: _KeyColumn, keys: Sequence[OrderKey]) -> _IntArray:
+    """One stable sort by Arrow on the key columns, missing values last in both directions."""
+    keys = list(keys)
     columns = {key.column for key in keys}
     if _START_TIME_DESC.column not in columns:
         keys.append(_START_TIME_DESC)
     if _RUN_ID_ASC.column not in columns:
         keys.append(_RUN_ID_ASC)
-
-    # np.lexsort is stable and treats its *last* key as the primary one. Per order key, a
-    # "missing" flag outranks the value rank, which keeps missing rows last in both directions.
-    sort_keys: list[_IntArray] = []
-    for key in keys:
-        ranks = _ranks(frame, key)
-        missing = ranks < 0
-        ranks = np.where(missing, 0, ranks if key.ascending else -ranks)
-        sort_keys.extend((missing.astype(np.int64), ranks))
-    order = np.lexsort(sort_keys[::-1]) if sort_keys else np.arange(len(frame))
-    return cast(pd.DataFrame, frame.iloc[order])
-
-
-def _ranks(frame: pd.DataFrame, key: OrderKey) -> _IntArray:
-    """Dense ranks of the column's values in ascending order, -1 where a value is missing."""
-    size = len(frame)
-    if key.column not in frame.columns:
-        return np.full(size, -1, dtype=np.int64)
-    series = frame[key.column]
-    if key.kind == "string":
-        strings, present = _as_strings(series)
-        codes, _ = pd.factorize(strings, sort=True)
-        return np.where(present, codes, -1).astype(np.int64)
-    if key.kind == "time" and pd.api.types.is_datetime64_any_dtype(series.dtype):
-        # Full resolution, not milliseconds: runs started within one millisecond keep their order.
-        values = series
-    elif key.kind == "time":
-        values = pd.Series(epoch_milliseconds(series))
+    arrays: dict[str, pa.Array[Any]] = {}
+    sort_keys = []
+    for position, key in enumerate(keys):
+        values = column(key)
+        if values is None:
+            continue  # missing everywhere: ranks nothing
+        name = f"k{position}"
+        arrays[name] = values
+        sort_keys.append((name, "ascending" if key.ascending else "descending"))
+    if not sort_keys:
+        return np.arange(size, dtype=np.int64)
+    sort: Any = pc.sort_indices  # the stubs know neither signature's keys as built here
+    if _PER_KEY_NULLS:
+        order = sort(pa.table(arrays), sort_keys=[(*k, "at_end") for k in sort_keys])
     else:
-        values = pd.Series(_as_float(series))
-    # factorize marks NaN and NaT with -1, exactly the "missing" code wanted here.
-    codes, _ = pd.factorize(values, sort=True)
-    return np.asarray(codes, dtype=np.int64)
+        order = sort(pa.table(arrays), sort_keys=sort_keys, null_placement="at_end")
+    return np.asarray(order.to_numpy(), dtype=np.int64)
+
+
+def _frame_key(frame: pd.DataFrame) -> _KeyColumn:
+    def column(key: OrderKey) -> pa.Array[Any] | None:
+        if key.column not in frame.columns:
+            return None
+        series = frame[key.column]
+        if key.kind == "string":
+            strings, present = _as_strings(series)
+            return pa.array(strings.to_numpy(), pa.string(), mask=~present)
+        if key.kind == "time" and pd.api.types.is_datetime64_any_dtype(series.dtype):
+            # Full resolution, not milliseconds: runs started within one millisecond keep
+            # their order.
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                series = series.dt.tz_convert(None)
+            stamps: pa.Array[Any] = pa.array(series.to_numpy(), from_pandas=True)
+            return stamps
+        values = epoch_milliseconds(series) if key.kind == "time" else _as_float(series)
+        return pa.array(values, pa.float64(), from_pandas=True)  # NaN: missing
+
+    return column
+
+
+def _table_key(table: pa.Table) -> _KeyColumn:
+    def column(key: OrderKey) -> pa.Array[Any] | None:
+        if key.column not in table.column_names:
+            return None
+        values = table.column(key.column).combine_chunks()
+        if key.kind == "time" and pa.types.is_string(values.type):
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return values.cast(pa.timestamp("us", tz="UTC"))
+        if key.kind == "time" and pa.types.is_timestamp(values.type):
+            return values
+        if key.kind == "number" and pa.types.is_floating(values.type):
+            return cast("pa.Array[Any]", pc.if_else(pc.is_nan(values), None, values))
+        if key.kind == "string" and pa.types.is_string(values.type):
+            return values
+        return _frame_key(pd.DataFrame({key.column: values.to_pandas()}))(key)
+
+    return column

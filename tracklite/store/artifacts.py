@@ -24,6 +24,10 @@ from ..errors import UnsafeLinkError
 from . import layout, safefs
 from .ref import RecorderRef
 
+#: Pickle protocol 5 (Python 3.8+): a NumPy array or pandas frame is written straight from its
+#: own buffer (protocol 4 first copies it into a ``bytes`` object as large as the array).
+PROTOCOL = 5
+
 
 def safe_relative(path: str | os.PathLike[str] | None, argument: str = "artifact_path") -> str:
     """Normalise an artifact path to ``a/b/c`` form, or ``""`` for the root.
@@ -90,7 +94,7 @@ def save_objects(ref: RecorderRef, objects: Mapping[str, Any]) -> None:
 
             def dump(handle: IO[bytes], obj: Any = obj, name: str = name) -> None:
                 try:
-                    cloudpickle.dump(obj, handle, protocol=pickle.DEFAULT_PROTOCOL)
+                    cloudpickle.dump(obj, handle, protocol=PROTOCOL)
                 except Exception as exc:
                     raise TypeError(
                         f"cannot pickle object {name!r} of type {type(obj).__name__}: {exc}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptMetadataError, ExpAlreadyExistError, NotFoundError, StoreError
-from . import atomic, layout, metadata
+from . import atomic, changes, layout, metadata
 from .clock import now_iso
 from .ids import new_id
 from .locks import locked
@@ -267,9 +267,11 @@ class Store:
         }
         if extra:
             meta.update(extra)
-        atomic.publish_folder(
-            exp_dir / rec_id, lambda folder: atomic.write_json(folder / layout.RECORDER_FILE, meta)
-        )
+        with changes.noting(exp_dir, rec_id):
+            atomic.publish_folder(
+                exp_dir / rec_id,
+                lambda folder: atomic.write_json(folder / layout.RECORDER_FILE, meta),
+            )
         return meta
 
     def read_recorder(self, experiment_id: str, recorder_id: str) -> Meta | None:
@@ -314,7 +316,9 @@ class Store:
                     f"no recorder {recorder_id!r} in experiment {experiment_id!r} of {self.root}"
                 )
             mutate(meta)
-            atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
+            # Journaled, so that searches re-read this recorder and no other.
+            with changes.noting(rec_dir.parent, recorder_id):
+                atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
             return meta
 
     def locate_recorder(self, recorder_id: str) -> Meta | None:
