@@ -20,7 +20,8 @@ their errors are both tracklite's and qlib's exception types (qlib's ``except`` 
 this module is imported, every experiment and recorder tracklite creates is of these classes.
 
 Importing this module imports qlib (and, through ``qlib.workflow``, MLflow); ``import tracklite``
-never imports this module.
+never imports this module. ``from tracklite import R`` imports it once qlib is loaded, and makes
+qlib's ``R`` tracklite's (:mod:`tracklite.qlib.bridge`).
 """
 
 from __future__ import annotations
