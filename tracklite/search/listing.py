@@ -89,31 +89,53 @@ def matching_recorder_metas(
     ``max_results``: ``id``, ``name``, ``experiment_id``, ``status`` (DEAD for a RUNNING
     recorder whose process is gone), ``start_time``, ``end_time``, ``lifecycle``, ``owner``
     (params, tags and metrics are not included)."""
+    found = matching_recorder_columns(
+        store,
+        experiment_ids,
+        filter_string=filter_string,
+        status=status,
+        max_results=max_results,
+        run_view_type=run_view_type,
+        order_by=order_by,
+        use_cache=use_cache,
+    )
+    found["owner"] = [json.loads(owner) if owner else None for owner in found["owner"]]
+    return [dict(zip(found, values, strict=True)) for values in zip(*found.values(), strict=True)]
+
+
+def matching_recorder_columns(
+    store: Store,
+    experiment_ids: Sequence[str],
+    *,
+    filter_string: str | None = "",
+    status: str | None = None,
+    max_results: int | None = None,
+    run_view_type: int = ACTIVE_ONLY,
+    order_by: Sequence[str] | None = None,
+    use_cache: bool = True,
+) -> dict[str, list[Any]]:
+    """What :func:`matching_recorder_metas` gives, as one list per field (``owner`` as its
+    JSON text): no dict per recorder, for listings of many."""
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     ids = _experiment_ids(store, experiment_ids, None)
     rows = _rows(store, ids, run_view_type, use_cache)
     statuses = _statuses(store, rows)
     chosen = _select(store, rows, statuses, query, status=status)
-    picked = rows.select(
-        [cache.RUN_ID, cache.EXPERIMENT_ID, cache.NAME, cache.START, cache.END, cache.LIFECYCLE]
-    ).take(chosen)
-    owners = rows.column(cache.OWNER).take(chosen).to_pylist()
-    columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
-    return [
-        {
-            "id": rec_id,
-            "experiment_id": exp_id,
-            "name": name,
-            "status": state,
-            "start_time": start,
-            "end_time": end,
-            "lifecycle": lifecycle,
-            "owner": json.loads(owner) if owner else None,
-        }
-        for rec_id, exp_id, name, start, end, lifecycle, state, owner in zip(
-            *columns, statuses[chosen].tolist(), owners, strict=True
-        )
-    ]
+    fields = {
+        "id": cache.RUN_ID,
+        "experiment_id": cache.EXPERIMENT_ID,
+        "name": cache.NAME,
+        "status": None,
+        "start_time": cache.START,
+        "end_time": cache.END,
+        "lifecycle": cache.LIFECYCLE,
+        "owner": cache.OWNER,
+    }
+    picked = rows.select([c for c in fields.values() if c is not None]).take(chosen)
+    return {
+        key: statuses[chosen].tolist() if column is None else picked.column(column).to_pylist()
+        for key, column in fields.items()
+    }
 
 
 # ------------------------------------------------------------------------------ arguments
