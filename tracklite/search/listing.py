@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,41 @@ def matching_recorder_columns(
         key: statuses[chosen].tolist() if column is None else picked.column(column).to_pylist()
         for key, column in fields.items()
     }
+
+
+def experiment_overview(store: Store, experiment_id: str) -> tuple[dict[str, int], int | None]:
+    """An experiment's active recorders counted by status (DEAD judged now), and the Unix
+    milliseconds of the last thing that happened to one of them: a start, an end or a metric
+    point (None if none has a time)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = _rows(store, [experiment_id], ACTIVE_ONLY, True)
+    counts = Counter(_statuses(store, rows).tolist())
+    newest: list[int] = []
+    for name in (cache.START, cache.END):
+        try:
+            stamps = rows.column(name).cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            stamps = pa.chunked_array([_epoch_ms(rows.column(name).to_pylist())], pa.int64())
+        newest.append(pc.max(stamps).as_py())
+    if cache.LAST_POINT in rows.column_names:
+        newest.append(pc.max(rows.column(cache.LAST_POINT)).as_py())
+    found = [t for t in newest if t is not None]
+    return dict(counts), max(found) if found else None
+
+
+def _epoch_ms(values: list[str | None]) -> list[int | None]:
+    """Stored times Arrow's parser does not take, one by one (unreadable ones left out)."""
+    from ..store.clock import iso_to_ms
+
+    result: list[int | None] = []
+    for value in values:
+        try:
+            result.append(iso_to_ms(value))
+        except (TypeError, ValueError):
+            result.append(None)
+    return result
 
 
 # ------------------------------------------------------------------------------ arguments
