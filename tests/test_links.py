@@ -110,6 +110,21 @@ def test_linked_metrics_folder_is_never_compacted(r: QlibRecorder, outside: Path
         path.unlink()
 
 
+def test_linked_metrics_folder_of_a_running_run(r: QlibRecorder, outside: Path) -> None:
+    rec = finished(r)
+    metrics = rec.ref.metrics_dir
+    with r.start(experiment_name="e", recorder_id=rec.id, resume=True):
+        os.rename(metrics, metrics.with_name("metrics.real"))
+        metrics.symlink_to(outside)
+        r.log_metrics(step=9, loss=9.0)
+        with pytest.raises(tracklite.MetricWriteError, match="symbolic link"):
+            r.flush()
+        metrics.unlink()  # repaired: the kept points are written by the next flush
+        os.rename(metrics.with_name("metrics.real"), metrics)
+        r.flush()
+    assert rec.list_metrics()["loss"] == 9.0
+
+
 def test_planted_lock_link_creates_nothing_outside(r: QlibRecorder, outside: Path) -> None:
     rec = finished(r)
     lock = rec.ref.dir / layout.RECORDER_LOCK

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,9 @@ def test_fluent_run_is_a_recorder_of_r(uri: str) -> None:
     assert (Path(rec.get_local_dir()) / "artifacts/notes/readme.txt").read_text() == "hello"
     frame = R.search_records(filter_string="params.model = 'lgb'")
     assert frame["run_id"].tolist() == [run.info.run_id]
+    import tracklite
+
+    assert tracklite.check(uri).clean  # a store tracklite's own checker finds nothing wrong in
 
 
 def test_r_recorder_is_an_mlflow_run(uri: str) -> None:
@@ -208,6 +212,8 @@ def test_metric_values_are_converted_as_mlflow_does(uri: str) -> None:
         mlflow.log_metric("d", "3.5")  # type: ignore[arg-type]
         with pytest.raises(MlflowException, match="valid double"):
             mlflow.log_metric("e", [1, 2])  # type: ignore[arg-type]
+        with pytest.raises(MlflowException, match="Step must be a valid long"):
+            mlflow.log_metric("e", 1.0, step="first")  # type: ignore[arg-type]
     assert mlflow.get_run(run.info.run_id).data.metrics == {"a": 0.5, "b": 2.0, "c": 1.0, "d": 3.5}
 
 
@@ -223,6 +229,17 @@ def test_server_uris_are_refused_with_one_sentence(bad: str, uri: str) -> None:
     with pytest.raises(MlflowException, match="needs an MLflow server"):
         MlflowClient(bad)
     assert mlflow.get_tracking_uri() == uri  # unchanged
+
+
+def test_store_deleted_and_used_again(uri: str) -> None:
+    import shutil
+
+    with mlflow.start_run():
+        mlflow.log_metric("x", 1.0)
+    shutil.rmtree(uri)
+    with mlflow.start_run() as run:  # a new store, with its Default experiment again
+        mlflow.log_metric("x", 2.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 2.0}
 
 
 def test_tracking_uri_from_environment(
@@ -321,6 +338,9 @@ def test_artifacts(uri: str, tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="climbs out"):
         client.log_text(rid, "x", "../escape.txt")
+    repo = client._tracking_client._get_artifact_repo(rid)  # what qlib's recorder asks for
+    assert Path(repo.artifact_dir, "model.txt").read_text() == "weights"
+    assert repo.artifact_uri == mlflow.get_run(rid).info.artifact_uri
 
 
 def test_log_figure_with_matplotlib(uri: str) -> None:
@@ -358,6 +378,8 @@ def test_entities_behave_like_mlflow_ones() -> None:
 def test_run_objects_pickle(uri: str) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("x", 1.0)
+        copy = pickle.loads(pickle.dumps(run))
+        assert type(copy) is Run and copy.info.run_id == run.info.run_id
     got = MlflowClient().get_run(run.info.run_id)
     again = pickle.loads(pickle.dumps(got))
     assert isinstance(again, Run) and again.info == got.info and again.data.metrics == {"x": 1.0}
@@ -461,3 +483,102 @@ def test_killed_process_reads_killed(uri: str) -> None:
     assert got.info.status == "KILLED" and got.data.metrics == {"x": 1.0}
     frame = mlflow.search_runs()
     assert frame.loc[frame["run_id"] == run_id, "status"].tolist() == ["KILLED"]
+
+
+def test_fluent_logging_after_the_client_ended_the_run(uri: str) -> None:
+    with mlflow.start_run() as run:
+        MlflowClient().set_terminated(run.info.run_id, "KILLED")
+        mlflow.log_metric("late", 2.0)  # written at once: the run is no longer this process's
+        assert MlflowClient().get_run(run.info.run_id).data.metrics == {"late": 2.0}
+
+
+def test_runs_are_per_thread(uri: str) -> None:
+    import threading
+
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        seen["before"] = mlflow.active_run()
+        with mlflow.start_run(run_name="in-thread") as inner:
+            mlflow.log_metric("t", 1.0)
+        seen["id"] = inner.info.run_id
+
+    with mlflow.start_run(run_name="main") as outer:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert mlflow.active_run() is outer
+    assert seen["before"] is None  # as in MLflow: each thread has its own active run
+    inner_run = mlflow.get_run(str(seen["id"]))
+    assert inner_run.data.metrics == {"t": 1.0}
+    assert "mlflow.parentRunId" not in inner_run.data.tags
+
+
+def test_dashboard_shows_fluent_runs(uri: str) -> None:
+    pytest.importorskip("plotly")
+    import threading
+    import urllib.request
+
+    from tracklite.ui.server import serve
+
+    mlflow.set_experiment("seen")
+    with mlflow.start_run(run_name="on-the-page") as run:
+        mlflow.log_param("lr", 0.1)
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_text("x", "notes.txt")
+    srv = serve(uri, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = srv.server_address[:2]
+
+        def get(path: str) -> Any:
+            url = f"http://{host}:{port}{path}&token={srv.token}"
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.loads(response.read())
+
+        runs = get("/api/runs?exps=seen")
+        assert [r["name"] for r in runs["rows"]] == ["on-the-page"]
+        page = get(f"/api/run?id={run.info.run_id}")
+        assert page["params"] == {"lr": "0.1"} and page["tags"]["mlflow.runName"] == "on-the-page"
+        assert [a["path"] for a in page["artifacts"]] == ["notes.txt"]
+        (curve,) = get(f"/api/series?runs={run.info.run_id}&key=loss")["series"]
+        assert curve["step"] == [0, 1, 2, 3, 4]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_default_experiment_made_through_r_is_used(store_uri: str, uri: str) -> None:
+    from tracklite.api.stores import store_for
+    from tracklite.mlflow import _backend
+
+    other = str(Path(store_uri).parent / "other")
+    QlibRecorder(ExpManager(uri=other)).get_exp(experiment_name="Default")
+    _backend._defaults_made.discard(Path(other))
+    mlflow.set_tracking_uri(other)
+    with mlflow.start_run() as run:
+        pass
+    found = store_for(other).find_experiment("Default")
+    assert found is not None and run.info.experiment_id == found["id"] != "0"
+
+
+def test_forked_child_leaves_the_parents_run(uri: str) -> None:
+    import os as _os
+
+    if not hasattr(_os, "fork"):
+        pytest.skip("no fork on this platform")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("parent", 1.0)
+        mlflow.flush_async_logging()
+        child = _os.fork()
+        if child == 0:  # the child logs, then leaves through sys.exit (atexit hooks run)
+            mlflow.log_metric("child", 2.0)
+            fluent._end_all("FINISHED")
+            _os._exit(0)
+        _os.waitpid(child, 0)
+        got = MlflowClient().get_run(run.info.run_id)
+        assert got.info.status == "RUNNING"
+        assert got.data.metrics == {"parent": 1.0, "child": 2.0}
+    assert MlflowClient().get_run(run.info.run_id).info.status == "FINISHED"

@@ -212,6 +212,19 @@ note("restored", client.get_run(other.info.run_id).info.lifecycle_stage)
 third = client.create_run(exp_id, run_name="version_2")
 client.delete_run(third.info.run_id)
 client.set_experiment_tag(exp_id, "purpose", "demo")
+gone = client.create_experiment("gone")
+client.create_run(gone, run_name="in-gone")
+kept = client.create_run(gone, run_name="deleted-first")
+client.delete_run(kept.info.run_id)
+client.delete_experiment(gone)
+error("delete twice", lambda: client.delete_experiment(gone))
+note("search deleted", [r.info.run_name for r in client.search_runs([gone])])
+client.restore_experiment(gone)
+error("restore twice", lambda: client.restore_experiment(gone))
+note("after restore", sorted(r.info.run_name for r in client.search_runs([gone])))
+dropped = client.create_experiment("dropped")
+client.create_run(dropped, run_name="in-dropped")
+client.delete_experiment(dropped)
 """
 
 SEARCH = """
@@ -358,12 +371,13 @@ def _run(body: str, flavour: str, folder: Path) -> dict[str, Any]:
     return json.loads(line[len("DUMP:") :])  # type: ignore[no-any-return]
 
 
-_RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")
+# Run ids (32 hex digits in both) and experiment ids (MLflow's long numbers, tracklite's hex).
+_RUN_ID = re.compile(r"\b(?:[0-9a-f]{32}|[0-9]{15,20})\b")
 _MILLIS = re.compile(r"\b1[0-9]{12}\b")
 
 
 def _normalised(value: Any) -> Any:
-    """Run ids and current times in messages, which differ between any two runs, become
+    """Ids and current times in messages, which differ between any two runs, become
     placeholders; NaN becomes a string (NaN is not equal to itself)."""
     if isinstance(value, dict):
         return {k: _normalised(v) for k, v in value.items()}
@@ -372,7 +386,7 @@ def _normalised(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if isinstance(value, str):
-        return _MILLIS.sub("<now>", _RUN_ID.sub("<run id>", value))
+        return _MILLIS.sub("<now>", _RUN_ID.sub("<id>", value))
     return value
 
 

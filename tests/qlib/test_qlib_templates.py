@@ -20,8 +20,11 @@ from tracklite import templates
 
 
 def walk(rec: Any, path: str | None = None) -> Iterator[str]:
-    """Every artifact file of a recorder (qlib's list_artifacts lists one level)."""
+    """Every artifact file of a recorder (qlib's list_artifacts lists one level), leaving out
+    the Parquet copies tracklite's templates add beside qlib's pickles."""
     for entry in rec.list_artifacts(path):
+        if entry.endswith(".parquet"):
+            continue
         children = rec.list_artifacts(entry)
         if children and children != [entry]:
             yield from walk(rec, entry)

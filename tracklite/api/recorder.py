@@ -13,7 +13,7 @@ from ..errors import LoadObjectError, MetricWriteError, UsageError
 from ..liveness import beat, effective_status
 from ..metrics.latest import values_of
 from ..metrics.writer import RecorderBuffer, get_writer
-from ..store import artifacts
+from ..store import artifacts, sharing
 from ..store.clock import iso_to_local_string, now_iso
 from ..store.names import check_key
 from ..store.ref import RecorderRef
@@ -243,6 +243,9 @@ class Recorder:
                 meta["params"].update(params)
                 meta["tags"].update(tags)
 
+            # Refuse before taking the run over: a resume that failed halfway would leave
+            # another user's finished run RUNNING under an owner that never beats (DEAD).
+            sharing.require_writable(self.ref)
             meta = store.update_recorder(self.experiment_id, self.id, resume)
         self._load(meta)
         beat(self.ref.dir)  # the first heartbeat; the metric writer keeps it fresh

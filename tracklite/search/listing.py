@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, UsageError
 from ..liveness import RUNNING, effective_status
 from ..store.layout import default_uri
 from ..store.root import Meta, Store
@@ -64,7 +64,12 @@ def search_records(
     NaN when absent), ``params.<key>`` and ``tags.<key>`` (str, None when absent), keys sorted.
     ``run_view_type`` is 1 (active), 2 (deleted) or 3 (all); ``max_results`` has no cap.
     ``use_cache=False`` reads every ``recorder.json`` and writes nothing.
+
+    The store comes first, as in every module-level function; ``R.search_records`` and
+    ``Experiment.search_records`` work on the store in use and take ``experiment_ids`` first,
+    as in qlib.
     """
+    _check_store_argument(uri)
     _check_mlflow_keywords(mlflow_keywords)
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     resolved = _as_store(uri)
@@ -187,6 +192,17 @@ def _check_mlflow_keywords(keywords: dict[str, Any]) -> None:
         raise ValueError("search_records returns a pandas DataFrame: output_format='pandas' only")
     if keywords.get("page_token") is not None:
         raise ValueError("search_records returns every match at once: page_token must be None")
+
+
+def _check_store_argument(uri: object) -> None:
+    """A list of ids where the store belongs is the call written for ``R.search_records``."""
+    if uri is None or isinstance(uri, (str, os.PathLike, Store)):
+        return
+    raise UsageError(
+        f"tracklite.search_records takes the store first, got {type(uri).__name__} {uri!r}: "
+        "call tracklite.search_records(uri, experiment_ids=[...]), or "
+        "R.search_records(experiment_ids) for the store in use"
+    )
 
 
 def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:

@@ -67,7 +67,7 @@ def write_bytes(target: Path, data: bytes, *, durable: bool = False) -> None:
 
 
 def write_json(target: Path, obj: Any, *, durable: bool = False) -> None:
-    """Atomically replace ``target`` with ``obj`` as indented UTF-8 JSON."""
+    """Atomically replace ``target`` with ``obj`` as UTF-8 JSON on one line (:func:`dump_json`)."""
     write_bytes(target, dump_json(obj), durable=durable)
 
 

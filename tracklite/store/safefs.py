@@ -261,9 +261,15 @@ class Dir:
         return type(exc)(exc.errno, exc.strerror, str(path))
 
 
-def open_dir(path: str | os.PathLike[str]) -> Dir:
-    """Open a folder by path, following links in ``path`` (a store root named by the user)."""
-    fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+def open_dir(path: str | os.PathLike[str], *, follow: bool = True) -> Dir:
+    """Open a folder by path, following links in ``path`` (a store root named by the user);
+    ``follow=False`` refuses a ``path`` that is itself a link (links above it are followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC | (0 if follow else _NOFOLLOW))
+    except OSError as exc:
+        if not follow and exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise UnsafeLinkError(path) from None
+        raise
     return Dir(fd, Path(path))
 
 

@@ -203,11 +203,40 @@ class ACRecordTemp(RecordTemp):
         artifacts = self._generate(*args, **kwargs)
         if isinstance(artifacts, dict):
             self.save(**artifacts)
+            save_parquet_copies(self, artifacts)
         return artifacts
 
     def _generate(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Compute the record; return ``{file name: object}`` to save, or None."""
         raise NotImplementedError("Please implement the `_generate` method")
+
+
+def save_parquet_copies(record: RecordTemp, objects: dict[str, Any]) -> None:
+    """Also save each pandas Series or DataFrame of ``objects`` as ``<stem>.parquet`` beside its
+    pickle, so that readers (``tracklite ui``/``report``) never need to unpickle. A frame Parquet
+    cannot hold is skipped with a log message: the pickle is the record's file."""
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(prefix="tracklite-parquet-") as folder:
+        written = 0
+        for name, obj in objects.items():
+            frame = obj.to_frame(str(obj.name or "value")) if isinstance(obj, pd.Series) else obj
+            if not isinstance(frame, pd.DataFrame):
+                continue
+            frame = frame.copy()
+            frame.columns = [
+                ".".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns
+            ]
+            try:
+                frame.to_parquet(Path(folder) / f"{name.rsplit('.', 1)[0]}.parquet")
+                written += 1
+            except Exception as exc:  # any conversion failure: the pickle stays the record
+                logger.info("no Parquet copy of %s: %s", name, exc)
+        if written:
+            record.recorder.save_objects(local_path=folder, artifact_path=record.get_path() or None)
 
 
 def _as_frame(data: Any, column: str) -> Any:
@@ -410,6 +439,7 @@ class HFSignalRecord(SignalRecord):
                 "long_avg_r.pkl": long_avg,
             }
         )
+        save_parquet_copies(self, {"ic.pkl": ic, "ric.pkl": ric, "long_short_r.pkl": long_short})
         logger.info("high-frequency signal analysis: %s", metrics)
 
     def list(self) -> builtins.list[str]:

@@ -7,6 +7,8 @@ from . import demo as demo
 from . import inspect as inspect
 from . import library as library
 from . import lifecycle as lifecycle
+from . import report as report
+from . import ui as ui
 
 #: In the order ``tracklite --help`` lists them.
-GROUPS = (demo, browse, inspect, lifecycle, library)
+GROUPS = (demo, browse, inspect, lifecycle, library, report, ui)

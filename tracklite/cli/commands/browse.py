@@ -8,7 +8,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from ...search.filter import parse_filter
 from ...search.listing import ACTIVE_ONLY, ALL, experiment_overview, search_records
+from ...search.order import parse_order_by
 from ...store.root import Meta
 from .. import resolve, status, tables, text
 from ..context import Context
@@ -18,6 +20,7 @@ from .common import (
     Parents,
     SubParsers,
     add_command,
+    add_deleted_flag,
     is_provenance_param,
     metric_value,
     non_negative,
@@ -38,13 +41,14 @@ tag), comma-separated or repeated, with * wildcards.
 
 
 def register(sub: SubParsers, parents: Parents) -> None:
-    add_command(
+    experiments_parser = add_command(
         sub,
         parents,
         "experiments",
         experiments,
         "list experiments: recorders by status, last activity",
-    ).add_argument("--deleted", action="store_true", help="include soft-deleted experiments")
+    )
+    add_deleted_flag(experiments_parser, "include soft-deleted experiments")
 
     runs_parser = add_command(
         sub,
@@ -71,9 +75,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
         metavar="KEYS",
         help="metric/param/tag columns to show (default: every metric and param)",
     )
-    runs_parser.add_argument(
-        "--deleted", action="store_true", help="include soft-deleted recorders"
-    )
+    add_deleted_flag(runs_parser, "include soft-deleted recorders")
 
 
 # ------------------------------------------------------------------ experiments
@@ -148,6 +150,10 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
     if not args.columns:
         # Default columns: keys that the shown rows actually have.
         chosen = [c for c in chosen if any(_value(m, c) is not None for m in metas)]
+    # The keys the rows were filtered and sorted on come first, whatever else is chosen: the
+    # table must show why these rows, in this order.
+    queried = [c for c in _queried_columns(args.filter, args.order_by) if c in available]
+    chosen = queried + [c for c in chosen if c not in queried]
     short = resolve.prefix_length(
         (r for r, _ in resolve.recorder_locations(store)), (m["id"] for m in metas)
     )
@@ -157,7 +163,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         row.update({c: _value(meta, c) for c in chosen})
         rows.append(row)
     shared = _shared_keys(chosen)
-    columns = recorder_columns() + [
+    key_columns = [
         Column(
             c,
             _header(c, shared),
@@ -167,12 +173,27 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         )
         for c in chosen
     ]
+    # The queried keys go right after the status, ahead of the times: a narrow terminal hides
+    # columns from the right, and these must stay.
+    base = recorder_columns()
+    at = next(i for i, c in enumerate(base) if c.key == "status") + 1
+    columns = base[:at] + key_columns[: len(queried)] + base[at:] + key_columns[len(queried) :]
     if not rows and ctx.fmt == "table":
         what = "match the filter" if args.filter else "in it"
         ctx.print(f"experiment {exp['name']!r} has no recorders {what}")
         return 0
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
     return 0
+
+
+def _queried_columns(filter_string: str, order_by: list[str]) -> list[str]:
+    """Metric, param and tag columns named in ``--order-by`` (first) and ``--filter``."""
+    named = [key.column for key in parse_order_by(order_by)]
+    expr = parse_filter(filter_string)
+    if expr is not None:
+        named += sorted(expr.columns())
+    keys = [c for c in named if c.startswith(("metrics.", "params.", "tags."))]
+    return [c for c in dict.fromkeys(keys) if c != "tags.mlflow.runName"]  # shown as name
 
 
 def _choose_columns(requested: list[str], available: list[str], exp: Meta) -> list[str]:

@@ -1,0 +1,467 @@
+"""What the page shows, as JSON-ready values: one layer for the report's embedded data and the
+server's answers.
+
+Everything is read through tracklite's readers (the search engine for experiments and runs,
+metric segments for curves, the artifact folder's safe paths for files). Nothing here writes to
+the store or unpickles anything, except :func:`qlib_panels` with ``trust_pickles=True``, which
+only ``tracklite report --trust-pickles`` passes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import NotFoundError, UnsafeLinkError
+from ..liveness import effective_status
+from ..store import artifacts
+from ..store.ref import RecorderRef
+from ..store.root import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from .thin import Curve
+
+#: Metric keys whose best value is the smallest; every other key's best is its largest.
+LOWER_IS_BETTER = re.compile(
+    r"loss|err|mse|mae|rmse|mape|cost|drawdown|perplexity|regret|latency|time", re.IGNORECASE
+)
+#: Artifact kinds by file suffix; anything else is "file" (name and size only).
+KINDS = {
+    ".txt": "text",
+    ".log": "text",
+    ".md": "text",
+    ".py": "text",
+    ".cfg": "text",
+    ".ini": "text",
+    ".toml": "text",
+    ".sh": "text",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".gif": "image",
+    ".webp": "image",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".joblib": "pickle",
+}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+PREVIEW_BYTES = 64 * 1024
+PREVIEW_ROWS = 20
+IMAGE_BYTES = 2 * 1024 * 1024
+_READERS = 4  # Arrow decodes outside the GIL: a few threads read several recorders at once
+
+
+class OutsideArtifacts(PermissionError):
+    """An artifact path that leaves the recorder's artifacts folder."""
+
+
+def number(value: Any) -> float | str | None:
+    """A metric value for JSON: finite floats as they are, NaN and infinities as the tokens
+    the page turns back into numbers (strict JSON has no literal for them), None for absent."""
+    if value is None:
+        return None
+    real = float(value)
+    if math.isfinite(real):
+        return real
+    return "NaN" if math.isnan(real) else ("Infinity" if real > 0 else "-Infinity")
+
+
+def best_is_min(key: str) -> bool:
+    """Whether the best value of metric ``key`` is its smallest (loss, error...)."""
+    return LOWER_IS_BETTER.search(key) is not None
+
+
+class StoreData:
+    """Read-only views of one store for the page."""
+
+    def __init__(self, uri: str | os.PathLike[str]) -> None:
+        self.store = Store.from_uri(uri)
+        if not self.store.exists():
+            raise NotFoundError(f"no tracklite store at {self.store.root}")
+
+    # ------------------------------------------------------------------ experiments and runs
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Active experiments: id, name, number of active recorders."""
+        from ..search import cache
+
+        found = []
+        for meta in self.store.iter_experiments():
+            rows = cache.experiment_rows(self.store.root, meta["id"])
+            lifecycle = rows.column(cache.LIFECYCLE).to_pylist()
+            found.append(
+                {
+                    "id": meta["id"],
+                    "name": str(meta.get("name", "")),
+                    "runs": sum(1 for value in lifecycle if value != "deleted"),
+                }
+            )
+        return found
+
+    def experiment_ids(self, names_or_ids: Sequence[str] | None) -> list[str]:
+        """Ids of the experiments named (by name or id); every active one for None or []."""
+        if not names_or_ids:
+            return [meta["id"] for meta in self.store.iter_experiments()]
+        ids = []
+        for given in names_or_ids:
+            meta = self.store.read_experiment(given) if given.isalnum() else None
+            meta = meta or self.store.find_experiment(given)
+            if meta is None:
+                raise NotFoundError(
+                    f"no experiment named or with id {given!r} in {self.store.root}"
+                )
+            ids.append(meta["id"])
+        return list(dict.fromkeys(ids))
+
+    def search(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        run_ids: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The runs of the experiments matching a filter (the search language), in order."""
+        from ..search.listing import search_records
+
+        if run_ids is not None:
+            quoted = ", ".join("'" + i.replace("'", "") + "'" for i in run_ids if i)
+            if not quoted:
+                quoted = "''"
+            clause = f"attributes.run_id IN ({quoted})"
+            filter_string = f"({filter_string}) AND {clause}" if filter_string else clause
+        return search_records(
+            self.store, list(experiment_ids), filter_string or "", order_by=list(order_by or [])
+        )
+
+    @staticmethod
+    def keys(frame: pd.DataFrame) -> dict[str, list[str]]:
+        """Metric, param and tag keys present in a search frame."""
+        found: dict[str, list[str]] = {"metrics": [], "params": [], "tags": []}
+        for column in frame.columns:
+            group, _, key = str(column).partition(".")
+            if group in found and key:
+                found[group].append(key)
+        return found
+
+    @staticmethod
+    def rows(
+        frame: pd.DataFrame, offset: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of a search frame for the page: id, exp, name, status, start, end (Unix ms),
+        m (latest metric values), p (params), t (tags); absent keys are left out."""
+        stop = len(frame) if limit is None else min(len(frame), offset + limit)
+        part = frame.iloc[offset:stop]
+        columns = {c: part[c].tolist() for c in part.columns}
+        starts = _millis(part["start_time"]) if len(part) else []
+        ends = _millis(part["end_time"]) if len(part) else []
+        out = []
+        for i in range(len(part)):
+            row: dict[str, Any] = {
+                "id": columns["run_id"][i],
+                "exp": columns["experiment_id"][i],
+                "name": columns.get("tags.mlflow.runName", [""] * len(part))[i] or "",
+                "status": columns["status"][i],
+                "start": starts[i],
+                "end": ends[i],
+                "m": {},
+                "p": {},
+                "t": {},
+            }
+            for column, values in columns.items():
+                group, _, key = column.partition(".")
+                value = values[i]
+                if group == "metrics":
+                    if value == value:  # NaN: the run has no such metric
+                        row["m"][key] = number(value)
+                elif group in ("params", "tags") and value is not None:
+                    row["p" if group == "params" else "t"][key] = str(value)
+            out.append(row)
+        return out
+
+    # ------------------------------------------------------------------ metric points
+
+    def ref(self, run_id: str, experiment_id: str | None = None) -> RecorderRef:
+        """The recorder ``run_id`` (found in any experiment when none is given)."""
+        if experiment_id is None or self.store.read_recorder(experiment_id, run_id) is None:
+            meta = self.store.locate_recorder(run_id)
+            if meta is None:
+                raise NotFoundError(f"no recorder with id {run_id!r} in {self.store.root}")
+            experiment_id = str(meta["experiment_id"])
+        return RecorderRef(self.store.root, experiment_id, run_id)
+
+    def points(
+        self, refs: Sequence[RecorderRef], then: Callable[[pa.Table], Any] | None = None
+    ) -> Iterator[tuple[RecorderRef, Any]]:
+        """Every point of each recorder (``then(points)`` if given, computed in the reading
+        threads), in the order given; a few recorders are read at a time."""
+        from ..metrics import segments
+
+        def read(ref: RecorderRef) -> Any:
+            table = segments.read_points(ref.metrics_dir)
+            return table if then is None else then(table)
+
+        with ThreadPoolExecutor(_READERS) as pool:
+            yield from zip(refs, pool.map(read, refs), strict=True)
+
+    def summaries(
+        self, refs: Sequence[RecorderRef], keys: Iterable[str] | None = None
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per run and metric key: last (latest step), min, max, best step, number of points."""
+        wanted = None if keys is None else set(keys)
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for ref, table in self.points(refs):
+            out[ref.recorder_id] = summarize(table, wanted)
+        return out
+
+    def series(self, refs: Sequence[RecorderRef], key: str, buckets: int) -> list[dict[str, Any]]:
+        """One curve per run: the points of ``key`` thinned to ``buckets`` pixel buckets,
+        with the number of points logged (``total``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from .thin import curves, m4
+
+        out = []
+        for ref, table in self.points(refs):
+            mine = table.filter(pc.equal(table["key"], pa.scalar(key, pa.string())))
+            entry: dict[str, Any] = {"id": ref.recorder_id, "total": 0}
+            entry.update(step=[], value=[], time=[])
+            for curve in curves(mine):
+                keep = m4(curve.step, curve.value, buckets)
+                entry.update(
+                    total=len(curve),
+                    step=curve.step[keep].tolist(),
+                    value=[number(v) for v in curve.value[keep].tolist()],
+                    time=curve.time[keep].tolist(),
+                )
+            out.append(entry)
+        return out
+
+    def csv(self, refs: Sequence[RecorderRef], key: str) -> str:
+        """Every point of ``key`` of the runs, uncapped: run_id, step, value, timestamp."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["run_id", "key", "step", "value", "timestamp"])
+        for ref, table in self.points(refs):
+            mine = table.filter(pc.equal(table["key"], pa.scalar(key, pa.string())))
+            steps = mine["step"].to_pylist()
+            values = mine["value"].to_pylist()
+            stamps = mine["timestamp"].cast(pa.int64()).to_pylist()
+            for step, value, stamp in zip(steps, values, stamps, strict=True):
+                writer.writerow([ref.recorder_id, key, step, repr(value), _iso_ms(stamp)])
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------------ one run
+
+    def run(self, ref: RecorderRef) -> dict[str, Any]:
+        """A run's page: info, params, tags, metric summaries, artifacts with sizes."""
+        meta = self._meta(ref)
+        return {
+            "info": self.run_info(ref, meta),
+            "params": {str(k): str(v) for k, v in (meta.get("params") or {}).items()},
+            "tags": {str(k): str(v) for k, v in (meta.get("tags") or {}).items()},
+            "metrics": self.summaries([ref])[ref.recorder_id],
+            "artifacts": self.artifacts(ref),
+        }
+
+    def run_info(self, ref: RecorderRef, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Id, name, experiment, status (DEAD when its process is gone), times, host, pid."""
+        meta = meta if meta is not None else self._meta(ref)
+        experiment = self.store.read_experiment(ref.experiment_id) or {}
+        owner = meta.get("owner")
+        owner = owner if isinstance(owner, dict) else {}
+        info = {
+            "id": meta.get("id"),
+            "name": meta.get("name", ""),
+            "experiment_id": ref.experiment_id,
+            "experiment": experiment.get("name", ""),
+            "status": effective_status(meta, ref.dir),
+            "start_time": meta.get("start_time"),
+            "end_time": meta.get("end_time"),
+            "host": owner.get("host"),
+            "pid": owner.get("pid"),
+        }
+        return {k: (None if v is None else str(v)) for k, v in info.items()}
+
+    def _meta(self, ref: RecorderRef) -> dict[str, Any]:
+        meta = self.store.read_recorder(ref.experiment_id, ref.recorder_id)
+        if meta is None:
+            raise NotFoundError(f"no recorder with id {ref.recorder_id!r} in {self.store.root}")
+        return meta
+
+    def artifacts(self, ref: RecorderRef, folder: str = "") -> list[dict[str, Any]]:
+        """Every artifact file: path, size in bytes, kind (how the page may preview it).
+        Symbolic links are left out (tracklite never follows one)."""
+        found = []
+        for path, is_dir, size in artifacts.stat_children(ref, folder):
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith("."):
+                continue
+            if is_dir:
+                found.extend(self.artifacts(ref, path))
+            elif size is not None:
+                found.append({"path": path, "size": size, "kind": artifact_kind(name)})
+        return found
+
+    def open_artifact(self, ref: RecorderRef, path: str) -> IO[bytes]:
+        """Artifact ``path`` opened for reading, reached without following any link;
+        :class:`OutsideArtifacts` when the path leaves the recorder's artifacts (``..``, an
+        absolute path, a link), ``FileNotFoundError`` when there is no such file."""
+        try:
+            relative = artifacts.safe_relative(path, "path")
+            if not relative:
+                raise FileNotFoundError("path names the artifacts folder itself, not a file")
+            folder, _, name = relative.rpartition("/")
+            with artifacts.open_folder(ref, folder, argument="path") as opened:
+                return opened.reader(name)
+        except UnsafeLinkError as exc:
+            raise OutsideArtifacts(str(exc)) from None
+        except IsADirectoryError:
+            raise FileNotFoundError(f"artifact {path!r} is a folder") from None
+        except ValueError as exc:
+            raise OutsideArtifacts(str(exc)) from None
+
+    def preview(self, ref: RecorderRef, path: str) -> dict[str, Any]:
+        """The first part of an artifact, by kind: text (text, json, yaml), rows (csv,
+        parquet), an image (base64), or only name and size (pickles and other files)."""
+        with self.open_artifact(ref, path) as handle:
+            return _preview(handle, path)
+
+    # ------------------------------------------------------------------ qlib
+
+    def qlib_panels(self, ref: RecorderRef, trust_pickles: bool = False) -> dict[str, Any] | None:
+        """qlib's analysis of a recorder, from the Parquet copies tracklite's templates store
+        beside qlib's pickles (or, with ``trust_pickles``, from the pickles themselves): the
+        IC and Rank IC series, cumulative excess return with and without cost, drawdowns."""
+        from . import qlib_panels
+
+        def read(relative: str) -> IO[bytes] | None:
+            try:
+                return self.open_artifact(ref, relative)
+            except (FileNotFoundError, NotADirectoryError, OutsideArtifacts):
+                return None
+
+        names = [item["path"] for item in self.artifacts(ref)]
+        return qlib_panels.panels(names, read, trust_pickles)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _preview(handle: IO[bytes], path: str) -> dict[str, Any]:
+    kind = artifact_kind(path)
+    size = os.fstat(handle.fileno()).st_size
+    out: dict[str, Any] = {"path": path, "kind": kind, "size": size}
+    if kind in ("text", "json", "yaml"):
+        text = handle.read(PREVIEW_BYTES).decode("utf-8", errors="replace")
+        if kind == "json" and size <= PREVIEW_BYTES:
+            with contextlib.suppress(ValueError):
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        out.update(text=text, truncated=size > PREVIEW_BYTES)
+    elif kind == "csv":
+        sample = handle.read(PREVIEW_BYTES).decode("utf-8", errors="replace")
+        dialect = "excel-tab" if path.endswith(".tsv") else "excel"
+        lines = list(csv.reader(io.StringIO(sample), dialect))[: PREVIEW_ROWS + 1]
+        out.update(columns=lines[0] if lines else [], rows=lines[1:])
+    elif kind == "parquet":
+        out.update(parquet_head(handle))
+    elif kind == "image" and size <= IMAGE_BYTES:
+        suffix = os.path.splitext(path)[1].lower()
+        out.update(mime=IMAGE_TYPES[suffix], data=base64.b64encode(handle.read()).decode())
+    return out
+
+
+def artifact_kind(name: str) -> str:
+    return KINDS.get(os.path.splitext(name)[1].lower(), "file")
+
+
+def summarize(table: pa.Table, keys: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per key of one recorder's points (see :func:`summarize_curve`)."""
+    from .thin import curves
+
+    return {
+        curve.key: summarize_curve(curve)
+        for curve in curves(table)
+        if keys is None or curve.key in keys
+    }
+
+
+def summarize_curve(curve: Curve) -> dict[str, Any]:
+    """last (the value at the highest step, the last logged winning), min and max (finite
+    values), best step (the first step reaching the best value: the min for keys such as loss
+    or error, else the max) and the number of points."""
+    import numpy as np
+
+    values = curve.value
+    entry: dict[str, Any] = {"last": number(values[-1]), "points": len(values)}
+    finite = np.isfinite(values)
+    if finite.any():
+        masked = np.where(finite, values, np.nan)
+        low, high = int(np.nanargmin(masked)), int(np.nanargmax(masked))
+        best = low if best_is_min(curve.key) else high
+        entry.update(
+            min=number(values[low]), max=number(values[high]), best_step=int(curve.step[best])
+        )
+    return entry
+
+
+def parquet_head(source: IO[bytes]) -> dict[str, Any]:
+    """Column names, the first rows (as text) and the row count of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(source)
+    rows: list[list[str]] = []
+    for batch in handle.iter_batches(batch_size=PREVIEW_ROWS):
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        rows = [[_cell(col[r]) for col in columns] for r in range(batch.num_rows)]
+        break
+    return {
+        "columns": list(handle.schema_arrow.names),
+        "rows": rows,
+        "total_rows": handle.metadata.num_rows,
+    }
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _millis(series: pd.Series[Any]) -> list[float | None]:
+    values = series.to_numpy(dtype="datetime64[ms]").astype("int64")
+    mask = series.isna().to_numpy()
+    return [None if missing else float(v) for v, missing in zip(values, mask, strict=True)]
+
+
+def _iso_ms(stamp: int | None) -> str:
+    from datetime import datetime, timezone
+
+    if stamp is None:
+        return ""
+    return datetime.fromtimestamp(stamp / 1000, timezone.utc).isoformat(timespec="milliseconds")
