@@ -582,3 +582,32 @@ def test_forked_child_leaves_the_parents_run(uri: str) -> None:
         assert got.info.status == "RUNNING"
         assert got.data.metrics == {"parent": 1.0, "child": 2.0}
     assert MlflowClient().get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_processes_racing_to_set_one_experiment(uri: str) -> None:
+    code = (
+        "import sys, time, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "exp = mlflow.set_experiment('shared')\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.log_metric('x', 1.0)\n"
+        "print(exp.experiment_id)\n"
+    )
+    import time
+
+    start = str(time.time() + 2.0)  # all processes import first, then race
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    ids = {out.split()[-1] for out, _ in outs}
+    assert len(ids) == 1  # one experiment, whoever created it
+    assert len(mlflow.search_runs(experiment_ids=list(ids), output_format="list")) == 4

@@ -4,6 +4,10 @@ Set up as docs/shared-stores.md says (``tracklite init --group``, jobs with ``um
 B resumes and extends user A's finished run, A tags it afterwards, and every file is left
 writable by the group. A file B cannot write makes B's resume fail with an error naming it,
 before anything changed: A's run stays FINISHED.
+
+The users' processes run this Python when they may (or the same version found on PATH, with
+this environment's packages); where they may not (a root-only checkout or venv), or with
+``TRACKLITE_TEST_DROP=1``, each starts as root, imports what it needs, and becomes the user.
 """
 
 from __future__ import annotations
@@ -37,9 +41,32 @@ pytestmark = pytest.mark.skipif(
 )
 
 CHILD = r"""
-import json, sys
+import json, os, sys
 from tracklite import ExpManager, QlibRecorder
 action, root, rec_id = sys.argv[1], sys.argv[2], sys.argv[3]
+if len(sys.argv) > 4:
+    # Started as root where the test users cannot run this interpreter (a root-only
+    # checkout or venv): exercise every code path once so that everything is imported, then
+    # become the user for real (all threads), and only then touch the shared store.
+    import grp, pwd, shutil, tempfile
+    scratch = tempfile.mkdtemp()
+    w = QlibRecorder(ExpManager(uri=scratch + "/s"))
+    with w.start(experiment_name="warm"):
+        w.log_params(a=1)
+        w.log_metrics(step=0, x=1.0)
+        w.flush()
+        w.save_objects(o=1)
+        warm = w.get_recorder()
+    with w.start(experiment_name="warm", recorder_id=warm.id, resume=True):
+        w.log_metrics(step=1, x=2.0)
+    warm.set_tags(t="1")
+    warm.load_object("o")
+    shutil.rmtree(scratch)
+    uid, gid, mask = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6], 8)
+    os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(uid)
+    os.umask(mask)
 r = QlibRecorder(ExpManager(uri=root))
 try:
     if action == "create":
@@ -69,22 +96,26 @@ class Team:
     group: str
     gid: int
     users: dict[str, int]  # name -> uid
-    python: list[str]
+    python: list[str] | None  # None: the child drops to the user itself
     env: dict[str, str]
     base: Path
 
     def run(self, who: str, umask: int, *args: str) -> dict[str, str]:
+        uid = self.users[who]
+        if self.python is None:
+            argv = [sys.executable, "-c", CHILD, *args, str(uid), str(self.gid), f"{umask:o}"]
+            as_user: dict[str, object] = {}
+        else:
+            argv = [*self.python, "-c", CHILD, *args]
+            as_user = {"user": uid, "group": self.gid, "extra_groups": [self.gid], "umask": umask}
         done = subprocess.run(
-            [*self.python, "-c", CHILD, *args],
+            argv,
             env=self.env,
             cwd=self.base,
-            user=self.users[who],
-            group=self.gid,
-            extra_groups=[self.gid],
-            umask=umask,
             capture_output=True,
             text=True,
             timeout=120,
+            **as_user,  # type: ignore[call-overload]
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -150,9 +181,9 @@ def team() -> Iterator[Team]:
         paths = [str(REPO), *site.getsitepackages()]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), HOME=str(base))
         env.pop("TRACKLITE_URI", None)
-        python = _python_for(users["a"], gid, env)
-        if python is None:
-            pytest.skip("no Python interpreter the test users can run")
+        python = (
+            None if os.environ.get("TRACKLITE_TEST_DROP") else _python_for(users["a"], gid, env)
+        )
         yield Team(group, gid, users, python, env, base)
     finally:
         for name in made_users:

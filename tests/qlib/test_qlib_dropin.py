@@ -65,6 +65,10 @@ OnlineToolR("online").reset_online_tag(trained)
 assert [r.id for r in OnlineToolR("online").online_models()] == [trained.id]
 collected = RecorderCollector("online", artifacts_path={"pred": "pred.pkl"})()
 assert list(collected["pred"]) == [trained.id]
+# qlib's R.search_records gives qlib code Run objects; tracklite's R keeps the DataFrame.
+exp_id = qlib_R.get_exp(experiment_name="online").id
+assert [r.info.run_id for r in qlib_R.search_records([exp_id])] == [trained.id]
+assert list(R.search_records([exp_id])["run_id"]) == [trained.id]
 print(json.dumps({"id": rec.id, "evals": {k: v["l2"] for k, v in evals.items()}}))
 """
 

@@ -10,8 +10,9 @@ Like diskcache's ``Cache.check``, it walks everything and reports each problem a
   written right now by a live process are skipped: their summary legitimately lags a flush);
 - no temporary file (``.tmp-*``, ``.<id>.creating``, dot-files in ``metrics/``) is older than
   ``temp_age`` seconds (a live writer refreshes its file's mtime with every write);
-- no unknown files; no artifact symlink leading outside its recorder; no two active experiments
-  with one name; no RUNNING recorder whose process is gone (:mod:`tracklite.liveness`).
+- no unknown files; no symbolic link anywhere in the store (never followed, always reported);
+  no two active experiments with one name; no RUNNING recorder whose process is gone
+  (:mod:`tracklite.liveness`).
 
 ``fix=True`` never deletes data: corrupt files move to ``<root>/.quarantine/<time>/`` under their
 relative path, and a recorder or experiment whose metadata was lost gets a minimal new one (its
@@ -520,7 +521,9 @@ class _Checker:
                 rebuilt.append(True)
 
             self.store.update_recorder(exp_id, folder.name, rebuild)
-            fixed = bool(rebuilt)
+            if not rebuilt:
+                return  # resumed meanwhile: a live run's summary is its writer's to keep
+            fixed = True
         path = folder / layout.RECORDER_FILE
         self.found(path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}", fixed)
 

@@ -35,6 +35,14 @@ class TrackliteRecorderWrapper(RecorderWrapper):  # type: ignore[misc]
         # qlib's own check follows: no re-initialisation while a run is active.
         super().register(provider)
 
+    def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> Any:
+        """What qlib code gets from qlib's ``R.search_records``: MLflow ``Run`` objects
+        (``tracklite.R.search_records`` itself keeps returning the DataFrame)."""
+        provider = self._provider  # set since install()
+        if provider is _tracklite_R:
+            kwargs.setdefault("output_format", "list")
+        return provider.search_records(experiment_ids, **kwargs)
+
 
 def install(workflow: ModuleType) -> None:
     """Make ``workflow.R`` (qlib's ``R``) tracklite's ``R``, now and after every ``qlib.init``."""
