@@ -68,8 +68,9 @@ class LightningLogger(Logger):  # type: ignore[misc]
     @property
     @rank_zero_experiment  # type: ignore[untyped-decorator,misc]
     def experiment(self) -> Recorder:
-        """The tracklite recorder written to (a no-op stand-in on ranks other than 0)."""
-        return self.run.recorder()
+        """The tracklite recorder written to (a no-op stand-in on ranks other than 0). After
+        ``finalize`` it is still the same recorder, and writing to it does not reopen the run."""
+        return self.run.latest()
 
     @property
     def name(self) -> str | None:
