@@ -361,7 +361,7 @@ def test_usage_errors_name_the_problem(r: QlibRecorder, tmp_path: Path) -> None:
 
 READ_AND_WRITE = """
 import json, os, sys, pathlib, errno
-import pandas, pyarrow.parquet, cloudpickle, portalocker  # everything imported before a setuid
+import pandas, pyarrow.parquet, pyarrow.pandas_compat, cloudpickle, portalocker  # before a setuid
 import tracklite
 from tracklite import QlibRecorder, ExpManager
 import tracklite.search.filter, tracklite.search.order, tracklite.metrics.history

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -322,7 +323,7 @@ def test_show(capsys: pytest.CaptureFixture[str], sample: Sample) -> None:
     size = os.path.getsize(
         Path(sample.uri) / sample.exp_id / sample.fast / "artifacts" / "sig" / "pred.pkl"
     )
-    assert "artifacts (1 files," in text
+    assert "artifacts (1 file," in text
     assert "sig/pred.pkl" in text and f"{size} B" in text
 
 
@@ -352,14 +353,46 @@ def test_show_failed_run_has_no_artifacts(
 def test_show_prefix_errors(capsys: pytest.CaptureFixture[str], sample: Sample) -> None:
     # Ids start with their creation time: a short prefix matches every recorder of the sample.
     line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", sample.fast[:4]))
-    assert "ambiguous" in line
+    assert f"{sample.fast[:4]!r} names 4 recorders" in line
     for rec_id in (sample.fast, sample.slow, sample.failed, sample.lone):
         assert rec_id in line
-    assert "experiment other" in line
+    assert "other/lone" in line and "give EXPERIMENT/NAME or an id" in line
     line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", "ffffffff"))
-    assert "no recorder id starts with 'ffffffff'" in line
+    assert "no recorder named 'ffffffff' or with that id" in line
     line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", "../etc"))
-    assert "not a recorder id" in line
+    assert "no recorder named '../etc'" in line
+
+
+def test_recorders_by_name(
+    capsys: pytest.CaptureFixture[str], sample: Sample, R: QlibRecorder
+) -> None:
+    outcome = run_cli(capsys, "--uri", sample.uri, "show", "slow")
+    assert outcome.code == 0 and f"recorder    {sample.slow}" in outcome.out
+    # Another experiment with a recorder of the same name: the name alone is ambiguous.
+    with R.start(experiment_name="xgb", recorder_name="slow"):
+        R.log_metrics(step=0, loss=1.0)
+        other = R.get_recorder().id
+    line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", "slow"))
+    assert "'slow' names 2 recorders" in line
+    assert f"lgb/slow ({sample.slow})" in line and f"xgb/slow ({other})" in line
+    for text, rec_id in (("lgb/slow", sample.slow), ("xgb/slow", other)):
+        outcome = run_cli(capsys, "--uri", sample.uri, "metrics", text, "--format", "csv")
+        assert outcome.code == 0, outcome.err
+        shown = run_cli(capsys, "--uri", sample.uri, "show", text, "--format", "json")
+        assert json.loads(shown.out)["info"]["id"] == rec_id
+    outcome = run_cli(capsys, "--uri", sample.uri, "compare", "fast", "lgb/slow", "--format", "csv")
+    assert outcome.code == 0 and sample.fast in outcome.out and sample.slow in outcome.out
+    # A typo is answered with the names it resembles.
+    line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", "slwo"))
+    assert "did you mean 'slow'?" in line
+    line = one_error_line(run_cli(capsys, "--uri", sample.uri, "runs", "lbg"))
+    assert "did you mean 'lgb'?" in line
+    line = one_error_line(run_cli(capsys, "--uri", sample.uri, "rnus", "lgb"))
+    assert "did you mean 'runs'?" in line
+    # delete and restore take names too.
+    assert run_cli(capsys, "--uri", sample.uri, "delete", "xgb/slow").code == 0
+    assert run_cli(capsys, "--uri", sample.uri, "show", "slow").code == 0  # the active one wins
+    assert run_cli(capsys, "--uri", sample.uri, "restore", "xgb/slow").code == 0
 
 
 # ------------------------------------------------------------------ metrics
@@ -399,6 +432,34 @@ def test_metrics_unknown_key(capsys: pytest.CaptureFixture[str], sample: Sample)
         run_cli(capsys, "--uri", sample.uri, "metrics", sample.slow, "--key", "acc")
     )
     assert "no metric 'acc'" in line and "ic, loss" in line
+
+
+def test_metrics_plot_lists_single_points(
+    capsys: pytest.CaptureFixture[str], sample: Sample, R: QlibRecorder
+) -> None:
+    with R.start(experiment_name="bt", recorder_name="backtest"):
+        R.log_metrics(step=0, sharpe=1.5, ic=0.01)
+        R.log_metrics(step=1, ic=0.02)
+    outcome = run_cli(capsys, "--uri", sample.uri, "metrics", "backtest", "--plot")
+    assert outcome.code == 0, outcome.err
+    lines = outcome.out.splitlines()
+    assert lines[0].startswith("ic: 2 points, steps 0..1")
+    at = lines.index("1 key with a single point (nothing to draw):")
+    assert lines[at + 1].split() == ["key", "step", "value"]
+    assert lines[at + 2].split() == ["sharpe", "0", "1.5"]
+    assert not any(line.startswith("sharpe:") for line in lines)  # no one-dot plot
+
+
+def test_deleted_flag_has_one_name(capsys: pytest.CaptureFixture[str], sample: Sample) -> None:
+    run_cli(capsys, "--uri", sample.uri, "delete", "-e", "other")
+    for flag in ("--deleted", "--include-deleted"):
+        listed = run_cli(capsys, "--uri", sample.uri, "experiments", flag, "--format", "json")
+        assert {e["name"] for e in listed.json()} == {"lgb", "other"}, flag
+    helps = [
+        run_cli(capsys, command, "--help").out
+        for command in ("experiments", "runs", "export", "export-mlflow", "import-mlflow")
+    ]
+    assert all("--deleted" in h and "--include-deleted" not in h for h in helps)
 
 
 def test_metrics_plot(
@@ -483,6 +544,6 @@ def test_compare_errors(capsys: pytest.CaptureFixture[str], sample: Sample) -> N
         run_cli(capsys, "--uri", sample.uri, "compare", sample.fast, sample.fast[:20])
     )
     assert "given twice" in line
-    assert "ambiguous" in one_error_line(
+    assert "names 4 recorders" in one_error_line(
         run_cli(capsys, "--uri", sample.uri, "compare", sample.fast, "0")
     )

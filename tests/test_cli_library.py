@@ -82,9 +82,14 @@ def test_compact(capsys: pytest.CaptureFixture[str], sample: Sample) -> None:
     pytest.importorskip("tracklite.metrics.compaction")
     outcome = run_cli(capsys, "--uri", sample.uri, "compact", "lgb")
     assert outcome.code == 0
-    assert "recorders: 3" in outcome.out
+    # Runs are compacted when they end: nothing is left to do, and the summary says so.
+    assert outcome.out.splitlines() == [
+        f"compacted {sample.uri} (experiment lgb)",
+        "recorders: 0 compacted, 3 already in one file, 0 failed",
+        "segments: 0 merged; points: 0 rewritten",
+    ]
     whole = run_cli(capsys, "--uri", sample.uri, "compact")
-    assert whole.code == 0 and "recorders: 4" in whole.out
+    assert whole.code == 0 and "recorders: 0 compacted, 4 already in one file" in whole.out
     assert "no experiment" in one_error_line(
         run_cli(capsys, "--uri", sample.uri, "compact", "nope")
     )
@@ -165,6 +170,45 @@ def test_export_tables(capsys: pytest.CaptureFixture[str], sample: Sample, tmp_p
     assert (out / "metrics.csv").is_file()
     line = one_error_line(run_cli(capsys, "--uri", sample.uri, "export", "nope", "--to", str(out)))
     assert "no experiment named 'nope'" in line
+
+
+@pytest.mark.parametrize(
+    ("where", "given", "written"),
+    [
+        ("before", "csv", "csv"),
+        ("after", "csv", "csv"),
+        ("before", None, "parquet"),
+        ("after", "parquet", "parquet"),
+    ],
+)
+def test_export_format_before_or_after_the_command(
+    capsys: pytest.CaptureFixture[str],
+    sample: Sample,
+    tmp_path: Path,
+    where: str,
+    given: str | None,
+    written: str,
+) -> None:
+    out = tmp_path / "out"
+    option = ["--format", given] if given else []
+    head, tail = (option, []) if where == "before" else ([], option)
+    outcome = run_cli(capsys, "--uri", sample.uri, *head, "export", "--to", str(out), *tail)
+    assert outcome.code == 0, outcome.err
+    assert sorted(p.name for p in out.iterdir()) == [f"metrics.{written}", f"recorders.{written}"]
+
+
+def test_format_a_command_cannot_write_is_refused(
+    capsys: pytest.CaptureFixture[str], sample: Sample, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    for argv, says in (
+        (["--format", "json", "export", "--to", str(out)], "is one of parquet, csv, not 'json'"),
+        (["--format", "parquet", "runs", "lgb"], "is one of table, csv, json, not 'parquet'"),
+        (["--format", "csv", "check"], "`tracklite check` prints no table"),
+    ):
+        outcome = run_cli(capsys, "--uri", sample.uri, *argv)
+        assert outcome.code == 2 and says in one_error_line(outcome), argv
+    assert not out.exists()
 
 
 def test_export_mlflow(capsys: pytest.CaptureFixture[str], sample: Sample, tmp_path: Path) -> None:

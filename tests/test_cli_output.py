@@ -107,6 +107,54 @@ def test_table_formats() -> None:
     assert '"v": null' in json_out.getvalue()
 
 
+QLIB_KEYS = [
+    f"1day.excess_return_{cost}.{figure}"
+    for cost in ("with_cost", "without_cost")
+    for figure in ("annualized_return", "information_ratio", "max_drawdown", "mean", "std")
+]
+
+
+def _rendered(table: Table, width: int | None) -> list[str]:
+    out = io.StringIO()
+    tables.write_text(table, out, width=width)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("width", [None, 80, 100, 200])
+def test_titles_are_never_cut_into_each_other(width: int | None) -> None:
+    columns = [Column("id", shrink=False)] + [
+        Column(k, right=True, shrink=False, max_width=24) for k in QLIB_KEYS
+    ]
+    rows = [{"id": "01a2211957", **{k: 0.123456 for k in QLIB_KEYS}}]
+    lines = _rendered(Table(columns, rows), width)
+    titles = lines[0].split()[1:]
+    # Every shown title reads as a different key (a cut one names a unique key's beginning).
+    for title in titles:
+        stem = title.rstrip("…")
+        assert sum(k.startswith(stem) for k in QLIB_KEYS) == 1 or title in QLIB_KEYS, title
+    if width is not None:
+        assert all(text.display_width(line) <= width for line in lines)
+        hidden = len(QLIB_KEYS) - len(titles)
+        assert hidden > 0 and lines[-1].startswith(f"({hidden} more columns not shown")
+
+
+def test_distinct_keys_stay_distinct_and_the_footer_fits() -> None:
+    keys = [f"dataset.kwargs.handler.kwargs.{k}" for k in ("start_time", "end_time", "fit_end")]
+    columns = [Column("key", max_width=24, distinct=True), Column("value", max_width=40)]
+    lines = _rendered(Table(columns, [{"key": k, "value": "x" * 30} for k in keys]), 80)
+    shown = [line.split()[0] for line in lines[1:]]
+    assert len({s.rstrip("…") for s in shown}) == 3  # three different beginnings
+    assert all(any(k.startswith(s.rstrip("…")) for k in keys) for s in shown)
+    # One hidden title too long for the line: the footer still fits, whole names only.
+    many = [Column("a" * 70, shrink=False)] + [
+        Column(f"{'b' * 60}{i}", shrink=False) for i in range(3)
+    ]
+    lines = _rendered(Table(many, [{}]), 80)
+    assert len(lines[-1]) <= 80 and "more columns not shown" in lines[-1]
+    assert text.distinct_widths(["abcd", "abd", "x", "abcd"]) == [4, 3, 1, 4]
+    assert text.plural(1, "file") == "1 file" and text.plural(2, "entry", "entries") == "2 entries"
+
+
 def test_ellipsis_follows_the_encoding() -> None:
     assert tables.ellipsis_for(io.TextIOWrapper(io.BytesIO(), encoding="ascii")) == "..."
     assert tables.ellipsis_for(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")) == "…"

@@ -4,6 +4,7 @@ process's peak resident set, ``VmHWM``)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,7 @@ def check_streaming(tmp_path: Path, kind: str, size: int) -> None:
     assert loaded < size * 1.4, f"loading {size >> 20} MB grew the peak by {loaded >> 20} MB"
     (file,) = (p for p in root.rglob("obj") if p.is_file())
     assert file.stat().st_size >= size
+    shutil.rmtree(root)  # pytest keeps recent temporary folders: do not keep gigabytes
 
 
 @pytest.mark.parametrize("kind", ["bytes", "numpy"])

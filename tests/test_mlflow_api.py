@@ -63,6 +63,9 @@ def test_fluent_run_is_a_recorder_of_r(uri: str) -> None:
     assert (Path(rec.get_local_dir()) / "artifacts/notes/readme.txt").read_text() == "hello"
     frame = R.search_records(filter_string="params.model = 'lgb'")
     assert frame["run_id"].tolist() == [run.info.run_id]
+    import tracklite
+
+    assert tracklite.check(uri).clean  # a store tracklite's own checker finds nothing wrong in
 
 
 def test_r_recorder_is_an_mlflow_run(uri: str) -> None:
@@ -209,6 +212,8 @@ def test_metric_values_are_converted_as_mlflow_does(uri: str) -> None:
         mlflow.log_metric("d", "3.5")  # type: ignore[arg-type]
         with pytest.raises(MlflowException, match="valid double"):
             mlflow.log_metric("e", [1, 2])  # type: ignore[arg-type]
+        with pytest.raises(MlflowException, match="Step must be a valid long"):
+            mlflow.log_metric("e", 1.0, step="first")  # type: ignore[arg-type]
     assert mlflow.get_run(run.info.run_id).data.metrics == {"a": 0.5, "b": 2.0, "c": 1.0, "d": 3.5}
 
 
@@ -224,6 +229,17 @@ def test_server_uris_are_refused_with_one_sentence(bad: str, uri: str) -> None:
     with pytest.raises(MlflowException, match="needs an MLflow server"):
         MlflowClient(bad)
     assert mlflow.get_tracking_uri() == uri  # unchanged
+
+
+def test_store_deleted_and_used_again(uri: str) -> None:
+    import shutil
+
+    with mlflow.start_run():
+        mlflow.log_metric("x", 1.0)
+    shutil.rmtree(uri)
+    with mlflow.start_run() as run:  # a new store, with its Default experiment again
+        mlflow.log_metric("x", 2.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 2.0}
 
 
 def test_tracking_uri_from_environment(
@@ -362,6 +378,8 @@ def test_entities_behave_like_mlflow_ones() -> None:
 def test_run_objects_pickle(uri: str) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("x", 1.0)
+        copy = pickle.loads(pickle.dumps(run))
+        assert type(copy) is Run and copy.info.run_id == run.info.run_id
     got = MlflowClient().get_run(run.info.run_id)
     again = pickle.loads(pickle.dumps(got))
     assert isinstance(again, Run) and again.info == got.info and again.data.metrics == {"x": 1.0}
@@ -530,3 +548,66 @@ def test_dashboard_shows_fluent_runs(uri: str) -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_default_experiment_made_through_r_is_used(store_uri: str, uri: str) -> None:
+    from tracklite.api.stores import store_for
+    from tracklite.mlflow import _backend
+
+    other = str(Path(store_uri).parent / "other")
+    QlibRecorder(ExpManager(uri=other)).get_exp(experiment_name="Default")
+    _backend._defaults_made.discard(Path(other))
+    mlflow.set_tracking_uri(other)
+    with mlflow.start_run() as run:
+        pass
+    found = store_for(other).find_experiment("Default")
+    assert found is not None and run.info.experiment_id == found["id"] != "0"
+
+
+def test_forked_child_leaves_the_parents_run(uri: str) -> None:
+    import os as _os
+
+    if not hasattr(_os, "fork"):
+        pytest.skip("no fork on this platform")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("parent", 1.0)
+        mlflow.flush_async_logging()
+        child = _os.fork()
+        if child == 0:  # the child logs, then leaves through sys.exit (atexit hooks run)
+            mlflow.log_metric("child", 2.0)
+            fluent._end_all("FINISHED")
+            _os._exit(0)
+        _os.waitpid(child, 0)
+        got = MlflowClient().get_run(run.info.run_id)
+        assert got.info.status == "RUNNING"
+        assert got.data.metrics == {"parent": 1.0, "child": 2.0}
+    assert MlflowClient().get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_processes_racing_to_set_one_experiment(uri: str) -> None:
+    code = (
+        "import sys, time, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "exp = mlflow.set_experiment('shared')\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.log_metric('x', 1.0)\n"
+        "print(exp.experiment_id)\n"
+    )
+    import time
+
+    start = str(time.time() + 2.0)  # all processes import first, then race
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    ids = {out.split()[-1] for out, _ in outs}
+    assert len(ids) == 1  # one experiment, whoever created it
+    assert len(mlflow.search_runs(experiment_ids=list(ids), output_format="list")) == 4

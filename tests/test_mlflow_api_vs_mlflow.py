@@ -212,6 +212,19 @@ note("restored", client.get_run(other.info.run_id).info.lifecycle_stage)
 third = client.create_run(exp_id, run_name="version_2")
 client.delete_run(third.info.run_id)
 client.set_experiment_tag(exp_id, "purpose", "demo")
+gone = client.create_experiment("gone")
+client.create_run(gone, run_name="in-gone")
+kept = client.create_run(gone, run_name="deleted-first")
+client.delete_run(kept.info.run_id)
+client.delete_experiment(gone)
+error("delete twice", lambda: client.delete_experiment(gone))
+note("search deleted", [r.info.run_name for r in client.search_runs([gone])])
+client.restore_experiment(gone)
+error("restore twice", lambda: client.restore_experiment(gone))
+note("after restore", sorted(r.info.run_name for r in client.search_runs([gone])))
+dropped = client.create_experiment("dropped")
+client.create_run(dropped, run_name="in-dropped")
+client.delete_experiment(dropped)
 """
 
 SEARCH = """
@@ -328,13 +341,13 @@ SCRIPTS = {
 }
 
 
-def _run(body: str, flavour: str, folder: Path) -> dict[str, Any]:
+def _run(body: str, flavour: str, folder: Path, uri: str | None = None) -> dict[str, Any]:
     if flavour == "mlflow":
         head = "import mlflow\n"
-        uri = (folder / "mlruns").as_uri()
+        uri = uri or (folder / "mlruns").as_uri()
     else:
         head = "import tracklite.mlflow as mlflow\n"
-        uri = (folder / "store").as_uri()
+        uri = uri or (folder / "store").as_uri()
     head += "from mlflow import MlflowClient\nfrom mlflow.entities import Metric, Param, RunTag\n"
     if flavour == "tracklite":
         head = head.replace("from mlflow", "from tracklite.mlflow")
@@ -342,7 +355,7 @@ def _run(body: str, flavour: str, folder: Path) -> dict[str, Any]:
     if flavour == "tracklite":
         script = script.replace("from mlflow", "from tracklite.mlflow")
     work = folder / "cwd"
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRACKLITE_"))}
     env["MLFLOW_ALLOW_FILE_STORE"] = "true"
     done = subprocess.run(
@@ -358,12 +371,13 @@ def _run(body: str, flavour: str, folder: Path) -> dict[str, Any]:
     return json.loads(line[len("DUMP:") :])  # type: ignore[no-any-return]
 
 
-_RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")
+# Run ids (32 hex digits in both) and experiment ids (MLflow's long numbers, tracklite's hex).
+_RUN_ID = re.compile(r"\b(?:[0-9a-f]{32}|[0-9]{15,20})\b")
 _MILLIS = re.compile(r"\b1[0-9]{12}\b")
 
 
 def _normalised(value: Any) -> Any:
-    """Run ids and current times in messages, which differ between any two runs, become
+    """Ids and current times in messages, which differ between any two runs, become
     placeholders; NaN becomes a string (NaN is not equal to itself)."""
     if isinstance(value, dict):
         return {k: _normalised(v) for k, v in value.items()}
@@ -372,7 +386,7 @@ def _normalised(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if isinstance(value, str):
-        return _MILLIS.sub("<now>", _RUN_ID.sub("<run id>", value))
+        return _MILLIS.sub("<now>", _RUN_ID.sub("<id>", value))
     return value
 
 
@@ -386,3 +400,21 @@ def test_same_script_same_store(name: str, tmp_path: Path) -> None:
     assert len(ours["results"]) == len(real["results"])
     for mine, theirs in zip(ours["results"], real["results"], strict=True):
         assert mine == theirs
+
+
+@pytest.mark.parametrize("name", ["client", "fluent"])
+def test_imported_history_reads_the_same(name: str, tmp_path: Path) -> None:
+    """The migration path: what MLflow wrote, imported with ``tracklite import-mlflow``, reads
+    the same through ``tracklite.mlflow`` as through MLflow."""
+    import tracklite
+
+    real = _normalised(_run(textwrap.dedent(SCRIPTS[name]), "mlflow", tmp_path / "mlflow"))
+    report = tracklite.import_mlflow(
+        tmp_path / "mlflow" / "mlruns", tmp_path / "imported", include_deleted=True
+    )
+    assert report.ok
+    seen = _normalised(
+        _run("", "tracklite", tmp_path / "read", uri=(tmp_path / "imported").as_uri())
+    )
+    for section in ("experiments", "order", "runs"):
+        assert seen[section] == real[section], section

@@ -42,9 +42,10 @@ from tracklite import ExpManager, QlibRecorder
 from tracklite.errors import NotFoundError, StoreError
 from tracklite.metrics import segments
 from tracklite.mlflow_io import read_mlruns
-from tracklite.mlflow_io.exporter import dump_yaml, export_mlflow, export_table
+from tracklite.mlflow_io.exporter import export_mlflow, export_table
 from tracklite.mlflow_io.importer import import_mlflow
-from tracklite.mlflow_io.yaml_subset import parse_mapping
+from tracklite.mlflow_io.meta_yaml import dump as dump_yaml
+from tracklite.mlflow_io.meta_yaml import load as parse_mapping
 from tracklite.store.clock import iso_to_ms
 from tracklite.store.root import Store
 

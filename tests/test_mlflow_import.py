@@ -266,10 +266,13 @@ def test_fixture_readable_with_tracklite_r(
     assert recorders[SLASH].info["status"] == "KILLED"
     rec = R.get_recorder(recorder_id=LGB, experiment_name="workflow")
     assert rec.name == "lgb_train" and rec.status == "FINISHED"
-    pred = rec.load_object("pred.pkl")
-    assert isinstance(pred, pd.DataFrame)
-    assert list(pred.index.names) == ["datetime", "instrument"]
-    assert len(pred) == 15
+    # pred.pkl is a DataFrame pickled by pandas 3.1 (tests/fixtures/README.md); pandas before
+    # 3.0 cannot unpickle its string columns, so the frame is checked only where it can be read.
+    if int(pd.__version__.split(".")[0]) >= 3:
+        pred = rec.load_object("pred.pkl")
+        assert isinstance(pred, pd.DataFrame)
+        assert list(pred.index.names) == ["datetime", "instrument"]
+        assert len(pred) == 15
     assert rec.load_object("params.pkl") == {"num_leaves": 210, "lr": 0.05}
     assert rec.list_metrics()["IC"] == pytest.approx(0.041)
     assert rec.list_metrics()["train_loss"] == pytest.approx(0.05)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,9 @@ from tracklite.mlflow_io import (
     MlflowRun,
     read_mlruns,
 )
-from tracklite.mlflow_io.yaml_subset import (
-    Unparsed,
-    YamlSubsetError,
-    parse_mapping,
-    resolve_plain,
-)
+
+# Every read goes through PyYAML, which the mlflow extra installs.
+yaml = pytest.importorskip("yaml", reason="PyYAML (the mlflow extra) is not installed")
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "qlib-mlflow3-mlruns" / "mlruns"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture not present")
@@ -435,7 +433,6 @@ def test_nested_mlflow3_experiment_meta_and_folded_name(tmp_path: Path) -> None:
         "  type: MLFLOW_EXPERIMENT\n"
         "  mlflow_experiment:\n"
         "    experiment_id: '9'\n"
-        "  weird: *alias_we_cannot_read\n"
         "workspace: default\n"
     )
     (exp,) = read_mlruns(tmp_path)
@@ -679,165 +676,111 @@ def test_metric_lines_round_trip(
     assert [str(v) for v in cols.values] == [str(v) for _, v, _ in points]  # nan-safe
 
 
-# --- the YAML subset -------------------------------------------------------------------------
+# --- meta.yaml as PyYAML writes it -----------------------------------------------------------
+
+# Names that a hand-written YAML reader gets wrong: line and paragraph separators, NEL and BOM
+# inside quoted strings, YAML 1.1 booleans and octals, numbers that must stay strings.
+AWKWARD_NAMES = [
+    "a\u2028b",
+    "\u2029",
+    "x\x85y",
+    "\ufeffbom",
+    "tab\there",
+    "line\nbreak",
+    "yes",
+    "Off",
+    "0755",
+    "1e3",
+    "~",
+    "null",
+    "a: b",
+    "# x",
+    " padded ",
+    "实验 rolling 2024",
+    "🚀",
+]
+names = st.one_of(st.sampled_from(AWKWARD_NAMES), st.text(st.characters(codec="utf-8"), min_size=1))
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("", {}),
-        ("# only a comment\n", {}),
-        ("---\na: 1\n...\nignored: after end\n", {"a": 1}),
-        ("a: 1\r\nb: x\r\n", {"a": 1, "b": "x"}),
-        ("\ufeffa: 1\n", {"a": 1}),
-        ("a: ''\nb: ~\nc:\nd: null\n", {"a": "", "b": None, "c": None, "d": None}),
-        ("id: '0'\nn: 0\nneg: -12\noct: 0755\nhex: 0x1F\nbin: 0b101\nbig: 1_000\n",
-         {"id": "0", "n": 0, "neg": -12, "oct": 493, "hex": 31, "bin": 5, "big": 1000}),
-        ("f: 1.5\ne: 1.0e+3\nnoexp: 1e3\ndot: .5\n",
-         {"f": 1.5, "e": 1000.0, "noexp": "1e3", "dot": 0.5}),
-        ("odd: 0x_\nodd2: ._\n", {"odd": "0x_", "odd2": "._"}),
-        ("a: yes\nb: Off\nc: 'yes'\nd: TRUE\n", {"a": True, "b": False, "c": "yes", "d": True}),
-        ("url: file:///a/b c\nkey:with:colons: v\n", {"url": "file:///a/b c",
-                                                      "key:with:colons": "v"}),
-        ("a: x # comment\nb: x#not-comment\nc: 'q' # c\n", {"a": "x", "b": "x#not-comment",
-                                                          "c": "q"}),
-        ("a: 'it''s'\nb: \"tab\\there \\\"q\\\" \\u00e9\\x41\\U0001F600 \\\\\"\n",
-         {"a": "it's", "b": 'tab\there "q" éA😀 \\'}),
-        ('"quoted key": 1\n\'single\': 2\n', {"quoted key": 1, "single": 2}),
-        ("name: 实验 rolling 2024\n", {"name": "实验 rolling 2024"}),
-        ("tags: []\nm: {}\nl: [1, 'a, b', {x: y}, [2]]\n",
-         {"tags": [], "m": {}, "l": [1, "a, b", {"x": "y"}, [2]]}),
-        ("flow: {a: 1,\n  b: [x,\n    y]}\nz: 0\n", {"flow": {"a": 1, "b": ["x", "y"]}, "z": 0}),
-        ("l:\n- a\n- 2\n-\n- - x\n  - y\nafter: 1\n",
-         {"l": ["a", 2, None, ["x", "y"]], "after": 1}),
-        ("l:\n  - k: v\n    k2: v2\n  - k: w\n", {"l": [{"k": "v", "k2": "v2"}, {"k": "w"}]}),
-        ("outer:\n  inner:\n    deep: 1\n  next: 2\ntop: 3\n",
-         {"outer": {"inner": {"deep": 1}, "next": 2}, "top": 3}),
-        ("a: plain that\n  continues here\n\n  and a new line\nb: 1\n",
-         {"a": "plain that continues here\nand a new line", "b": 1}),
-        ("a: 'single that\n  folds\n\n  twice'\nb: \"double \\\n  joined\\n\n  x\"\n",
-         {"a": "single that folds\ntwice", "b": "double joined\n x"}),
-        ("lit: |\n  one\n    two\n\n  three\nkeep: |+\n  k\n\nstrip: >-\n  a\n  b\n\n  c\n",
-         {"lit": "one\n  two\n\nthree\n", "keep": "k\n\n", "strip": "a b\nc"}),
-        ("k:\n  a lone scalar\nn: 1\n", {"k": "a lone scalar", "n": 1}),
-        ("s: !!str 123\nanchored: &a 5\n", {"s": "123", "anchored": 5}),
-        ("dup: 1\ndup: 2\n", {"dup": 2}),
-        ("{a: 1, b: two}\n", {"a": 1, "b": "two"}),
-    ],
-)  # fmt: skip
-def test_yaml_subset_parses(text: str, expected: dict[str, object]) -> None:
-    assert parse_mapping(text) == expected
+# MLflow writes with PyYAML's C dumper when PyYAML has it; the pure-Python one writes NEL
+# (U+0085) unescaped inside quotes, which every reader, PyYAML included, folds into a space.
+C_DUMPER = getattr(yaml, "CSafeDumper", None)
 
 
-@pytest.mark.parametrize(
-    ("text", "lineno"),
-    [
-        ("a: 1\nend_ti", 2),
-        ("a: 1\n  b: 2\n", 2),
-        ("- a\n- b\n", 1),
-        ("a: 'open\nb: 2\n", 1),
-        ('a: "bad \\q escape"\n', 1),
-        ("a: [1, 2\n", 1),
-        ("a: 'x' trailing\n", 1),
-        ("? complex\n", 1),
-        ("a: *alias\n", 1),
-        ("a: 1\n\tb: 2\n", 2),
-        ("\0\0\0", 1),
-    ],
-)
-def test_yaml_subset_rejects_garbage_at_top_level(text: str, lineno: int) -> None:
-    with pytest.raises(YamlSubsetError) as info:
-        parse_mapping(text)
-    assert info.value.lineno == lineno
+def dumped(fields: dict[str, object], **style: object) -> str:
+    if C_DUMPER is None and any("\x85" in str(v) for v in fields.values()):
+        pytest.skip("PyYAML without libyaml cannot write NEL inside a string")
+    text: str = yaml.dump(fields, Dumper=C_DUMPER or yaml.SafeDumper, **style)
+    return text
 
 
-def test_yaml_unreadable_nested_block_is_skipped() -> None:
-    parsed = parse_mapping(
-        "before: 1\nsection:\n  ok: 1\n  bad: *alias\n  more:\n  - x\nlist:\n- *alias\nafter: 2\n"
-    )
-    assert parsed["before"] == 1 and parsed["after"] == 2
-    section = parsed["section"]
-    assert isinstance(section, dict) and section["ok"] == 1
-    assert isinstance(section["bad"], Unparsed)
-    assert section["more"] == ["x"]
-    unparsed_list = parsed["list"]
-    assert isinstance(unparsed_list, list)
-    (item,) = unparsed_list
-    assert isinstance(item, Unparsed)
-    assert item.text == "- *alias"
-    assert "alias" in item.reason
+@pytest.mark.parametrize("name", AWKWARD_NAMES)
+@pytest.mark.parametrize("allow_unicode", [True, False])
+def test_names_written_by_pyyaml_read_back(tmp_path: Path, name: str, allow_unicode: bool) -> None:
+    exp_dir = tmp_path / "1"
+    exp_dir.mkdir()
+    fields = {"experiment_id": "1", "name": name, "lifecycle_stage": "active"}
+    (exp_dir / "meta.yaml").write_text(dumped(fields, allow_unicode=allow_unicode), "utf-8")
+    run_id = rid(1)
+    run = {"run_id": run_id, "experiment_id": "1", "run_name": name, "status": 3}
+    (exp_dir / run_id).mkdir()
+    (exp_dir / run_id / "meta.yaml").write_text(dumped(run, allow_unicode=allow_unicode), "utf-8")
+    store = read_mlruns(tmp_path)
+    assert store.malformed == ()
+    assert store.get("1").name == name
+    assert isinstance(found := only_run(store.get("1")), MlflowRun)
+    assert found.name == name
 
 
-# A tiny emitter in PyYAML's style, to check that what such a writer produces reads back.
-def _emit_scalar(value: object, style: str) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value).lower()
-        # PyYAML's float pattern needs a dot, so it writes 1e-05 as 1.0e-05
-        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
-    assert isinstance(value, str)
-    plain_ok = (
-        value
-        and value == value.strip()
-        and resolve_plain(value) == value
-        and value[0] not in "-?:,[]{}#&*!|>'\"%@`"
-        and ": " not in value
-        and " #" not in value
-        and not value.endswith(":")
-        and value.isprintable()
-    )
-    if style == "plain" and plain_ok:
-        return value
-    if style == "single" and value.isprintable():
-        return "'" + value.replace("'", "''") + "'"
-    escaped = []
-    for ch in value:
-        if ch in '"\\':
-            escaped.append("\\" + ch)
-        elif not ch.isprintable() or ch in "\u2028\u2029":
-            escaped.append(f"\\U{ord(ch):08x}")
-        else:
-            escaped.append(ch)
-    return '"' + "".join(escaped) + '"'
-
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=30),
-    st.sampled_from(["yes", "no", "on", "0", "0755", "1e3", "1.0", "~", "null", "a: b", "# x"]),
-)
+def test_safe_dump_line_separator_inside_quotes(tmp_path: Path) -> None:
+    text = yaml.safe_dump({"experiment_id": "1", "name": "a\u2028b", "lifecycle_stage": "active"})
+    assert "name: 'a" in text or 'name: "a' in text  # written inside quotes
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "meta.yaml").write_text(text, encoding="utf-8")
+    assert read_mlruns(tmp_path).get("1").name == "a\u2028b"
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.dictionaries(
-        st.text(min_size=1, max_size=12).filter(lambda k: k.isprintable()),
-        st.tuples(scalars, st.sampled_from(["plain", "single", "double"])),
-        max_size=8,
-    )
+    name=names,
+    start=st.integers(min_value=0, max_value=2**53),
+    user=st.one_of(st.none(), names),
+    flow=st.booleans(),
 )
-def test_yaml_round_trips_pyyaml_style_scalars(data: dict[str, tuple[object, str]]) -> None:
-    lines = [
-        f"{_emit_scalar(key, 'double')}: {_emit_scalar(value, style)}"
-        for key, (value, style) in data.items()
-    ]
-    parsed = parse_mapping("\n".join(lines) + "\n")
-    assert parsed == {key: value for key, (value, _) in data.items()}
+def test_generated_run_meta_reads_as_pyyaml_reads_it(
+    tmp_path_factory: pytest.TempPathFactory, name: str, start: int, user: str | None, flow: bool
+) -> None:
+    root = tmp_path_factory.mktemp("gen")
+    exp_dir = make_exp(root)
+    fields = {
+        "run_id": rid(1),
+        "experiment_id": "1",
+        "run_name": name,
+        "status": "FINISHED",
+        "start_time": start,
+        "user_id": user,
+        "tags": [],
+    }
+    text = dumped(fields, default_flow_style=flow, allow_unicode=True, width=20)
+    make_run(exp_dir, rid(1), meta=text)
+    run = only_run(read_mlruns(root).get("1"))
+    assert isinstance(run, MlflowRun), run
+    assert (run.name, run.start_time, run.user_id, run.status) == (name, start, user, "FINISHED")
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("ab: -'\"\n\t#[]{}|>&*!\\x0._1e+"))))
-def test_yaml_never_raises_anything_else(text: str) -> None:
-    with contextlib.suppress(YamlSubsetError):
-        parse_mapping(text)
+def test_without_pyyaml_the_error_names_the_extra(tmp_path: Path) -> None:
+    make_run(make_exp(tmp_path), rid(1))
+    script = (
+        "import sys; sys.modules['yaml'] = None\n"
+        "from tracklite.errors import ExtraRequiredError\n"
+        "from tracklite.mlflow_io import read_mlruns\n"
+        "try:\n    read_mlruns(sys.argv[1])\n"
+        "except ExtraRequiredError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert 'pip install "tracklite[mlflow]"' in done.stdout, done.stderr
 
 
 @settings(max_examples=100, deadline=None)

@@ -135,14 +135,28 @@ def test_keywords_checked(R: QlibRecorder) -> None:
     with pytest.raises(TypeError, match="filter"):
         R.search_records(filter="metrics.m > 1")
     assert len(R.search_records(output_format="pandas", search_all_experiments=True)) == 1
+    # R.search_records also gives MLflow Run objects (tests/test_search_list.py); the module
+    # level function returns the DataFrame only.
     with pytest.raises(ValueError, match="output_format"):
-        R.search_records(output_format="list")
+        tracklite.search_records(R.get_uri(), output_format="list")
 
 
 def test_module_level_search_records_takes_a_uri(R: QlibRecorder, store_uri: str) -> None:
     run = make_run(R, metrics={"m": 1.0})
     assert list(tracklite.search_records(store_uri)["run_id"]) == [run.id]
     assert list(tracklite.search_records(f"file://{store_uri}")["run_id"]) == [run.id]
+
+
+def test_module_level_search_records_refuses_ids_where_the_store_goes(
+    R: QlibRecorder, store_uri: str
+) -> None:
+    run = make_run(R, metrics={"m": 1.0})
+    for ids in ([run.experiment_id], (run.experiment_id,)):
+        with pytest.raises(tracklite.UsageError, match=r"takes the store first.*R\.search_records"):
+            tracklite.search_records(ids)  # type: ignore[arg-type]
+    # Both signatures keep working: the store first here, the ids first on R.
+    found = tracklite.search_records(store_uri, [run.experiment_id])
+    assert list(found["run_id"]) == list(R.search_records([run.experiment_id])["run_id"])
 
 
 def test_default_uri_from_the_environment(

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .api.experiment import Experiment
 from .api.manager import ExpManager
-from .api.qlib_r import QlibRecorder, R
+from .api.qlib_r import QlibRecorder
 from .api.recorder import Recorder
 from .errors import (
     CorruptMetadataError,
     CorruptMetadataWarning,
     ExpAlreadyExistError,
+    ExtraRequiredError,
     LoadObjectError,
     LockTimeoutError,
     MetricPermissionError,
@@ -30,6 +31,7 @@ from .errors import (
     NotFoundError,
     RecorderInitializationError,
     StoreError,
+    StorePermissionError,
     TrackliteError,
     TrackliteWarning,
     UnsafeLinkError,
@@ -39,6 +41,7 @@ from .errors import (
 # Everything else is loaded on first use (PEP 562), so ``import tracklite`` stays cheap for the
 # training scripts that only need ``R``; type checkers see the real imports.
 if TYPE_CHECKING:
+    from .api.qlib_r import R
     from .maintenance.check import check
     from .metrics.compaction import compact
     from .metrics.history import load_metrics
@@ -88,6 +91,15 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "R":
+        # Asking for tracklite's R (``from tracklite import R``) also makes qlib's R this R,
+        # once qlib is loaded (``docs/qlib.md``); without qlib this costs no import.
+        from .api import qlib_hook
+        from .api.qlib_r import R
+
+        qlib_hook.arm()
+        globals()["R"] = R
+        return R
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tracklite' has no attribute {name!r}")
@@ -107,6 +119,7 @@ __all__ = [
     "ExpAlreadyExistError",
     "ExpManager",
     "Experiment",
+    "ExtraRequiredError",
     "HFSignalRecord",
     "LoadObjectError",
     "LockTimeoutError",
@@ -127,6 +140,7 @@ __all__ = [
     "SignalMseRecord",
     "SignalRecord",
     "StoreError",
+    "StorePermissionError",
     "TrackliteError",
     "TrackliteWarning",
     "UnsafeLinkError",

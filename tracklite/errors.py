@@ -72,6 +72,11 @@ class StoreError(TrackliteError):
     does not know."""
 
 
+class ExtraRequiredError(TrackliteError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    ``pip install "tracklite[...]"`` that brings it."""
+
+
 class CorruptMetadataError(StoreError):
     """An ``experiment.json`` or ``recorder.json`` asked for directly cannot be read
     (truncated, not a JSON object, a folder in its place, a newer format); ``path`` names it."""
@@ -125,3 +130,8 @@ class UnsafeLinkError(StoreError, ValueError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         return (type(self), (str(self.path), self.context))
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """This process may not write a file or folder of the store (another user's run in a store
+    not set up for its group). Raised before anything is changed; ``path`` names the file."""

@@ -94,23 +94,70 @@ def test_active_run_of_r_is_used_and_left_to_its_owner(global_R: QlibRecorder) -
     assert listed.loc[0, "status"] == "FINISHED"
 
 
-def test_early_stop_round_is_logged_and_run_stays_active(global_R: QlibRecorder) -> None:
+def test_early_stop_round_is_logged_and_the_run_blocks_nothing(global_R: QlibRecorder) -> None:
     x, y = data(3)
     noise = np.random.default_rng(9).normal(size=len(y))  # a validation set it cannot learn
+    callback = LightGBMCallback()
     booster = lgb.train(
         PARAMS,
         lgb.Dataset(x, y),
         num_boost_round=50,
         valid_sets=[lgb.Dataset(x, noise)],
-        callbacks=[LightGBMCallback(), lgb.early_stopping(2, verbose=False)],
+        callbacks=[callback, lgb.early_stopping(2, verbose=False)],
     )
+    uri = global_R.get_uri()
     stopped_at = booster.best_iteration + 2  # the round whose check stopped training
     assert stopped_at < 50
-    recorder = global_R.get_recorder()
-    assert recorder.status == "RUNNING"
-    assert points(global_R.get_uri(), "valid_0-l2")["step"].max() == stopped_at
-    global_R.end_exp()
-    assert runs(global_R.get_uri()).loc[0, "status"] == "FINISHED"
+    assert points(uri, "valid_0-l2")["step"].max() == stopped_at
+    assert runs(uri)["status"].tolist() == ["RUNNING"]  # LightGBM told no callback it stopped
+    # R is free for the caller's own run, which the stopped training does not write into.
+    with global_R.start(experiment_name="mine"):
+        global_R.log_metrics(step=1, mine=1.0)
+    # The next training with the same callback ends the stopped run and starts its own.
+    lgb.train(
+        PARAMS,
+        lgb.Dataset(x, y),
+        num_boost_round=2,
+        valid_sets=[lgb.Dataset(x, y)],
+        callbacks=[callback],
+    )
+    listed = runs(uri).sort_values("start_time")
+    assert listed["status"].tolist() == ["FINISHED", "FINISHED", "FINISHED"]
+    per_run = points(uri).groupby("recorder_name")["key"].unique().map(sorted).to_dict()
+    assert per_run == {"lightgbm": ["valid_0-l2"], "mlflow_recorder": ["mine"]}
+
+
+EARLY_STOP_THEN_EXIT = """
+import numpy as np
+import lightgbm as lgb
+from tracklite.integrations import LightGBMCallback
+
+rng = np.random.default_rng(3)
+x = rng.normal(size=(200, 4))
+lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(x, x[:, 0]), 50,
+          valid_sets=[lgb.Dataset(x, rng.normal(size=200))],
+          callbacks=[LightGBMCallback(), lgb.early_stopping(2, verbose=False)])
+{ending}
+"""
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"), [("", "FINISHED"), ("raise RuntimeError('after training')", "FAILED")]
+)
+def test_early_stopped_run_ends_with_the_process(
+    tmp_path: Path, store_uri: str, ending: str, status: str
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(EARLY_STOP_THEN_EXIT.replace("{ending}", ending), encoding="utf-8")
+    subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "TRACKLITE_URI": store_uri},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert runs(store_uri)["status"].tolist() == [status]
 
 
 def _free_ports(count: int) -> list[int]:
@@ -166,3 +213,18 @@ def test_distributed_training_logs_from_rank_zero_only(tmp_path: Path, store_uri
     listed = runs(store_uri)
     assert len(listed) == 1  # the second machine started no run
     assert points(store_uri, "training-l2")["step"].tolist() == [1, 2, 3, 4]
+
+
+def test_scikit_learn_estimator_fitted_twice_makes_two_runs(global_R: QlibRecorder) -> None:
+    pytest.importorskip("sklearn")
+    x, y = data(4, rows=80)
+    valid_x, valid_y = data(5, rows=40)
+    model = lgb.LGBMRegressor(n_estimators=3, num_leaves=4, verbose=-1)
+    for _ in range(2):
+        callback = LightGBMCallback()
+        model.fit(x, y, eval_X=(valid_x,), eval_y=(valid_y,), callbacks=[callback])
+    assert callback.order == 25  # LightGBM did not override it
+    listed = runs(global_R.get_uri())
+    assert listed["status"].tolist() == ["FINISHED", "FINISHED"]
+    history = points(global_R.get_uri(), "valid_0-l2")
+    assert sorted(history.groupby("recorder_id")["step"].apply(list).tolist()) == [[1, 2, 3]] * 2

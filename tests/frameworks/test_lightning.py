@@ -75,6 +75,13 @@ def test_fit_logs_like_lightning_own_csv_logger(global_R: QlibRecorder, tmp_path
     assert recorder.list_tags()["best_checkpoint"] == "checkpoints/epoch=1-step=8.ckpt"
     copy = recorder.download_artifact("checkpoints/epoch=1-step=8.ckpt", str(tmp_path))
     assert Tiny.load_from_checkpoint(copy).hparams.hidden == 4
+    # After training, the logger's experiment is the same recorder, and stays FINISHED.
+    note = tmp_path / "notes.txt"
+    note.write_text("tiny", encoding="utf-8")
+    logger.experiment.log_artifact(note)
+    assert logger.experiment.id == recorder.id
+    assert recorder.list_artifacts() == ["checkpoints", "notes.txt"]
+    assert recorder.refresh().status == "FINISHED"
 
 
 def test_fit_then_test_continue_the_same_run(global_R: QlibRecorder, tmp_path: Path) -> None:

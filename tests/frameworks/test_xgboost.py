@@ -158,3 +158,16 @@ def test_collective_training_logs_from_rank_zero_only(tmp_path: Path, store_uri:
     ]
     assert len(runs(store_uri)) == 1
     assert points(store_uri, "train-rmse")["step"].tolist() == [0, 1, 2]
+
+
+def test_scikit_learn_estimator_fitted_twice_makes_two_runs(global_R: QlibRecorder) -> None:
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(80, 3))
+    model = xgb.XGBRegressor(n_estimators=3, max_depth=2, callbacks=[XGBoostCallback()])
+    for _ in range(2):
+        model.fit(x, x[:, 0], eval_set=[(x, x[:, 0])], verbose=False)
+    listed = runs(global_R.get_uri())
+    assert listed["status"].tolist() == ["FINISHED", "FINISHED"]
+    history = points(global_R.get_uri(), "validation_0-rmse")
+    assert sorted(history.groupby("recorder_id")["step"].apply(list).tolist()) == [[0, 1, 2]] * 2

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, UsageError
 from ..store import layout
 from ..store.names import check_name
+from . import kinds
 from .experiment import Experiment
 from .recorder import Recorder
 from .stores import store_for
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..mlflow.entities import Run
 
 DEFAULT_EXP_NAME = "Experiment"
 
@@ -124,7 +127,7 @@ class ExpManager:
         if experiment_name is None:
             raise UsageError("Please input a valid experiment name before creating it.")
         meta = store_for(self.uri).create_experiment(experiment_name)
-        return Experiment(meta["id"], meta["name"], self.uri)
+        return kinds.experiment_class()(meta["id"], meta["name"], self.uri)
 
     def get_exp(
         self,
@@ -164,7 +167,7 @@ class ExpManager:
             raise UsageError("Please input at least one of experiment id or name.")
         # Lookup and creation happen under one store lock (no lost race, unlike qlib+MLflow).
         meta, created = store_for(self.uri).get_or_create_experiment(experiment_name)
-        return Experiment(meta["id"], meta["name"], self.uri), created
+        return kinds.experiment_class()(meta["id"], meta["name"], self.uri), created
 
     def _get_exp(
         self, experiment_id: str | None = None, experiment_name: str | None = None
@@ -193,7 +196,7 @@ class ExpManager:
                     f"{store.root}."
                 )
             meta = found
-        return Experiment(meta["id"], meta["name"], self.uri)
+        return kinds.experiment_class()(meta["id"], meta["name"], self.uri)
 
     def delete_exp(
         self, experiment_id: str | None = None, experiment_name: str | None = None
@@ -207,12 +210,15 @@ class ExpManager:
     def list_experiments(self) -> dict[str, Experiment]:
         """Active experiments as ``{name: Experiment}``, oldest first."""
         return {
-            meta["name"]: Experiment(meta["id"], meta["name"], self.uri)
+            meta["name"]: kinds.experiment_class()(meta["id"], meta["name"], self.uri)
             for meta in store_for(self.uri).iter_experiments()
         }
 
-    def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """A DataFrame shaped like ``mlflow.search_runs``' (see ``R.search_records``)."""
-        from ..search.listing import search_records
+    def search_records(
+        self, experiment_ids: Any = None, output_format: str = "pandas", **kwargs: Any
+    ) -> pd.DataFrame | list[Run]:
+        """A DataFrame shaped like ``mlflow.search_runs``' (see ``R.search_records``), or with
+        ``output_format="list"`` a list of MLflow ``Run`` objects."""
+        from . import run_list
 
-        return search_records(store_for(self.uri), experiment_ids, **kwargs)
+        return run_list.search_records(self.uri, experiment_ids, output_format, **kwargs)

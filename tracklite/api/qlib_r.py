@@ -16,6 +16,8 @@ from .recorder import Recorder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..mlflow.entities import Run
+
 
 class QlibRecorder:
     """qlib's global recorder API over a tracklite store. Use the module-level ``R``."""
@@ -107,12 +109,14 @@ class QlibRecorder:
 
     # ------------------------------------------------------------------ lookups
 
-    def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Recorders as a DataFrame with ``mlflow.search_runs``' columns.
+    def search_records(self, experiment_ids: Any = None, **kwargs: Any) -> pd.DataFrame | list[Run]:
+        """Recorders as a DataFrame with ``mlflow.search_runs``' columns (every active
+        experiment's when ``experiment_ids`` is None).
 
         Keywords: ``filter_string`` (MLflow's search syntax), ``run_view_type`` (1 active,
         2 deleted, 3 all), ``max_results`` (no cap by default), ``order_by`` (list of
-        ``"<column> [ASC|DESC]"``).
+        ``"<column> [ASC|DESC]"``), ``output_format`` (``"pandas"``, or ``"list"`` for MLflow
+        ``Run`` objects: ``r.info.run_id``, ``r.data.metrics``).
         """
         return self.exp_manager.search_records(experiment_ids, **kwargs)
 

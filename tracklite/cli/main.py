@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..errors import TrackliteError, TrackliteWarning
 from ..store import layout
-from . import tables
+from . import resolve, tables
 from .commands import GROUPS
 from .commands.common import Parents
 from .context import Context
@@ -34,9 +35,22 @@ The store is --uri, else $TRACKLITE_URI, else ./tracklite-store. Start with
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, except that a usage mistake is one line, like every other error."""
+    """argparse, except that a usage mistake is one line, like every other error, and a
+    mistyped command is answered with the commands it resembles."""
 
     def error(self, message: str) -> NoReturn:
+        typed = re.match(r"argument COMMAND: invalid choice: '?([^'\s]+)'?", message)
+        if typed is not None:
+            commands = [
+                name
+                for action in self._actions
+                if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices
+            ]
+            hint = resolve.did_you_mean(typed.group(1), commands) or "; commands: " + ", ".join(
+                commands
+            )
+            message = f"unknown command {typed.group(1)!r}{hint}"
         raise CliError(f"{message} (see `{self.prog} --help`)", code=2)
 
 
@@ -49,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tracklite {__version__}")
     _add_uri(parser, argparse.SUPPRESS)
-    _add_format(parser, argparse.SUPPRESS)
+    _add_format(parser, argparse.SUPPRESS, top=True)
     # Sub-commands repeat the global options with no default, so that `tracklite runs X --uri S`
     # works and an option given before the command is not overwritten by a default after it.
     uri = _Parser(add_help=False)
@@ -73,12 +87,15 @@ def _add_uri(parser: argparse.ArgumentParser, default: object) -> None:
     )
 
 
-def _add_format(parser: argparse.ArgumentParser, default: object) -> None:
+def _add_format(parser: argparse.ArgumentParser, default: object, top: bool = False) -> None:
+    # Before the command, any value is taken and checked against the command's own formats.
     parser.add_argument(
         "--format",
-        choices=tables.FORMATS,
+        choices=None if top else tables.FORMATS,
         default=default,
-        help="output of tabular results: an aligned table (default), csv or json",
+        metavar="{table,csv,json}" if top else None,
+        help="output of tabular results: an aligned table (default), csv or json "
+        "(`export`: its file format, parquet or csv)",
     )
 
 
@@ -97,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         ctx = Context(
             uri=getattr(args, "uri", None) or layout.default_uri(),
-            fmt=getattr(args, "format", None) or "table",
+            fmt=_output_format(args),
             out=sys.stdout,
             err=sys.stderr,
         )
@@ -125,6 +142,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ntracklite: interrupted\n")
         return 130
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """``--format`` as given (before or after the command), checked against what the command
+    writes; else the command's default."""
+    formats: tuple[str, ...] = getattr(args, "formats", ()) or ()
+    given: str | None = getattr(args, "format", None)
+    if given is None:
+        return formats[0] if formats else "table"
+    if not formats:
+        raise CliError(f"`tracklite {args.command}` prints no table: --format does not apply", 2)
+    if given not in formats:
+        raise CliError(
+            f"`tracklite {args.command} --format` is one of {', '.join(formats)}, not {given!r}",
+            code=2,
+        )
+    return given
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import difflib
 import os
 from collections.abc import Iterable
 
@@ -33,6 +34,9 @@ def recorder_locations(store: Store) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+_LIFECYCLES = {False: ("active",), True: ("deleted",), None: ("active", "deleted")}
+
+
 def experiment(
     store: Store, text: str, *, deleted: bool | None = False, any_id: bool = False
 ) -> Meta:
@@ -44,71 +48,149 @@ def experiment(
     """
     if not text:
         raise CliError("empty experiment name or id")
-    wanted = {False: ("active",), True: ("deleted",), None: ("active", "deleted")}[deleted]
     every = list(store.iter_experiments(include_deleted=True))
-    metas = [m for m in every if m.get("lifecycle") in wanted]
-    by_name = [m for m in metas if m.get("name") == text]
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1:
+    metas = [m for m in every if m.get("lifecycle") in _LIFECYCLES[deleted]]
+    found = _experiment_by_name(metas, text) or _experiment_by_id(every if any_id else metas, text)
+    if found is not None:
+        return found
+    raise _no_experiment(store, text, deleted, metas)
+
+
+def _experiment_by_name(metas: list[Meta], text: str) -> Meta | None:
+    named = [m for m in metas if m.get("name") == text]
+    if len(named) > 1:
         # Only deleted experiments can share a name (an active name is unique).
         raise CliError(
-            f"{len(by_name)} experiments are named {text!r}: "
-            + _listing(f"{m['id']} ({m.get('lifecycle')})" for m in by_name)
+            f"{len(named)} experiments are named {text!r}: "
+            + _listing(f"{m['id']} ({m.get('lifecycle')})" for m in named)
             + "; give an id instead"
         )
-    by_id = [m for m in (every if any_id else metas) if str(m.get("id", "")).startswith(text)]
-    exact = [m for m in by_id if m.get("id") == text]
-    if exact or len(by_id) == 1:
-        return (exact or by_id)[0]
-    if len(by_id) > 1:
+    return named[0] if named else None
+
+
+def _experiment_by_id(metas: list[Meta], text: str) -> Meta | None:
+    matches = [m for m in metas if str(m.get("id", "")).startswith(text)]
+    exact = [m for m in matches if m.get("id") == text]
+    if exact or len(matches) == 1:
+        return (exact or matches)[0]
+    if len(matches) > 1:
         raise CliError(
             f"experiment id prefix {text!r} is ambiguous; it matches "
-            + _listing(f"{m['id']} ({m.get('name')})" for m in by_id)
+            + _listing(f"{m['id']} ({m.get('name')})" for m in matches)
         )
+    return None
+
+
+def _no_experiment(store: Store, text: str, deleted: bool | None, metas: list[Meta]) -> CliError:
+    """The error for a name that matched nothing: a deleted match, a likely typo, or the list."""
     other = store.read_experiment(text) if deleted is False else None
     if other is not None and other.get("lifecycle") == "deleted":
-        raise CliError(
+        return CliError(
             f"experiment {text!r} ({other.get('name')}) is deleted; restore it with "
             f"`tracklite restore --experiment {text}`"
         )
-    kind = {False: "", True: "deleted ", None: ""}[deleted]
+    kind = "deleted " if deleted is True else ""
     names = sorted({str(m.get("name")) for m in metas})
-    hint = (
-        f"; {kind}experiments: " + _listing(names) if names else f"; there are no {kind}experiments"
-    )
-    raise CliError(f"no {kind}experiment named {text!r} or with that id in {store.root}{hint}")
+    if not names:
+        hint = f"; there are no {kind}experiments"
+    else:
+        hint = did_you_mean(text, names) or f"; {kind}experiments: " + _listing(names)
+    return CliError(f"no {kind}experiment named {text!r} or with that id in {store.root}{hint}")
 
 
-def recorder(store: Store, prefix: str) -> Meta:
-    """The recorder whose id is ``prefix`` or starts with it, in any experiment (deleted too)."""
-    if not prefix or not prefix.isalnum():
-        raise CliError(f"{prefix!r} is not a recorder id or id prefix (ids are hexadecimal)")
-    matches = [(r, e) for r, e in recorder_locations(store) if r.startswith(prefix)]
-    exact = [(r, e) for r, e in matches if r == prefix]
+def did_you_mean(text: str, known: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for a likely typo of one of ``known`` (up to three), else ``""``."""
+    close = difflib.get_close_matches(text, list(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def recorder(store: Store, text: str) -> Meta:
+    """The recorder ``text`` names, in any experiment (deleted ones too): its id, its name,
+    ``EXPERIMENT/NAME`` when the name alone is not unique, or an unambiguous id prefix."""
+    if not text:
+        raise CliError("empty recorder name or id")
+    # Ids are looked up in the folders themselves, so a recorder whose recorder.json is broken
+    # is still found (and reading it says what is wrong).
+    located = recorder_locations(store)
+    exact = [(r, e) for r, e in located if r == text]
     if exact:
-        matches = exact
-    if not matches:
+        return _read_recorder(store, *exact[0])
+    every = _recorder_infos(store)
+    found = _named(every, text)
+    if not found and text.isalnum():
+        prefixed = [(r, e) for r, e in located if r.startswith(text)]
+        if len(prefixed) == 1:
+            return _read_recorder(store, *prefixed[0])
+        known = {r["id"]: r for r in every}
+        found = [known.get(r) or {"id": r, "experiment_id": e} for r, e in prefixed]
+    if not found:
+        found = _in_experiment(store, every, text)
+    if not found:
+        hint = did_you_mean(text, {str(r["name"]) for r in every if r.get("name")})
         raise CliError(
-            f"no recorder id starts with {prefix!r} in {store.root} (list recorders with "
-            "`tracklite runs EXPERIMENT`)"
+            f"no recorder named {text!r} or with that id in {store.root}"
+            + (hint or " (list recorders with `tracklite runs EXPERIMENT`)")
         )
-    if len(matches) > 1:
-        described = []
-        for rec_id, exp_id in matches:
-            meta = store.read_recorder(exp_id, rec_id) or {}
-            exp = store.read_experiment(exp_id) or {}
-            described.append(f"{rec_id} ({meta.get('name')}, experiment {exp.get('name')})")
+    if len(found) > 1:
         raise CliError(
-            f"recorder id prefix {prefix!r} is ambiguous; it matches {len(matches)} recorders: "
-            + _listing(described)
-            + "; type more characters"
+            f"{text!r} names {len(found)} recorders: "
+            + _listing(_candidate(store, r) for r in found)
+            + "; give EXPERIMENT/NAME or an id"
         )
-    rec_id, exp_id = matches[0]
-    found = store.read_recorder(exp_id, rec_id)
-    if found is None:
-        raise CliError(f"recorder {rec_id} has no readable recorder.json (see `tracklite check`)")
-    return found
+    return _read_recorder(store, found[0]["id"], found[0]["experiment_id"])
+
+
+def _read_recorder(store: Store, recorder_id: str, experiment_id: str) -> Meta:
+    meta = store.read_recorder(experiment_id, recorder_id)
+    if meta is None:
+        raise CliError(
+            f"recorder {recorder_id} has no readable recorder.json (see `tracklite check`)"
+        )
+    return meta
+
+
+def _recorder_infos(store: Store) -> list[Meta]:
+    """Id, name, experiment and lifecycle of every recorder, deleted ones too (from the search
+    summary: no recorder.json is read)."""
+    from ..search.listing import ALL, matching_recorder_metas
+
+    return matching_recorder_metas(store, experiment_ids(store), run_view_type=ALL)
+
+
+def _named(every: list[Meta], name: str) -> list[Meta]:
+    """Recorders called ``name``; an active one wins over deleted ones of that name."""
+    named = [r for r in every if r.get("name") == name]
+    active = [r for r in named if r.get("lifecycle") == "active"]
+    return active if len(active) == 1 else named
+
+
+def _by_id_prefix(every: list[Meta], prefix: str) -> list[Meta]:
+    if not prefix.isalnum():
+        return []
+    return [r for r in every if str(r["id"]).startswith(prefix)]
+
+
+def _in_experiment(store: Store, every: list[Meta], text: str) -> list[Meta]:
+    """``EXPERIMENT/NAME`` (names may hold ``/`` themselves: every split is tried)."""
+    for at in [i for i, char in enumerate(text) if char == "/"]:
+        exp_text, name = text[:at], text[at + 1 :]
+        try:
+            exp = experiment(store, exp_text, deleted=None, any_id=True)
+        except CliError:
+            continue
+        found = _named([r for r in every if r["experiment_id"] == exp["id"]], name)
+        if found:
+            return found
+    return []
+
+
+def _candidate(store: Store, info: Meta) -> str:
+    exp = store.read_experiment(info["experiment_id"]) or {}
+    deleted = ", deleted" if info.get("lifecycle") == "deleted" else ""
+    name = info.get("name", "(unreadable recorder.json)")
+    return f"{exp.get('name')}/{name} ({info['id']}{deleted})"
 
 
 def prefix_length(all_ids: Iterable[str], shown: Iterable[str], minimum: int = MIN_PREFIX) -> int:

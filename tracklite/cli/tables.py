@@ -38,6 +38,9 @@ class Column:
     #: Whether a narrow terminal may cut this column's cells. Ids, times and numbers are never
     #: cut (a cut id or number is wrong, not short): the column is hidden instead.
     shrink: bool = True
+    #: Whether the cells are keys that must stay distinguishable when cut (parameter names):
+    #: the column is then never narrower than the point where two of them differ.
+    distinct: bool = False
     in_table: bool = True
     in_machine: bool = True
 
@@ -111,7 +114,11 @@ def write_csv(table: Table, out: TextIO) -> None:
 
 
 def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€¦") -> None:
-    """An aligned table; cells and columns are cut to fit ``width`` (None: no limit)."""
+    """An aligned table; cells and columns are cut to fit ``width`` (None: no limit).
+
+    Titles, and the cells of ``distinct`` columns, are never cut so far that two of them read
+    the same: such a column is hidden (and named in the last line) rather than shown ambiguous.
+    """
     columns = [c for c in table.columns if c.in_table]
     cells = [[text.one_line(c.show(row.get(c.key))) for c in columns] for row in table.rows]
     titles = [c.title for c in columns]
@@ -128,21 +135,42 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
     floors = [
         n if not c.shrink else min(n, MIN_WIDTH) for n, c in zip(natural, columns, strict=True)
     ]
+    for i, need in enumerate(_distinct_needs(table, columns, titles, cells)):
+        natural[i] = max(natural[i], need)
+        floors[i] = max(floors[i], need)
     widths, shown = fit(natural, width, floors)
     lines = [_line(titles[:shown], widths, columns, ellipsis)] if table.header else []
     lines.extend(_line(r[:shown], widths, columns, ellipsis) for r in cells)
     out.write("\n".join(lines) + "\n")
     if shown < len(columns):
-        hidden = ", ".join(titles[shown:])
-        out.write(
-            text.truncate(
-                f"({len(columns) - shown} more columns not shown: {hidden}; "
-                "see --columns or --format csv)",
-                width or 10**6,
-                ellipsis,
-            )
-            + "\n"
-        )
+        out.write(_hidden_note(titles[shown:], width, ellipsis) + "\n")
+
+
+def _distinct_needs(
+    table: Table, columns: list[Column], titles: list[str], cells: list[list[str]]
+) -> list[int]:
+    """Per column, the narrowest width that keeps its title and (when ``distinct``) its cells
+    distinguishable."""
+    needs = text.distinct_widths(titles) if table.header else [0] * len(columns)
+    for i, column in enumerate(columns):
+        if column.distinct and cells:
+            needs[i] = max(needs[i], *text.distinct_widths([row[i] for row in cells]))
+    return needs
+
+
+def _hidden_note(hidden: list[str], width: int | None, ellipsis: str) -> str:
+    """``(N more columns not shown: a, b, and K more; ...)``, naming as many whole titles as
+    fit in ``width`` (the advice at the end goes first when room is short)."""
+    head = f"({text.plural(len(hidden), 'more column')} not shown"
+    for tail in ("; see --columns or --format csv)", ")"):
+        for named in range(len(hidden), 0, -1):
+            rest = len(hidden) - named
+            listed = ", ".join(hidden[:named]) + (f", and {rest} more" if rest else "")
+            note = f"{head}: {listed}{tail}"
+            if width is None or text.display_width(note) <= width:
+                return note
+    note = head + "; see --columns or --format csv)"
+    return note if width is None else text.truncate(note, width, ellipsis)
 
 
 def fit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import unicodedata
 from datetime import datetime, timezone
@@ -41,6 +42,36 @@ def truncate(text: str, width: int, ellipsis: str = "…") -> str:
         out.append(char)
         used += size
     return "".join(out) + ellipsis
+
+
+def distinct_widths(texts: list[str]) -> list[int]:
+    """For each text, the fewest columns it can be cut to (with a one-column ellipsis) and still
+    read differently from every other text: one past the longest prefix it shares with another.
+
+    ``1day.excess_return_with_cost.max_drawdown`` and ``...information_ratio`` may not be cut
+    before the character where they differ. Identical texts do not count as different.
+    """
+    unique = sorted(set(texts))
+    shared = dict.fromkeys(unique, 0)
+    for first, second in itertools.pairwise(unique):
+        common = _common_prefix(first, second)
+        shared[first] = max(shared[first], common)
+        shared[second] = max(shared[second], common)
+    return [min(display_width(t), display_width(t[: shared[t] + 1]) + 1) for t in texts]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``: ``count`` and ``word``, made plural (``many``, else ``word+s``)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def pad(text: str, width: int, right: bool = False) -> str:

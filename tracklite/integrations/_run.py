@@ -2,10 +2,12 @@
 
 One rule for every framework: a recorder passed in explicitly is used as it is; else the run
 active in ``R`` when training logs its first value is used (and left for its owner to end);
-else the integration starts a run of its own through ``R``, in the experiment it was given, and
-ends it when training ends. That own run is ``R``'s active run meanwhile, so ``R.log_metrics``
-in the training code lands in it too, and ``R``'s exit hooks end it FAILED if the process dies
-of an exception or SIGTERM before training ends.
+else the integration starts a run of its own, in the experiment it was given, and ends it when
+training ends. An own run is not ``R``'s active run: a training that stops without telling its
+callbacks (LightGBM's early stopping, an exception caught by a notebook) must not block the
+next ``R.start`` nor lend its run to the next training. It is ended by ``R``'s exit hooks if
+still running when the process ends: FAILED after an uncaught exception or SIGTERM, else
+FINISHED.
 """
 
 from __future__ import annotations
@@ -14,8 +16,31 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..api import exit_hooks
+from ..api.manager import ExpManager
 from ..api.qlib_r import R
 from ..api.recorder import Recorder
+
+
+class _OwnRun:
+    """A run an integration started; ended once, by the integration or at process exit."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.running = True
+        # Held strongly by the exit hooks (a plain function, not a bound method), so the run
+        # still ends at exit after the callback object that started it is gone.
+        exit_hooks.install(lambda status: self.end(status))
+
+    def end(self, status: str) -> None:
+        if self.running:
+            self.running = False
+            self.recorder.end_run(status)
+
+    def resume(self) -> None:
+        if not self.running:
+            self.recorder.start_run()  # a recorder with an id resumes: same run, RUNNING again
+            self.running = True
 
 
 class IntegrationRun:
@@ -28,14 +53,16 @@ class IntegrationRun:
         run_name: str | None,
         uri: str | os.PathLike[str] | None,
         recorder: Recorder | None,
+        resume: bool = False,
     ) -> None:
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.uri = None if uri is None else os.fspath(uri)
         self._given = recorder
-        self._own: Recorder | None = None  # the run this object started, once it has
-        self._own_running = False
-        self._borrowed: Recorder | None = None
+        # After an own run ended, the next write starts a new run (one per training), or with
+        # ``resume`` goes on in the same one (Lightning's test after fit).
+        self._resume = resume
+        self._own: _OwnRun | None = None
         self._last: Recorder | None = None  # the recorder most recently written to
 
     @property
@@ -44,9 +71,9 @@ class IntegrationRun:
         return self._last is not None
 
     @property
-    def owned(self) -> bool:
-        """Whether the recorder in use is one this object started (and so ends)."""
-        return self._given is None and self._borrowed is None and self._own is not None
+    def running_own(self) -> bool:
+        """Whether a run this object started is still running."""
+        return self._own is not None and self._own.running
 
     def recorder(self) -> Recorder:
         """The recorder to write into now, starting (or resuming) an own run if needed."""
@@ -61,32 +88,21 @@ class IntegrationRun:
     def _resolve(self) -> Recorder:
         if self._given is not None:
             return self._given
-        if self._own is not None and self._own_running:
-            return self._own
+        if self._own is not None and self._own.running:
+            return self._own.recorder
         active = _active_recorder()
         if active is not None:
-            self._borrowed = active
             return active
-        self._borrowed = None
-        return self._start_own()
+        if self._own is not None and self._resume:
+            self._own.resume()
+        else:
+            self._own = _OwnRun(self._start_own())
+        return self._own.recorder
 
     def _start_own(self) -> Recorder:
-        if self._own is None:
-            experiment = R.start_exp(
-                experiment_name=self.experiment_name, recorder_name=self.run_name, uri=self.uri
-            )
-        else:
-            # Lightning logs again after finalize (fit, then test): the same run goes on.
-            experiment = R.start_exp(
-                experiment_id=self._own.experiment_id,
-                recorder_id=self._own.id,
-                resume=True,
-                uri=self._own.uri,
-            )
-        recorder = experiment.active_recorder
-        assert recorder is not None
-        self._own, self._own_running = recorder, True
-        return recorder
+        manager = R.exp_manager if self.uri is None else ExpManager(uri=self.uri)
+        experiment = manager.get_exp(experiment_name=self.experiment_name, create=True)
+        return experiment.create_recorder(self.run_name).start_run()
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
         """Log ``{key: number}`` at ``step``."""
@@ -97,20 +113,12 @@ class IntegrationRun:
         if params:
             self.recorder().log_params(**{str(k): v for k, v in params.items()})
 
-    def end(self, status: str) -> None:
-        """End the run if this object started it; a borrowed or given one is only flushed."""
-        own = self._own
-        if own is not None and self._own_running and self.owned:
-            self._own_running = False
-            active = _active_recorder()
-            if active is not None and active.id == own.id:
-                R.end_exp(status)
-            else:
-                own.end_run(status)
-        elif self._given is not None:
-            self._given.flush()
-        elif self._borrowed is not None:
-            self._borrowed.flush()
+    def end(self, status: str = Recorder.STATUS_FI) -> None:
+        """End the own run if one is running; a borrowed or given recorder is only flushed."""
+        if self._own is not None and self._own.running:
+            self._own.end(status)
+        elif self._last is not None:
+            self._last.flush()
 
 
 def _active_recorder() -> Recorder | None:

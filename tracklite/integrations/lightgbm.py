@@ -35,7 +35,8 @@ class LightGBMCallback:
     ``experiment_name``, ``run_name`` and ``uri`` say where an own run is started when ``R``
     has no active run (``docs/integrations.md``); ``recorder`` writes into that recorder instead.
     LightGBM has no end-of-training hook: an own run ends after the last round; after an early
-    stop it stays ``R``'s active run until ``R.end_exp()``, the next ``R.start`` or process exit.
+    stop it stays RUNNING until this callback's next training, ``callback.run.end()``, or
+    process exit (FINISHED).
     """
 
     def __init__(
@@ -63,8 +64,11 @@ class LightGBMCallback:
             self._rank = lightgbm_rank(env.params)
         if self._rank != 0:
             return
-        if env.iteration == env.begin_iteration and self.log_params:
-            self.run.log_params(env.params)
+        if env.iteration == env.begin_iteration:
+            # A new training: a run left open by an early stop of the last one ends here.
+            self.run.end(Recorder.STATUS_FI)
+            if self.log_params:
+                self.run.log_params(env.params)
         results = env.evaluation_result_list or ()
         self.run.log_metrics(evaluation_metrics(results), env.iteration + 1)
         if env.iteration + 1 >= env.end_iteration:

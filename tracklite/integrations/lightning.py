@@ -51,7 +51,11 @@ class LightningLogger(Logger):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.run = IntegrationRun(
-            experiment_name=experiment_name, run_name=run_name, uri=uri, recorder=recorder
+            experiment_name=experiment_name,
+            run_name=run_name,
+            uri=uri,
+            recorder=recorder,
+            resume=True,
         )
         self._save_dir = None if save_dir is None else os.fspath(save_dir)
         self._log_model = log_model
@@ -64,8 +68,9 @@ class LightningLogger(Logger):  # type: ignore[misc]
     @property
     @rank_zero_experiment  # type: ignore[untyped-decorator,misc]
     def experiment(self) -> Recorder:
-        """The tracklite recorder written to (a no-op stand-in on ranks other than 0)."""
-        return self.run.recorder()
+        """The tracklite recorder written to (a no-op stand-in on ranks other than 0). After
+        ``finalize`` it is still the same recorder, and writing to it does not reopen the run."""
+        return self.run.latest()
 
     @property
     def name(self) -> str | None:

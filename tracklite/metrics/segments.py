@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store import atomic, layout, safefs
+from ..store import layout, safefs
 from ..store.ids import new_id
 
 if TYPE_CHECKING:
@@ -84,7 +84,9 @@ def write_segment(
             store_schema=bool(replaces),
         )
 
-    atomic.publish(target, write)
+    # Never into a metrics/ folder that is a link (it could lead outside the store).
+    with safefs.open_dir(metrics_dir, follow=False) as folder:
+        folder.publish(target.name, write)
     return target
 
 

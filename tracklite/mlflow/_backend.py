@@ -13,7 +13,7 @@ import os
 import random
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,12 @@ from ..api import provenance
 from ..api.stores import store_for
 from ..errors import ExpAlreadyExistError
 from ..liveness import DEAD, beat, effective_status
+from ..metrics.values import to_step
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import layout
-from ..store.clock import iso_to_ms, ms_to_iso, now_iso
+from ..store.clock import iso_to_ms, ms_to_iso, now_iso, now_ms
 from ..store.ref import RecorderRef
-from ..store.root import Meta, Store
+from ..store.root import Meta, Store, owner
 from .entities import (
     Experiment,
     ExperimentTag,
@@ -117,7 +118,8 @@ def open_store(uri: str | None = None) -> Store:
     """The store a tracking URI names (the current one when None), with MLflow's ``Default``
     experiment (id ``0``) in it, as MLflow's file store has from its creation."""
     store = store_for(check_uri(uri) if uri is not None else tracking_uri())
-    if store.root not in _defaults_made:
+    # Checked again when the store's marker is gone (a notebook that deleted its store).
+    if store.root not in _defaults_made or not (store.root / layout.MARKER).is_file():
         with _guard:
             if store.read_experiment(DEFAULT_EXPERIMENT_ID) is None:
                 # Created meanwhile, or an active experiment is already called Default.
@@ -127,6 +129,16 @@ def open_store(uri: str | None = None) -> Store:
                     )
             _defaults_made.add(store.root)
     return store
+
+
+def default_experiment_id(store: Store) -> str:
+    """``0``, MLflow's ``Default``; where another experiment took that name first (one created
+    through ``R``, say), that one."""
+    if store.read_experiment(DEFAULT_EXPERIMENT_ID) is None:
+        found = store.find_experiment(DEFAULT_EXPERIMENT_NAME)
+        if found is not None:
+            return str(found["id"])
+    return DEFAULT_EXPERIMENT_ID
 
 
 def uri_of(store: Store) -> str:
@@ -340,7 +352,6 @@ def attach(ref: RecorderRef) -> RecorderBuffer:
 
 def resume_run(store: Store, ref: RecorderRef, run_name: str | None) -> Meta:
     """``start_run(run_id=...)``: RUNNING again, owned by this process (end time kept)."""
-    from ..store.root import owner
 
     def resume(meta: Meta) -> None:
         meta["status"] = "RUNNING"
@@ -377,16 +388,28 @@ def terminate(store: Store, ref: RecorderRef, status: str, end_time: int | None)
         store.update_recorder(ref.experiment_id, ref.recorder_id, finish)
 
 
-def set_lifecycle(store: Store, run_id: str, lifecycle: str) -> None:
-    ref = ref_of(store, run_id)
+def _lifecycle_change(lifecycle: str) -> Callable[[Meta], None]:
     stamp = now_iso() if lifecycle == "deleted" else None
 
     def change(meta: Meta) -> None:
         meta["lifecycle"] = lifecycle
         meta["deleted_time"] = stamp
 
+    return change
+
+
+def set_lifecycle(store: Store, run_id: str, lifecycle: str) -> None:
+    ref = ref_of(store, run_id)
     get_writer().flush(ref)
-    store.update_recorder(ref.experiment_id, ref.recorder_id, change)
+    store.update_recorder(ref.experiment_id, ref.recorder_id, _lifecycle_change(lifecycle))
+
+
+def set_runs_lifecycle(store: Store, experiment_id: str, lifecycle: str) -> None:
+    """Delete (or restore) every run of an experiment that is not already so."""
+    change = _lifecycle_change(lifecycle)
+    for meta in store.iter_recorders(experiment_id, include_deleted=True):
+        if meta.get("lifecycle", "active") != lifecycle:
+            store.update_recorder(experiment_id, meta["id"], change)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -438,9 +461,6 @@ def queue_points(
     Consecutive points sharing a step and a timestamp (a training step's metrics) go to the
     writer as one call, like ``R.log_metrics``; logging order is kept.
     """
-    from ..metrics.values import to_step
-    from ..store.clock import now_ms
-
     calls: list[tuple[int, int, dict[str, float]]] = []
     now = None
     for index, (key, raw, stamp, step) in enumerate(points):

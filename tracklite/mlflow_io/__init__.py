@@ -1,6 +1,7 @@
-"""Read MLflow file stores (``mlruns`` folders) without MLflow or PyYAML.
+"""Read MLflow file stores (``mlruns`` folders) without MLflow.
 
-Only the standard library is imported, so importing this package is cheap.
+PyYAML (the ``mlflow`` extra) reads their meta.yaml files; it is imported when a store is first
+read, so importing this package is cheap.
 """
 
 from .reader import (

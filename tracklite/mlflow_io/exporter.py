@@ -9,7 +9,8 @@
 
 Every file is written atomically, and each MLflow run folder is built beside the destination and
 renamed into place, so an interrupted export leaves no half-written run for MLflow to trip on.
-Exporting again overwrites the runs it wrote before. No MLflow or PyYAML is needed.
+Exporting again overwrites the runs it wrote before. The MLflow export writes meta.yaml with
+PyYAML (the ``mlflow`` extra); the tables need only pandas and pyarrow.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ..metrics import segments
 from ..store import atomic, layout
 from ..store.clock import iso_to_ms, now_ms
 from ..store.root import Meta, Store
+from .meta_yaml import dump as dump_yaml
+from .meta_yaml import require_yaml
 from .reader import RUN_STATUSES
-from .yaml_subset import resolve_plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,12 +61,17 @@ class ExportReport:
 
     def __str__(self) -> str:
         lines = [
-            f"exported {self.experiments} experiments, {self.recorders} recorders and "
-            f"{self.points} metric points to {self.destination}"
+            f"exported {_count(self.experiments, 'experiment')}, "
+            f"{_count(self.recorders, 'recorder')} and {_count(self.points, 'metric point')} "
+            f"to {self.destination}"
         ]
         lines += [f"wrote {path}" for path in self.files]
         lines += [f"skipped: {item}" for item in self.skipped]
         return "\n".join(lines)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # ---------------------------------------------------------------------------- tables
@@ -160,6 +167,7 @@ def export_mlflow(
     Keys that cannot be MLflow file names (``..``, empty path parts, or a key that is also
     another key's folder) are skipped and listed in ``report.skipped``.
     """
+    require_yaml()  # before anything is written
     store = _open(uri)
     chosen = _select_experiments(store, experiments, include_deleted)
     root = _mlflow_destination(dst)
@@ -364,72 +372,6 @@ def _bad_key(key: str, parts: tuple[str, ...]) -> str | None:
     if "\\" in key or "\x00" in key:
         return "holds a backslash or NUL"
     return None
-
-
-# ---------------------------------------------------------------------------- YAML
-
-
-def dump_yaml(fields: dict[str, Any]) -> bytes:
-    """A flat mapping in the block style MLflow's meta.yaml files use, keys sorted."""
-    lines = [f"{key}: {_yaml_scalar(fields[key])}" for key in sorted(fields)]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list) and not value:
-        return "[]"
-    text = str(value)
-    if _plain_safe(text):
-        return text
-    if text.isprintable():
-        return "'" + text.replace("'", "''") + "'"
-    return _double_quoted(text)
-
-
-_PLAIN_PUNCT = frozenset(" _-./+()=@~$^:")
-
-
-def _plain_safe(text: str) -> bool:
-    """Whether ``text`` reads back as the same string unquoted, with PyYAML's resolver too.
-
-    Deliberately narrow, since quoting is always correct and plain is only prettier: a letter,
-    ``_`` or ``/`` first, then letters, digits and a few punctuation marks; or, like run ids,
-    ASCII letters and digits only. No special words (``yes``, ``null``), numbers, or ``: ``.
-    """
-    if not text or not text.isprintable() or resolve_plain(text) != text:
-        return False
-    if text[0].isdigit():
-        # no '-', ':' or '.', so PyYAML cannot take it for a date, a base-60 int or a float
-        return text.isascii() and text.isalnum()
-    if text != text.strip() or not (text[0].isalpha() or text[0] in "_/"):
-        return False
-    if ": " in text or " #" in text or text.endswith(":"):
-        return False
-    return all(c.isalnum() or c in _PLAIN_PUNCT for c in text)
-
-
-def _double_quoted(text: str) -> str:
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char.isprintable() and char not in "\x85\u2028\u2029\ufeff":
-            out.append(char)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 # ---------------------------------------------------------------------------- helpers

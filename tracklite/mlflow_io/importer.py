@@ -256,6 +256,9 @@ class _Importer:
             "deleted_time": (ms_to_iso(exp.last_update_time) or now_iso()) if deleted else None,
             "imported_from": _experiment_origin(exp),
         }
+        tags = exp.tags()
+        if tags:  # read by tracklite.mlflow as the experiment's tags
+            meta["tags"] = tags
         root = self.store.root
         # Written here rather than by Store.create_experiment: the source's creation time,
         # lifecycle and origin must land in the one atomic write, and a deleted experiment may

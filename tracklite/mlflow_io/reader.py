@@ -12,7 +12,8 @@ Layout (see the spec, qlib-r-api.md section 9)::
 Keys containing ``/`` are sub-folders. Experiments are listed eagerly (one small file each); runs
 are read one at a time as :meth:`MlflowExperiment.runs` is iterated, and metric files only when
 asked. A run that cannot be read comes back as :class:`MalformedRun` rather than an exception, so
-an importer can report it and go on. Only the standard library is imported here.
+an importer can report it and go on. meta.yaml files are read with PyYAML (the ``mlflow`` extra),
+imported when a store is first read.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .yaml_subset import YamlSubsetError, YamlValue, parse_mapping
+from . import meta_yaml
 
 __all__ = [
     "RUN_STATUSES",
@@ -266,6 +268,7 @@ def read_mlruns(root: str | os.PathLike[str], *, include_deleted: bool = False) 
     ``include_deleted=True``, with ``lifecycle_stage == "deleted"``. Folders without meta.yaml are
     skipped; experiments whose meta.yaml cannot be read are listed in ``malformed``.
     """
+    meta_yaml.require_yaml()  # a missing extra is one clear error, not a malformed store
     root_path = _local_path(root)
     if not os.path.isdir(root_path):
         raise NotADirectoryError(f"not an mlruns folder: {root_path}")
@@ -328,7 +331,7 @@ def _id_sort_key(experiment_id: str) -> tuple[int, int, str]:
     return (1, 0, experiment_id)
 
 
-def _read_meta(folder: str) -> tuple[dict[str, YamlValue], bytes]:
+def _read_meta(folder: str) -> tuple[dict[str, Any], bytes]:
     """Parse ``folder/meta.yaml``; raise :class:`_Invalid` with a reason when it is unusable."""
     try:
         with open(os.path.join(folder, "meta.yaml"), "rb") as f:
@@ -340,14 +343,14 @@ def _read_meta(folder: str) -> tuple[dict[str, YamlValue], bytes]:
     if not raw.strip(b" \t\r\n\0"):
         raise _Invalid("meta.yaml is empty (interrupted write?)")
     try:
-        return parse_mapping(raw.decode("utf-8")), raw
+        return meta_yaml.load(raw.decode("utf-8")), raw
     except UnicodeDecodeError as exc:
         raise _Invalid(f"meta.yaml is not UTF-8: {exc}") from None
-    except YamlSubsetError as exc:
+    except meta_yaml.MetaYamlError as exc:
         raise _Invalid(f"meta.yaml is not readable YAML: {exc}") from None
 
 
-def _opt_int(meta: Mapping[str, YamlValue], key: str) -> int | None:
+def _opt_int(meta: Mapping[str, Any], key: str) -> int | None:
     value = meta.get(key)
     if value is None:
         return None
@@ -358,7 +361,7 @@ def _opt_int(meta: Mapping[str, YamlValue], key: str) -> int | None:
     raise _Invalid(f"{key} is not an integer: {value!r}")
 
 
-def _opt_str(meta: Mapping[str, YamlValue], key: str) -> str | None:
+def _opt_str(meta: Mapping[str, Any], key: str) -> str | None:
     value = meta.get(key)
     if value is None or isinstance(value, str):
         return value
@@ -367,14 +370,14 @@ def _opt_str(meta: Mapping[str, YamlValue], key: str) -> str | None:
     raise _Invalid(f"{key} is not a string: {value!r}")
 
 
-def _lifecycle(meta: Mapping[str, YamlValue]) -> str:
+def _lifecycle(meta: Mapping[str, Any]) -> str:
     stage = _opt_str(meta, "lifecycle_stage") or "active"  # absent in very old stores
     if stage not in ("active", "deleted"):
         raise _Invalid(f"unknown lifecycle_stage {stage!r}")
     return stage
 
 
-def _status(value: YamlValue) -> str:
+def _status(value: Any) -> str:
     if isinstance(value, str):
         if value.upper() in RUN_STATUSES:
             return value.upper()
@@ -414,46 +417,18 @@ def _load_experiment(exp_dir: str, in_trash: bool) -> MlflowExperiment | Malform
 def _load_run(
     run_dir: str, experiment_id: str, *, read_metrics: bool
 ) -> MlflowRun | MalformedRun | None:
-    folder = os.path.basename(run_dir)
+    """The run in ``run_dir``, a :class:`MalformedRun` saying why not, or None for a stray
+    folder."""
     try:
         with os.scandir(run_dir) as it:
             names = {entry.name for entry in it}
     except OSError as exc:
         return MalformedRun(run_dir, f"cannot list run folder: {exc}")
+    folder = os.path.basename(run_dir)
     if "meta.yaml" not in names and not (names & _RUN_PARTS) and not _looks_like_run_id(folder):
         return None  # a stray folder, not a run that lost its meta.yaml
     try:
-        meta, raw = _read_meta(run_dir)
-        run_id = _opt_str(meta, "run_id") or _opt_str(meta, "run_uuid")  # run_uuid: old MLflow
-        if not run_id:
-            raise _Invalid("meta.yaml has no run_id")
-        if run_id != folder:
-            raise _Invalid(f"run_id {run_id!r} in meta.yaml does not match the folder name")
-        meta_exp = _opt_str(meta, "experiment_id")
-        if meta_exp is not None and meta_exp != experiment_id:
-            # MLflow treats this as a malformed run; importing it would file it twice.
-            raise _Invalid(f"experiment_id {meta_exp!r} does not match experiment {experiment_id}")
-        if meta.get("status") is None:
-            raise _Invalid("meta.yaml has no status")
-        status = _status(meta["status"])
-        params = _read_values(os.path.join(run_dir, "params")) if "params" in names else {}
-        tags = _read_values(os.path.join(run_dir, "tags")) if "tags" in names else {}
-        run = MlflowRun(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            name=_opt_str(meta, "run_name") or tags.get("mlflow.runName") or None,
-            status=status,
-            start_time=_opt_int(meta, "start_time"),
-            end_time=_opt_int(meta, "end_time"),
-            lifecycle_stage=_lifecycle(meta),
-            user_id=_opt_str(meta, "user_id"),
-            params=params,
-            tags=tags,
-            path=run_dir,
-            artifacts_dir=os.path.join(run_dir, "artifacts") if "artifacts" in names else None,
-            deleted_time=_opt_int(meta, "deleted_time"),
-            _meta_digest=hashlib.blake2b(raw, digest_size=16).hexdigest(),
-        )
+        run = _read_run(run_dir, experiment_id, names)
         if not read_metrics:
             return run
         # Fingerprint first: anything appended while the files are read then shows as a change.
@@ -466,6 +441,48 @@ def _load_run(
         return MalformedRun(run_dir, f"{os.path.relpath(exc.path, run_dir)}: {exc.reason}")
     except OSError as exc:
         return MalformedRun(run_dir, f"cannot read run files: {exc}")
+
+
+def _read_run(run_dir: str, experiment_id: str, names: set[str]) -> MlflowRun:
+    """A run's meta.yaml, params and tags (``names``: the folder's entries); raises
+    :class:`_Invalid`."""
+    meta, raw = _read_meta(run_dir)
+    run_id = _run_id(meta, os.path.basename(run_dir), experiment_id)
+    status = meta.get("status")
+    if status is None:
+        raise _Invalid("meta.yaml has no status")
+    params = _read_values(os.path.join(run_dir, "params")) if "params" in names else {}
+    tags = _read_values(os.path.join(run_dir, "tags")) if "tags" in names else {}
+    return MlflowRun(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        name=_opt_str(meta, "run_name") or tags.get("mlflow.runName") or None,
+        status=_status(status),
+        start_time=_opt_int(meta, "start_time"),
+        end_time=_opt_int(meta, "end_time"),
+        lifecycle_stage=_lifecycle(meta),
+        user_id=_opt_str(meta, "user_id"),
+        params=params,
+        tags=tags,
+        path=run_dir,
+        artifacts_dir=os.path.join(run_dir, "artifacts") if "artifacts" in names else None,
+        deleted_time=_opt_int(meta, "deleted_time"),
+        _meta_digest=hashlib.blake2b(raw, digest_size=16).hexdigest(),
+    )
+
+
+def _run_id(meta: Mapping[str, Any], folder: str, experiment_id: str) -> str:
+    """The run id in meta.yaml, which must name this folder and this experiment."""
+    run_id = _opt_str(meta, "run_id") or _opt_str(meta, "run_uuid")  # run_uuid: old MLflow
+    if not run_id:
+        raise _Invalid("meta.yaml has no run_id")
+    if run_id != folder:
+        raise _Invalid(f"run_id {run_id!r} in meta.yaml does not match the folder name")
+    meta_exp = _opt_str(meta, "experiment_id")
+    if meta_exp is not None and meta_exp != experiment_id:
+        # MLflow treats this as a malformed run; importing it would file it twice.
+        raise _Invalid(f"experiment_id {meta_exp!r} does not match experiment {experiment_id}")
+    return run_id
 
 
 def _looks_like_run_id(name: str) -> bool:

@@ -16,16 +16,18 @@ From then on qlib's own ``R``, ``task_train``, record templates, ``RecorderColle
 ``OnlineToolR`` read and write that tracklite store; ``tracklite.R`` and the ``tracklite`` command
 read the same store. The classes here are tracklite's ``ExpManager``/``Experiment``/``Recorder``
 (their behaviour) and also subclasses of qlib's base classes (qlib's ``isinstance`` checks), and
-their errors are both tracklite's and qlib's exception types (qlib's ``except`` clauses).
+their errors are both tracklite's and qlib's exception types (qlib's ``except`` clauses). Once
+this module is imported, every experiment and recorder tracklite creates is of these classes.
 
 Importing this module imports qlib (and, through ``qlib.workflow``, MLflow); ``import tracklite``
-never imports this module.
+never imports this module. ``from tracklite import R`` imports it once qlib is loaded, and makes
+qlib's ``R`` tracklite's (:mod:`tracklite.qlib.bridge`).
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlib.config import C as _qlib_config
 from qlib.utils import exceptions as _qlib_errors
@@ -34,10 +36,18 @@ from qlib.workflow.expm import ExpManager as _QlibExpManager
 from qlib.workflow.recorder import Recorder as _QlibRecorder
 
 from .. import errors as _errors
+from ..api import kinds as _kinds
 from ..api.experiment import Experiment as _Experiment
 from ..api.manager import DEFAULT_EXP_NAME
 from ..api.manager import ExpManager as _ExpManager
 from ..api.recorder import Recorder as _Recorder
+from ..api.stores import store_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..mlflow import MlflowClient
+    from ..mlflow.entities import Run
 
 __all__ = [
     "ExpAlreadyExistError",
@@ -63,6 +73,15 @@ class ExpAlreadyExistError(
 class TrackliteRecorder(_Recorder, _QlibRecorder):  # type: ignore[misc]
     """A tracklite recorder that qlib accepts as one of its own."""
 
+    @property
+    def client(self) -> MlflowClient:
+        """MLflow's client over this recorder's store, as qlib's recorders have:
+        ``rec.client.get_metric_history(rec.id, "loss")``, ``get_run``, ``list_artifacts``,
+        ``download_artifacts`` (``tracklite.mlflow``'s, reading the tracklite store)."""
+        from ..mlflow import MlflowClient
+
+        return MlflowClient.of_store(store_for(self.uri))
+
     def load_object(self, name: str, unpickler: type[Any] = pickle.Unpickler) -> Any:
         """Unpickle an artifact; a failure is :class:`LoadObjectError` (qlib's type too)."""
         try:
@@ -74,7 +93,8 @@ class TrackliteRecorder(_Recorder, _QlibRecorder):  # type: ignore[misc]
 
 
 def as_qlib_recorder(recorder: _Recorder) -> TrackliteRecorder:
-    """The same recorder as a :class:`TrackliteRecorder` (itself if it already is one)."""
+    """The same recorder as a :class:`TrackliteRecorder` (itself if it already is one, as
+    every recorder created after this module was imported is)."""
     if isinstance(recorder, TrackliteRecorder):
         return recorder
     # Same folder, same state: a fresh object of the subclass sharing the attribute values.
@@ -84,29 +104,7 @@ def as_qlib_recorder(recorder: _Recorder) -> TrackliteRecorder:
 
 
 class TrackliteExperiment(_Experiment, _QlibExperiment):  # type: ignore[misc]
-    """A tracklite experiment that qlib accepts as one of its own; hands out
-    :class:`TrackliteRecorder` objects."""
-
-    def create_recorder(self, recorder_name: str | None = None) -> TrackliteRecorder:
-        return as_qlib_recorder(super().create_recorder(recorder_name))
-
-    def _get_recorder(
-        self, recorder_id: str | None = None, recorder_name: str | None = None
-    ) -> TrackliteRecorder:
-        return as_qlib_recorder(super()._get_recorder(recorder_id, recorder_name))
-
-    def list_recorders(self, *args: Any, **kwargs: Any) -> dict[str, _Recorder] | list[_Recorder]:
-        """tracklite's ``list_recorders`` (same arguments), as :class:`TrackliteRecorder`."""
-        found = super().list_recorders(*args, **kwargs)
-        if isinstance(found, dict):
-            return {rid: as_qlib_recorder(rec) for rid, rec in found.items()}
-        return [as_qlib_recorder(rec) for rec in found]
-
-
-def _as_qlib_experiment(experiment: _Experiment) -> TrackliteExperiment:
-    if isinstance(experiment, TrackliteExperiment):
-        return experiment
-    return TrackliteExperiment(experiment.id, experiment.name, experiment.uri)
+    """A tracklite experiment that qlib accepts as one of its own."""
 
 
 class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
@@ -135,24 +133,39 @@ class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
     def _default_uri(self, value: str | None) -> None:
         _qlib_config.exp_manager.setdefault("kwargs", {})["uri"] = value
 
-    def create_exp(self, experiment_name: str | None = None) -> TrackliteExperiment:
+    def search_records(
+        self, experiment_ids: Any = None, output_format: str = "list", **kwargs: Any
+    ) -> pd.DataFrame | list[Run]:
+        """What qlib's ``R.search_records`` returns: a list of MLflow ``Run`` objects
+        (``r.info.run_id``, ``r.data.metrics``), with no cap on ``max_results``;
+        ``output_format="pandas"`` gives tracklite's DataFrame."""
+        return super().search_records(experiment_ids, output_format, **kwargs)
+
+    def create_exp(self, experiment_name: str | None = None) -> _Experiment:
         try:
-            return _as_qlib_experiment(super().create_exp(experiment_name))
+            return super().create_exp(experiment_name)
         except ExpAlreadyExistError:
             raise
         except _errors.ExpAlreadyExistError as exc:
             raise ExpAlreadyExistError(str(exc)) from exc
 
-    def _get_or_create_exp(
-        self, experiment_id: str | None = None, experiment_name: str | None = None
-    ) -> tuple[TrackliteExperiment, bool]:
-        experiment, created = super()._get_or_create_exp(experiment_id, experiment_name)
-        return _as_qlib_experiment(experiment), created
 
-    def _get_exp(
-        self, experiment_id: str | None = None, experiment_name: str | None = None
-    ) -> TrackliteExperiment:
-        return _as_qlib_experiment(super()._get_exp(experiment_id, experiment_name))
+def _adopt_active_run() -> None:
+    """A run of ``tracklite.R`` started before qlib was loaded: its experiment and recorder
+    objects become these classes, so qlib's code accepts them too. (The subclasses add no
+    state, only qlib's base classes and error types, so the objects stay what they were.)"""
+    from ..api.qlib_r import R
 
-    def list_experiments(self) -> dict[str, _Experiment]:
-        return {name: _as_qlib_experiment(exp) for name, exp in super().list_experiments().items()}
+    experiment = R.exp_manager.active_experiment
+    if experiment is None:
+        return
+    if type(experiment) is _Experiment:
+        experiment.__class__ = TrackliteExperiment
+    recorder = experiment.active_recorder
+    if recorder is not None and type(recorder) is _Recorder:
+        recorder.__class__ = TrackliteRecorder
+
+
+# From now on tracklite hands out these classes, whichever manager or R creates the objects.
+_kinds.hand_out(TrackliteExperiment, TrackliteRecorder)
+_adopt_active_run()

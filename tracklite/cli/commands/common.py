@@ -15,6 +15,7 @@ from ...store import atomic, layout
 from ...store.root import Meta, Store
 from .. import status, text
 from ..context import Context
+from ..tables import FORMATS as TABLE_FORMATS
 from ..tables import Column
 
 Handler = Callable[[Context, argparse.Namespace], int]
@@ -38,8 +39,15 @@ def add_command(
     summary: str,
     description: str | None = None,
     tabular: bool = True,
+    formats: tuple[str, ...] | None = None,
 ) -> argparse.ArgumentParser:
-    """A sub-command with ``--uri`` (and ``--format`` when its output is a table)."""
+    """A sub-command with ``--uri`` (and ``--format`` when its output is a table).
+
+    ``formats`` are the values ``--format`` may take for this command, the first being the
+    default: a table's formats when ``tabular``, none otherwise. A command with formats of its
+    own (``export``: parquet or csv) declares its own ``--format`` option with
+    :func:`add_format`.
+    """
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
@@ -47,8 +55,32 @@ def add_command(
         parents=[parents.uri, parents.fmt] if tabular else [parents.uri],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(handler=handler)
+    if formats is None:
+        formats = TABLE_FORMATS if tabular else ()
+    parser.set_defaults(handler=handler, command=name, formats=formats)
     return parser
+
+
+def add_format(parser: argparse.ArgumentParser, formats: tuple[str, ...], help: str) -> None:
+    """A command's own ``--format`` choices; given before the command it works the same."""
+    parser.add_argument("--format", choices=formats, default=argparse.SUPPRESS, help=help)
+    parser.set_defaults(formats=formats)
+
+
+#: How a recorder is named on the command line (the rules of :func:`..resolve.recorder`).
+RECORDER_HELP = (
+    "RECORDER is a recorder's name, EXPERIMENT/NAME when the name alone is not unique, its id, "
+    "or an unambiguous id prefix, looked up in every experiment."
+)
+
+
+def add_deleted_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--deleted``, the one name every command uses for "deleted items too"
+    (``--include-deleted``, the Python keyword's spelling, is accepted as well)."""
+    parser.add_argument("--deleted", action="store_true", dest="deleted", help=help)
+    parser.add_argument(
+        "--include-deleted", action="store_true", dest="deleted", help=argparse.SUPPRESS
+    )
 
 
 def non_negative(value: str) -> int:

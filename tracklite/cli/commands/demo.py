@@ -91,8 +91,8 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
     after = _files(store.root)
     written = {rel: n for rel, n in after.items() if rel not in before}
     ctx.print(
-        f"\nfiles written ({len(written)} files, {text.size(sum(written.values()))}) "
-        f"under {store.root}:"
+        f"\nfiles written ({text.plural(len(written), 'file')}, "
+        f"{text.size(sum(written.values()))}) under {store.root}:"
     )
     names = {m["id"]: m["name"] for m in metas}
     names[exp["id"]] = exp["name"]
@@ -199,7 +199,7 @@ def _file_rows(written: dict[str, int], names: dict[str, str]) -> list[dict[str,
                     {
                         "path": f"{indent}{folder}*{layout.SEGMENT_SUFFIX}",
                         "size": sum(child.values()),
-                        "what": f"metric points, {len(child)} Parquet file(s)",
+                        "what": f"metric points, {text.plural(len(child), 'Parquet file')}",
                     }
                 )
                 continue

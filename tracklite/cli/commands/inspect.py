@@ -17,6 +17,7 @@ from ..context import Context
 from ..errors import CliError
 from ..tables import Column, Table
 from .common import (
+    RECORDER_HELP,
     Parents,
     SubParsers,
     add_command,
@@ -34,10 +35,9 @@ def register(sub: SubParsers, parents: Parents) -> None:
         "show",
         show,
         "one recorder: info, params, tags, latest metrics, artifacts",
-        description="Everything about one recorder. RECORDER is an id or an unambiguous id "
-        "prefix, searched in every experiment.",
+        description="Everything about one recorder. " + RECORDER_HELP,
     )
-    show_parser.add_argument("recorder", metavar="RECORDER", help="recorder id or id prefix")
+    show_parser.add_argument("recorder", metavar="RECORDER", help="recorder name or id")
 
     metrics_parser = add_command(
         sub,
@@ -46,9 +46,9 @@ def register(sub: SubParsers, parents: Parents) -> None:
         metrics,
         "a recorder's metric history, or a plot of it",
         description="Every logged point (key, step, value, time) of RECORDER, in logging "
-        "order; --plot draws each key's curve in the terminal.",
+        "order; --plot draws each key's curve in the terminal. " + RECORDER_HELP,
     )
-    metrics_parser.add_argument("recorder", metavar="RECORDER", help="recorder id or id prefix")
+    metrics_parser.add_argument("recorder", metavar="RECORDER", help="recorder name or id")
     metrics_parser.add_argument(
         "--key", action="append", default=[], metavar="K", help="only metric K (repeatable)"
     )
@@ -70,7 +70,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
         "differ are marked with *.",
     )
     compare_parser.add_argument(
-        "recorders", nargs="+", metavar="RECORDER", help="ids or id prefixes"
+        "recorders", nargs="+", metavar="RECORDER", help="recorder names or ids"
     )
     compare_parser.add_argument("--diff-only", action="store_true", help="only rows that differ")
 
@@ -148,14 +148,14 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
     if latest:
         rows = [{"key": k, **v} for k, v in latest.items()]
         columns = [
-            Column("key", "  key", max_width=40, show=_indented),
+            Column("key", "  key", max_width=40, show=_indented, distinct=True),
             Column("value", right=True, shrink=False),
             Column("step", right=True, shrink=False),
             Column("timestamp", "time", show=_seconds, shrink=False),
         ]
         tables.write(Table(columns, rows), ctx.out)
     total = sum(n for _, n in files)
-    ctx.print(f"\nartifacts ({len(files)} files, {text.size(total)})")
+    ctx.print(f"\nartifacts ({text.plural(len(files), 'file')}, {text.size(total)})")
     if files:
         rows = [{"path": p, "size": n} for p, n in files]
         columns = [
@@ -171,7 +171,7 @@ def _pairs(ctx: Context, pairs: list[tuple[str, Any]], indent: bool = False) -> 
         return
     rows = [{"key": k, "value": v} for k, v in pairs]
     columns = [
-        Column("key", max_width=32, show=_indented if indent else text.cell),
+        Column("key", max_width=32, show=_indented if indent else text.cell, distinct=True),
         Column("value", max_width=200),
     ]
     tables.write(Table(columns, rows, header=False), ctx.out)
@@ -245,7 +245,7 @@ def metrics(ctx: Context, args: argparse.Namespace) -> int:
         ctx.print(f"recorder {meta['id']} has no metric points")
         return 0
     columns = [
-        Column("key", max_width=40),
+        Column("key", max_width=40, distinct=True),
         Column("step", right=True, shrink=False),
         Column("value", right=True, shrink=False),
         Column("timestamp", "time", show=_seconds, shrink=False),
@@ -255,29 +255,52 @@ def metrics(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _plot(ctx: Context, history: Any, height: int) -> int:
+    """A curve for each key with more than one point; keys with a single point (a final score,
+    a backtest figure) are listed as a table after the curves."""
     keys = list(dict.fromkeys(history["key"]))
     if not keys:
         ctx.print("no metric points to plot")
         return 0
     width = min(tables.terminal_width(ctx.out) or 80, 120)
     fancy = tables.ellipsis_for(ctx.out) == "…"
-    for index, key in enumerate(keys):
+    counts = history["key"].value_counts()
+    curves = [k for k in keys if counts[k] > 1]
+    for index, key in enumerate(curves):
         points = history[history["key"] == key]
-        values = [float(v) for v in points["value"]]
-        steps = [int(s) for s in points["step"]]
-        finite = [v for v in values if math.isfinite(v)]
-        summary = f"{key}: {len(values)} points, steps {min(steps)}..{max(steps)}"
-        if finite:
-            summary += (
-                f", last {text.number(values[-1])}, min {text.number(min(finite))}, "
-                f"max {text.number(max(finite))}"
-            )
         if index:
             ctx.print()
-        ctx.print(text.truncate(text.one_line(summary), width))
-        for line in plot.line_plot(steps, values, width=width, height=height, unicode=fancy):
-            ctx.print(line)
+        _plot_one(ctx, key, points, width, height, fancy)
+    singles = history[history["key"].isin([k for k in keys if counts[k] == 1])]
+    if len(singles):
+        if curves:
+            ctx.print()
+        ctx.print(f"{text.plural(len(singles), 'key')} with a single point (nothing to draw):")
+        rows = [
+            {"key": k, "step": int(s), "value": float(v)}
+            for k, s, v in zip(singles["key"], singles["step"], singles["value"], strict=True)
+        ]
+        columns = [
+            Column("key", "  key", max_width=60, show=_indented, distinct=True),
+            Column("step", right=True, shrink=False),
+            Column("value", right=True, shrink=False),
+        ]
+        tables.write(Table(columns, rows), ctx.out)
     return 0
+
+
+def _plot_one(ctx: Context, key: str, points: Any, width: int, height: int, fancy: bool) -> None:
+    values = [float(v) for v in points["value"]]
+    steps = [int(s) for s in points["step"]]
+    finite = [v for v in values if math.isfinite(v)]
+    summary = f"{key}: {text.plural(len(values), 'point')}, steps {min(steps)}..{max(steps)}"
+    if finite:
+        summary += (
+            f", last {text.number(values[-1])}, min {text.number(min(finite))}, "
+            f"max {text.number(max(finite))}"
+        )
+    ctx.print(text.truncate(text.one_line(summary), width))
+    for line in plot.line_plot(steps, values, width=width, height=height, unicode=fancy):
+        ctx.print(line)
 
 
 # ------------------------------------------------------------------ compare
@@ -300,7 +323,7 @@ def compare(ctx: Context, args: argparse.Namespace) -> int:
     columns = [
         Column("differs", "", show=lambda d: "*" if d else "", in_machine=False, max_width=1),
         Column("section", in_table=False),
-        Column("key", max_width=36),
+        Column("key", max_width=36, distinct=True),
         Column("differs", in_table=False),
     ]
     for meta in metas:

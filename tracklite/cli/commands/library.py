@@ -12,17 +12,18 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ...store.layout import uri_to_path
 from ...store.root import Store
-from .. import resolve
+from .. import resolve, tables
 from ..context import Context
 from ..errors import CliError
 from ..progress import Progress
-from .common import Parents, SubParsers, add_command
+from .common import Parents, SubParsers, add_command, add_deleted_flag, add_format
 
 
 def register(sub: SubParsers, parents: Parents) -> None:
@@ -56,6 +57,27 @@ def register(sub: SubParsers, parents: Parents) -> None:
     parser.add_argument(
         "--fs", metavar="PATH", help="a folder on the filesystem (default: the store)"
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="only check that the store's group can work in it (modes, group, setgid, umask)",
+    )
+
+    parser = add_command(
+        sub,
+        parents,
+        "init",
+        init,
+        "create the store; --group makes it a store a Unix group shares (setgid, group rw)",
+        tabular=False,
+    )
+    parser.add_argument("--group", metavar="GROUP", help="the Unix group that shares the store")
+    parser.add_argument(
+        "--mode",
+        default="2770",
+        metavar="OCTAL",
+        help="mode of the store folder with --group (default 2770; 2775 lets everyone read)",
+    )
 
     parser = add_command(
         sub,
@@ -72,11 +94,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
     parser.add_argument(
         "--link", action="store_true", help="hard-link artifacts instead of copying"
     )
-    parser.add_argument(
-        "--include-deleted",
-        action="store_true",
-        help="also import deleted experiments (from .trash), as deleted ones",
-    )
+    add_deleted_flag(parser, "also import deleted experiments (from .trash), as deleted ones")
 
     parser = add_command(
         sub,
@@ -88,16 +106,8 @@ def register(sub: SubParsers, parents: Parents) -> None:
     )
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
     parser.add_argument("--to", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--format",
-        dest="file_format",
-        choices=("parquet", "csv"),
-        default="parquet",
-        help="file format (default parquet)",
-    )
-    parser.add_argument(
-        "--include-deleted", action="store_true", help="deleted experiments and recorders too"
-    )
+    add_format(parser, ("parquet", "csv"), help="file format (default parquet)")
+    add_deleted_flag(parser, "deleted experiments and recorders too")
 
     parser = add_command(
         sub,
@@ -109,9 +119,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
     )
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="default: all")
     parser.add_argument("--to", required=True, metavar="DIR", help="the mlruns folder to write")
-    parser.add_argument(
-        "--include-deleted", action="store_true", help="deleted experiments and recorders too"
-    )
+    add_deleted_flag(parser, "deleted experiments and recorders too")
 
 
 # ------------------------------------------------------------------ handlers
@@ -121,7 +129,18 @@ def compact(ctx: Context, args: argparse.Namespace) -> int:
     func = load("compact", "tracklite.metrics.compaction", "compact")
     store = ctx.existing_store()
     exp_id = resolve.experiment(store, args.experiment)["id"] if args.experiment else None
-    return report(ctx, call(ctx, "compacting", func, store.root, experiment_id=exp_id))
+    result = call(ctx, "compacting", func, store.root, experiment_id=exp_id)
+    already = max(result.recorders - result.compacted - len(result.errors), 0)
+    # The shape of the other reports (import, export): what, then counts per kind of thing.
+    ctx.print(f"compacted {store.root}" + (f" (experiment {args.experiment})" if exp_id else ""))
+    ctx.print(
+        f"recorders: {result.compacted} compacted, {already} already in one file, "
+        f"{len(result.errors)} failed"
+    )
+    ctx.print(f"segments: {result.segments_removed} merged; points: {result.points} rewritten")
+    for error in result.errors:
+        ctx.print(f"error: {error}")
+    return 1 if result.errors else 0
 
 
 def check(ctx: Context, args: argparse.Namespace) -> int:
@@ -131,9 +150,47 @@ def check(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
+    status = 0
+    if not args.modes:
+        status = _filesystem_report(ctx, args)
+    if args.fs is None and (args.modes or ctx.store.root.is_dir()):
+        audit = load("doctor", "tracklite.store.sharing", "audit")
+        status = max(status, report(ctx, audit(ctx.existing_store().root)))
+    return status
+
+
+def _filesystem_report(ctx: Context, args: argparse.Namespace) -> int:
     func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
     path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
-    return report(ctx, call(ctx, "testing", func, path))
+    result = call(ctx, "testing", func, path)
+    width = tables.terminal_width(ctx.out) or 80
+    ctx.print(str(result).splitlines()[0])
+    for probe in result.probes:
+        # "  ok   lock       <detail>": the detail wraps under itself, so a line fits the width.
+        label = f"  {'ok  ' if probe.ok else 'FAIL'} {probe.name:<10} "
+        detail = (
+            f"{probe.detail} ({probe.operations} operations, {probe.estale_retries} ESTALE retried)"
+        )
+        lines = textwrap.wrap(detail, max(width - len(label), 20)) or [""]
+        ctx.print(label + lines[0])
+        for line in lines[1:]:
+            ctx.print(" " * len(label) + line)
+    return 0 if result.ok else 1
+
+
+def init(ctx: Context, args: argparse.Namespace) -> int:
+    if args.group is None:
+        ctx.store.ensure()
+        ctx.print(f"{ctx.store.root}: a tracklite store")
+        return 0
+    try:
+        mode = int(args.mode, 8)
+    except ValueError:
+        raise CliError(f"--mode {args.mode!r} is not an octal mode such as 2770") from None
+    func = load("init", "tracklite.store.sharing", "init_group_store")
+    root = func(ctx.store.root, args.group, mode)
+    audit = load("init", "tracklite.store.sharing", "audit")
+    return report(ctx, audit(root))
 
 
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
@@ -146,13 +203,13 @@ def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
         Path(args.source),
         dst,
         link=args.link,
-        include_deleted=args.include_deleted,
+        include_deleted=args.deleted,
     )
     return report(ctx, result)
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
-    return _export(ctx, args, "export", "export_table", fmt=args.file_format)
+    return _export(ctx, args, "export", "export_table", fmt=ctx.fmt)
 
 
 def export_mlflow(ctx: Context, args: argparse.Namespace) -> int:
@@ -171,7 +228,7 @@ def _export(
         store.root,
         Path(args.to),
         experiments=_experiment_ids(store, args.experiments),
-        include_deleted=args.include_deleted,
+        include_deleted=args.deleted,
         **extra,
     )
     return report(ctx, result)

@@ -32,7 +32,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
             "targets",
             nargs="+",
             metavar="TARGET",
-            help="recorder ids or id prefixes; with -e, experiment names or ids",
+            help="recorder names (EXPERIMENT/NAME) or ids; with -e, experiment names or ids",
         )
         parser.add_argument(
             "-e", "--experiment", action="store_true", help="the targets are experiments"
@@ -136,8 +136,8 @@ def gc(ctx: Context, args: argparse.Namespace) -> int:
     if not found.items:
         say("nothing to remove")
         return 0
-    _write_items(ctx, found.items)
-    summary = f"{len(found.items)} item(s), {text.size(found.size)}"
+    _write_items(ctx, store, found.items)
+    summary = f"{text.plural(len(found.items), 'item')}, {text.size(found.size)}"
     if args.dry_run:
         say(f"dry run: would remove {summary}; nothing was removed")
         return 0
@@ -147,14 +147,19 @@ def gc(ctx: Context, args: argparse.Namespace) -> int:
         result = gc_lib.collect(store.root, found.items, progress=bar.callback)
     for item, reason in result.skipped:
         ctx.note(f"skipped {item.kind} {_item_id(item)}: {reason}")
-    say(f"removed {len(result.removed)} item(s), freed {text.size(result.size)}")
+    say(f"removed {text.plural(len(result.removed), 'item')}, freed {text.size(result.size)}")
     return 0
 
 
-def _write_items(ctx: Context, items: list[gc_lib.Garbage]) -> None:
+def _write_items(ctx: Context, store: Store, items: list[gc_lib.Garbage]) -> None:
+    # The table shows ids as short as they stay unambiguous in the store (as `runs` does), so
+    # that a row fits 80 columns; CSV and JSON carry them whole.
+    every = [r for r, _ in resolve.recorder_locations(store)] + resolve.experiment_ids(store)
+    short = resolve.prefix_length(every, [_item_id(item) for item in items])
     rows: list[dict[str, Any]] = [
         {
             "kind": item.kind,
+            "short_id": _item_id(item)[:short],
             "id": _item_id(item),
             "name": item.name,
             "experiment": item.experiment_name,
@@ -167,7 +172,8 @@ def _write_items(ctx: Context, items: list[gc_lib.Garbage]) -> None:
     ]
     columns = [
         Column("kind"),
-        Column("id", max_width=40, shrink=False),
+        Column("short_id", "id", max_width=40, shrink=False, in_machine=False),
+        Column("id", in_table=False),
         Column("name", max_width=30),
         Column("experiment", max_width=24),
         Column("deleted_time", "deleted", show=text.local_minutes, shrink=False),

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ...api.recorder import Recorder
-from ...errors import NotFoundError
+from ...errors import ExpAlreadyExistError, NotFoundError
+from ...metrics.writer import get_writer
 from ...store import artifacts
 from ...store.ref import RecorderRef
+from ...store.root import Store
 from .. import _backend as backend
 from .. import _experiment_search
 from ..entities import (
@@ -32,7 +34,12 @@ from ..entities import (
     RunTag,
     ViewType,
 )
-from ..exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
+from ..exceptions import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    MlflowException,
+)
 from ..utils import validation
 from ..utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -59,8 +66,6 @@ class RunOperations:
         self._refs = list(refs)
 
     def wait(self) -> None:
-        from ...metrics.writer import get_writer
-
         for ref in self._refs:
             get_writer().flush(ref)
 
@@ -94,6 +99,16 @@ class MlflowClient:
         self._tracking_uri = uri
         self._registry_uri = registry_uri
         self._store = backend.open_store(uri)
+
+    @classmethod
+    def of_store(cls, store: Store) -> MlflowClient:
+        """A client over ``store`` as it is: no ``Default`` experiment is added (what
+        tracklite's own recorders hand out as ``recorder.client``, as qlib's recorders do)."""
+        client = cls.__new__(cls)
+        client._tracking_uri = store.root.as_uri()
+        client._registry_uri = None
+        client._store = store
+        return client
 
     @property
     def tracking_uri(self) -> str:
@@ -162,18 +177,35 @@ class MlflowClient:
         return PagedList(ordered)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        """Soft-delete an experiment (the default experiment cannot be deleted, as in MLflow)."""
-        if str(experiment_id) == backend.DEFAULT_EXPERIMENT_ID:
+        """Soft-delete an experiment and, as MLflow does, its active runs (the default
+        experiment cannot be deleted)."""
+        exp_id = str(experiment_id)
+        if exp_id == backend.DEFAULT_EXPERIMENT_ID:
             raise MlflowException(
                 f"Cannot delete the default experiment '{backend.DEFAULT_EXPERIMENT_ID}'. This "
                 "is an internally reserved experiment."
             )
-        backend.read_experiment(self._store, str(experiment_id))
-        self._store.set_experiment_lifecycle(str(experiment_id), "deleted")
+        meta = self._store.read_experiment(exp_id)
+        if meta is None or meta.get("lifecycle") != "active":
+            raise MlflowException(
+                f"Could not find experiment with ID {exp_id}", RESOURCE_DOES_NOT_EXIST
+            )
+        backend.set_runs_lifecycle(self._store, exp_id, "deleted")
+        self._store.set_experiment_lifecycle(exp_id, "deleted")
 
     def restore_experiment(self, experiment_id: str) -> None:
-        backend.read_experiment(self._store, str(experiment_id))
-        self._store.set_experiment_lifecycle(str(experiment_id), "active")
+        """Restore a deleted experiment and its deleted runs, as MLflow does."""
+        exp_id = str(experiment_id)
+        meta = self._store.read_experiment(exp_id)
+        if meta is None or meta.get("lifecycle") != "deleted":
+            raise MlflowException(
+                f"Could not find deleted experiment with ID {exp_id}", RESOURCE_DOES_NOT_EXIST
+            )
+        try:
+            self._store.set_experiment_lifecycle(exp_id, "active")
+        except ExpAlreadyExistError as exc:
+            raise MlflowException(str(exc), RESOURCE_ALREADY_EXISTS) from exc
+        backend.set_runs_lifecycle(self._store, exp_id, "active")
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         validation.validate_tag_name(key)
@@ -220,8 +252,6 @@ class MlflowClient:
             if name:
                 meta["name"] = name
                 meta.setdefault("tags", {})[MLFLOW_RUN_NAME] = name
-
-        from ...metrics.writer import get_writer
 
         get_writer().flush(ref)
         self._store.update_recorder(ref.experiment_id, ref.recorder_id, change)

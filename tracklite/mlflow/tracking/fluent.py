@@ -14,11 +14,24 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ...api import exit_hooks
+from ...api.stores import store_for
 from ...liveness import DEAD
 from ...metrics.writer import RecorderBuffer, get_writer
+from ...store import artifacts
+from ...store.clock import now_ms
 from ...store.ref import RecorderRef
+from ...store.root import Store
 from .. import _backend as backend
-from ..entities import Experiment, LifecycleStage, Run, RunStatus, ViewType
+from ..entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from ..exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 from ..utils import validation
 from ..utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
@@ -36,6 +49,11 @@ class ActiveRun(Run):
         super().__init__(run.info, run.data, run.inputs, run.outputs)
         self._ref = ref
         self._buf = buf
+        self._pid = os.getpid()  # a forked child must not end its parent's run at its exit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the plain Run it describes (the writer's buffer stays in this process).
+        return (Run, (self.info, self.data))
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -105,7 +123,7 @@ def _get_experiment_id() -> str:
     exp_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if exp_id:
         return exp_id
-    return backend.DEFAULT_EXPERIMENT_ID
+    return backend.default_experiment_id(_client()._store)
 
 
 def set_experiment(
@@ -277,9 +295,7 @@ def start_run(
     return active
 
 
-def _tag(key: str, value: Any) -> Any:
-    from ..entities import RunTag
-
+def _tag(key: str, value: Any) -> RunTag:
     return RunTag(key, str(value))
 
 
@@ -294,9 +310,7 @@ def end_run(status: str = "FINISHED") -> None:
     backend.terminate(_client_store(run), run._ref, status, None)
 
 
-def _client_store(run: ActiveRun) -> Any:
-    from ...api.stores import store_for
-
+def _client_store(run: ActiveRun) -> Store:
     return store_for(str(run._ref.root))
 
 
@@ -305,7 +319,10 @@ def _end_all(status: str) -> None:
     for stack in list(_all_stacks):
         while stack:
             run = stack.pop()
-            backend.terminate(_client_store(run), run._ref, status, None)
+            if run._pid == os.getpid():
+                backend.terminate(_client_store(run), run._ref, status, None)
+            else:  # inherited through fork: write this process's points, leave the run
+                get_writer().flush(run._ref)
 
 
 def active_run() -> ActiveRun | None:
@@ -367,7 +384,7 @@ def log_metric(
     if run_id is None and timestamp is None:
         validation.validate_metric_name(key)
         kind = type(value)
-        if kind is not float and kind is not int:
+        if (kind is not float and kind is not int) or (step is not None and type(step) is not int):
             value = _checked_value(key, value, step)
         _queue(step, {key: value})
         return _DONE if synchronous is False else None
@@ -409,12 +426,12 @@ def log_metrics(
         for key, value in items.items():
             validation.validate_metric_name(key)
             kind = type(value)
-            if kind is not float and kind is not int:
+            if (kind is not float and kind is not int) or (
+                step is not None and type(step) is not int
+            ):
                 items[key] = _checked_value(key, value, step)
         _queue(step, items)
         return _DONE if synchronous is False else None
-    from ..entities import Metric
-
     stamp = timestamp if timestamp is not None else _now_ms()
     _client().log_batch(
         _run_id(run_id),
@@ -424,8 +441,6 @@ def log_metrics(
 
 
 def _now_ms() -> int:
-    from ...store.clock import now_ms
-
     return now_ms()
 
 
@@ -437,8 +452,6 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> RunOperations | None:
-    from ..entities import Param
-
     _client().log_batch(_run_id(run_id), params=[Param(str(k), v) for k, v in params.items()])
     return _DONE if synchronous is False else None
 
@@ -500,8 +513,6 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     base = str(run.info.artifact_uri)
     if not artifact_path:
         return base
-    from ...store import artifacts
-
     return f"{base}/{artifacts.safe_relative(artifact_path)}"
 
 
