@@ -104,7 +104,8 @@ def folder_names(exp_dir: Path) -> list[str]:
 
 def _read_bytes(path: str) -> bytes:
     # os.open/os.read skip the buffered file object: a third of the cost of open() per file.
-    fd = os.open(path, os.O_RDONLY)
+    # Never through a link (a recorder.json planted as one is skipped, like any unreadable file).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         chunks = [os.read(fd, 1 << 16)]
         while len(chunks[-1]) == 1 << 16:
