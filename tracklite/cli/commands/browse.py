@@ -12,7 +12,13 @@ from typing import Any
 
 from ...errors import CorruptMetadataWarning
 from ...search.filter import parse_filter
-from ...search.listing import ACTIVE_ONLY, ALL, matching_recorder_metas, search_records
+from ...search.listing import (
+    ACTIVE_ONLY,
+    ALL,
+    experiment_overview,
+    matching_recorder_metas,
+    search_records,
+)
 from ...search.order import parse_order_by
 from ...store.root import Meta
 from .. import resolve, status, tables, text
@@ -89,13 +95,12 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for meta in metas:
-        counts: Counter[str] = Counter()
+        # Counts and last activity from the search rows: no recorder.json read per recorder.
+        counts, newest = experiment_overview(store, meta["id"])
         last = text.parse_time(meta.get("created"))
-        for rec in store.iter_recorders(meta["id"]):
-            counts[status.effective_status(store, rec)] += 1
-            for moment in _activity(rec):
-                if last is None or moment > last:
-                    last = moment
+        if newest is not None:
+            moment = datetime.fromtimestamp(newest / 1000, timezone.utc)
+            last = moment if last is None or moment > last else last
         seen.update(counts)
         row: dict[str, Any] = {
             "name": meta.get("name"),
@@ -127,16 +132,6 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
     return 0
-
-
-def _activity(meta: Meta) -> list[datetime]:
-    """Times something happened to a recorder: start, end, its newest metric point."""
-    moments = [text.parse_time(meta.get("start_time")), text.parse_time(meta.get("end_time"))]
-    stamps = [entry.get("timestamp") for entry in meta.get("metrics", {}).values()]
-    newest = max((s for s in stamps if isinstance(s, int)), default=None)
-    if newest is not None:
-        moments.append(datetime.fromtimestamp(newest / 1000, timezone.utc))
-    return [m for m in moments if m is not None]
 
 
 # ------------------------------------------------------------------ runs
