@@ -466,3 +466,40 @@ def test_files_of_other_tracklite_modules_are_known(store: tuple[Path, str, str,
         env=child_env(root),
     )
     assert done.stdout.strip().endswith("clean"), done.stdout
+
+
+def test_check_reports_progress_per_recorder(store: tuple[Path, str, str, str]) -> None:
+    root, _, _, _ = store
+    calls: list[tuple[int, int]] = []
+    assert tracklite.check(root, progress=lambda done, total: calls.append((done, total))).ok
+    # Three recorders in "exp", one in the deleted experiment: each counted once, in order.
+    assert [done for done, _ in calls] == [1, 2, 3, 4]
+    assert all(done <= total for done, total in calls) and calls[-1] == (4, 4)
+
+
+def test_check_shows_progress_on_a_terminal(store: tuple[Path, str, str, str]) -> None:
+    root, _, _, _ = store
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracklite", "--uri", str(root), "check"],
+            stderr=slave,
+            stdout=subprocess.PIPE,
+            env=child_env(root),
+            timeout=120,
+            check=False,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    assert b"checking" in b"".join(chunks)

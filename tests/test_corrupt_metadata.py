@@ -35,7 +35,18 @@ def _folder_in_place(path: Path) -> None:
     path.mkdir()
 
 
-BREAKS: dict[str, Callable[[Path], None]] = {"truncated": _truncate, "folder": _folder_in_place}
+def _link_outside(path: Path) -> None:
+    outside = path.parents[3] / f"outside-{path.name}"
+    outside.write_bytes(path.read_bytes())  # a valid file: only the link makes it wrong
+    path.unlink()
+    path.symlink_to(outside)
+
+
+BREAKS: dict[str, Callable[[Path], None]] = {
+    "truncated": _truncate,
+    "folder": _folder_in_place,
+    "link": _link_outside,
+}
 
 
 def _one_warning(caught: list[warnings.WarningMessage], path: Path) -> None:

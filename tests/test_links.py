@@ -5,6 +5,7 @@ swapped for a link while the operation runs."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -123,6 +124,35 @@ def test_linked_metrics_folder_of_a_running_run(r: QlibRecorder, outside: Path) 
         os.rename(metrics.with_name("metrics.real"), metrics)
         r.flush()
     assert rec.list_metrics()["loss"] == 9.0
+
+
+def test_linked_experiment_and_recorder_folders_receive_nothing(
+    r: QlibRecorder, outside: Path
+) -> None:
+    rec = finished(r)
+    exp_dir, rec_dir = rec.ref.dir.parent, rec.ref.dir
+    # A lookalike of the recorder outside: tracklite must not tag it, nor start runs beside it.
+    twin = outside / rec_dir.name
+    shutil.copytree(rec_dir, twin)
+    (outside / "experiment.json").write_bytes((exp_dir / "experiment.json").read_bytes())
+    planted = outside_state(outside)
+    os.rename(rec_dir, rec_dir.with_name(rec_dir.name + ".real"))
+    rec_dir.symlink_to(twin)
+    with pytest.raises((UnsafeLinkError, tracklite.MetricWriteError), match="symbolic link"):
+        rec.set_tags(k="v")
+    rec_dir.unlink()
+    os.rename(rec_dir.with_name(rec_dir.name + ".real"), rec_dir)
+    rec.flush()  # repaired: the kept tag lands in the real folder
+    assert rec.list_tags()["k"] == "v"
+    os.rename(exp_dir, exp_dir.with_name(exp_dir.name + ".real"))
+    exp_dir.symlink_to(outside)
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        r.start_exp(experiment_id=rec.experiment_id, recorder_name="new")
+    assert outside_state(outside) == planted
+    shutil.rmtree(twin)
+    (outside / "experiment.json").unlink()
+    exp_dir.unlink()
+    os.rename(exp_dir.with_name(exp_dir.name + ".real"), exp_dir)
 
 
 def test_planted_lock_link_creates_nothing_outside(r: QlibRecorder, outside: Path) -> None:

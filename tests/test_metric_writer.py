@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -436,7 +437,41 @@ def test_a_flush_after_a_background_failure_warns_once_the_points_are_safe(
         wait_until(lambda: buf.error is not None, timeout=10)
         get_writer().configure(flush_interval=60)  # no second background attempt meanwhile
         repair_metrics_dir(rec, aside)
-        with pytest.warns(RuntimeWarning, match=f"earlier background write of recorder {rec.id}"):
+        with pytest.warns(
+            RuntimeWarning, match=f"earlier background write of recorder {rec.id}"
+        ) as caught:
             R.flush()
+        assert caught[0].filename == __file__  # pointed at the caller's flush
         R.end_exp()
     assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
+
+
+def test_deleting_a_tag_of_a_running_recorder(R: QlibRecorder) -> None:
+    with writer_settings(flush_interval=60), R.start(experiment_name="tags"):
+        rec = R.get_recorder()
+        R.set_tags(keep="1", drop="2")
+        R.flush()
+        rec.delete_tags("drop", "never-set")
+        R.flush()
+        on_file = json.loads(rec.ref.meta_path.read_text())["tags"]
+        assert on_file.get("keep") == "1" and "drop" not in on_file
+
+
+def test_the_writer_thread_beats_while_nothing_is_flushed(
+    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In this process: the heartbeat's mtime moves on every beat interval although the flush
+    interval is a minute and points are pending."""
+    from tracklite.metrics import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 0.1)
+    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=1.0)  # pending: nothing is flushed meanwhile
+        heartbeat = rec.ref.dir / "heartbeat"
+        past = time.time() - 1000
+        os.utime(heartbeat, (past, past))
+        wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=10)
+        assert not list(rec.ref.metrics_dir.glob("*.parquet"))
+        names = [t.name for t in threading.enumerate()]
+        assert "tracklite-writer" in names  # findable in a stack dump

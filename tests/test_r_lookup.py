@@ -368,3 +368,31 @@ def test_experiment_delete_recorder_stays_in_its_experiment(R: QlibRecorder) -> 
     assert list(R.list_recorders(experiment_name="a")) == [rec.id]
     R.get_exp(experiment_name="a").delete_recorder(recorder_id=rec.id)
     assert R.list_recorders(experiment_name="a") == {}
+
+
+def test_listed_recorders_show_what_get_recorder_shows(R: QlibRecorder) -> None:
+    """Listed recorders convert their times to qlib's format only when read."""
+    with R.start(experiment_name="times"):
+        R.log_params(a=1)
+    exp = R.get_exp(experiment_name="times")
+    (listed,) = exp.list_recorders(rtype=exp.RT_L)
+    fetched = R.get_recorder(recorder_id=listed.id, experiment_name="times")
+    assert listed.info == fetched.info
+    assert listed.start_time is not None and listed.end_time is not None
+    listed.end_time = "set by hand"
+    assert listed.info["end_time"] == "set by hand"
+
+
+def test_a_recorder_pickled_by_an_earlier_release_unpickles(R: QlibRecorder) -> None:
+    import pickle
+
+    with R.start(experiment_name="old"):
+        recorder = R.get_recorder()
+    state = recorder.__getstate__()
+    for key in ("_iso_times", "_local_times"):
+        del state[key]
+    state.update(start_time="2024-01-01 00:00:00", end_time=None)  # as earlier releases kept
+    old = object.__new__(type(recorder))
+    old.__setstate__(state)
+    assert (old.start_time, old.end_time) == ("2024-01-01 00:00:00", None)
+    assert pickle.loads(pickle.dumps(recorder)).info == recorder.info

@@ -45,3 +45,20 @@ def test_a_failed_build_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         atomic.publish_folder(tmp_path / "0123abcd", fill)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_marker_planted_as_a_link_is_not_read(tmp_path: Path) -> None:
+    from tracklite import StoreError
+    from tracklite.store.root import Store
+
+    root = tmp_path / "store"
+    Store(root).ensure()
+    marker = root / "tracklite.json"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(marker.read_bytes())  # a valid marker: only the link makes it wrong
+    marker.unlink()
+    marker.symlink_to(outside)
+    with pytest.raises(StoreError, match=r"tracklite\.json"):
+        Store(root).exists()
+    with pytest.raises(OSError):
+        atomic.read_json(marker)

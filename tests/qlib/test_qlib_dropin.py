@@ -24,14 +24,18 @@ SCRIPT = """
 import json, sys
 from _qlib_support import market_task, port_config
 
-FIRST = sys.argv[1] == "qlib-first"
-if FIRST:
+ORDER = sys.argv[1]
+if ORDER == "qlib-first":
     import qlib
     qlib.init(provider_uri=sys.argv[2])
 from tracklite import R  # the only change to the script
-if not FIRST:
+if ORDER == "run-first":  # a run started before qlib is even imported
+    R.start_exp(experiment_name="lgb")
+if ORDER != "qlib-first":
     import qlib
     qlib.init(provider_uri=sys.argv[2])
+if ORDER != "run-first":
+    R.start_exp(experiment_name="lgb")
 
 from qlib.utils import init_instance_by_config
 from qlib.workflow import R as qlib_R
@@ -44,16 +48,16 @@ model = init_instance_by_config({
 })
 dataset = init_instance_by_config(task["dataset"])
 evals = {}
-with R.start(experiment_name="lgb"):
-    model.fit(dataset, evals_result=evals)
-    rec = R.get_recorder()
-    assert qlib_R.get_recorder() is rec
-    SignalRecord(model, dataset, rec).generate()
-    SigAnaRecord(rec, ana_long_short=True).generate()  # loads pred.pkl from the root
-    PortAnaRecord(rec, port_config(), "day").generate()
-    SigAnaRecord(rec).check(include_self=True)
-    qlib_R.save_objects(**{"extra.pkl": 1})
-    assert qlib_R.load_object("extra.pkl") == 1
+model.fit(dataset, evals_result=evals)
+rec = R.get_recorder()
+assert qlib_R.get_recorder() is rec
+SignalRecord(model, dataset, rec).generate()
+SigAnaRecord(rec, ana_long_short=True).generate()  # loads pred.pkl from the root
+PortAnaRecord(rec, port_config(), "day").generate()
+SigAnaRecord(rec).check(include_self=True)
+qlib_R.save_objects(**{"extra.pkl": 1})
+assert qlib_R.load_object("extra.pkl") == 1
+R.end_exp()
 
 # qlib's trainer, online tool and collector, unchanged, on the same R.
 from qlib.model.trainer import task_train
@@ -73,7 +77,7 @@ print(json.dumps({"id": rec.id, "evals": {k: v["l2"] for k, v in evals.items()}}
 """
 
 
-@pytest.mark.parametrize("order", ["qlib-first", "tracklite-first"])
+@pytest.mark.parametrize("order", ["qlib-first", "tracklite-first", "run-first"])
 def test_qlib_code_records_into_the_tracklite_run(
     order: str, market: Path, tmp_path: Path, workdir: Path, python: Callable[..., Any]
 ) -> None:

@@ -18,7 +18,7 @@ from _ui_store import XSS_PARAM, build_store
 import tracklite
 from tracklite import ExpManager, QlibRecorder, SigAnaRecord, SignalRecord, UsageError
 from tracklite.ui import data as ui_data
-from tracklite.ui.data import OutsideArtifacts, StoreData, summarize
+from tracklite.ui.data import OutsideArtifacts, StoreData, summarize_curve
 from tracklite.ui.thin import curves, m4
 
 pytest.importorskip("plotly")
@@ -96,7 +96,8 @@ def test_summaries_last_min_max_best_step(store: tuple[str, dict[str, str]]) -> 
             "timestamp": pa.array([1, 2, 3], pa.int64()).cast(pa.timestamp("ms", "UTC")),
         }
     )
-    assert summarize(table)["m"]["last"] == 2.0  # highest step, the last logged winning
+    (curve,) = curves(table)
+    assert summarize_curve(curve)["last"] == 2.0  # highest step, the last logged winning
 
 
 def test_artifact_paths_never_leave_the_recorder(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, UsageError
 from ..store.names import check_name
+from ..store.ref import RecorderRef
 from . import kinds
 from .recorder import Recorder
 from .stores import store_for
@@ -185,17 +189,28 @@ class Experiment:
         """
         if rtype not in (Experiment.RT_D, Experiment.RT_L):
             raise NotImplementedError("This type of input is not supported")
-        from ..search.listing import matching_recorder_metas
+        from ..search.listing import matching_recorder_columns
 
-        metas = matching_recorder_metas(
+        found = matching_recorder_columns(
             store_for(self._uri),
             [self.id],
             filter_string=filter_string,
             status=status,
             max_results=max_results,
         )
-        make = kinds.recorder_class()._from_meta
-        recorders = [make(self._uri, meta) for meta in metas]
+        root = store_for(self._uri).root
+        make = kinds.recorder_class()._listed
+        with _no_collection():
+            recorders = [
+                make(self._uri, RecorderRef(root, self.id, rec_id), name, state, times)
+                for rec_id, name, state, times in zip(
+                    found["id"],
+                    found["name"],
+                    found["status"],
+                    zip(found["start_time"], found["end_time"], strict=True),
+                    strict=True,
+                )
+            ]
         if rtype == Experiment.RT_D:
             return {rec.id: rec for rec in recorders if rec.id is not None}
         return recorders
@@ -208,3 +223,17 @@ class Experiment:
         from . import run_list
 
         return run_list.search_records(self._uri, [self.id], output_format, **kwargs)
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while many objects are built: they form no cycles,
+    and every collection would walk all of them again (it more than halved listing 100,000
+    recorders)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -28,6 +28,13 @@ STATUSES = ("SCHEDULED", "RUNNING", "FINISHED", "FAILED")
 _ELSEWHERE = -1  # ``_started_pid`` of a copy unpickled outside the process that started the run
 
 
+class _Unset:
+    """A time not converted to qlib's format yet."""
+
+
+_NOT_CONVERTED = (_Unset(), _Unset())
+
+
 class Recorder:
     """A recorder (run): params, tags, metrics and artifacts stored in one folder.
 
@@ -44,8 +51,10 @@ class Recorder:
         self.experiment_id = experiment_id
         self.name = name
         self.id: str | None = None
-        self.start_time: str | None = None
-        self.end_time: str | None = None
+        # Stored ISO times, shown in qlib's local format on first read: listing 100,000
+        # recorders converts none of them.
+        self._iso_times: tuple[str | None, str | None] = (None, None)
+        self._local_times: tuple[str | _Unset | None, str | _Unset | None] = (None, None)
         self.status = Recorder.STATUS_S
         self._uri = uri
         self._ref: RecorderRef | None = None
@@ -58,11 +67,62 @@ class Recorder:
         rec._load(meta)
         return rec
 
+    @classmethod
+    def _listed(
+        cls,
+        uri: str,
+        ref: RecorderRef,
+        name: str,
+        status: str,
+        times: tuple[str | None, str | None],
+    ) -> Recorder:
+        """A recorder as a listing found it: ``status`` already judged for liveness,
+        ``times`` the stored start and end."""
+        rec = cls(ref.experiment_id, uri, name)
+        rec.id = ref.recorder_id
+        rec.status = status
+        rec._ref = ref
+        rec._set_iso_times(times)
+        return rec
+
+    def _set_iso_times(self, times: tuple[str | None, str | None]) -> None:
+        self._iso_times = times
+        self._local_times = _NOT_CONVERTED
+
+    def _local_time(self, which: int) -> str | None:
+        value = self._local_times[which]
+        if isinstance(value, _Unset):
+            value = iso_to_local_string(self._iso_times[which])
+            self._set_local_time(which, value)
+        return value
+
+    def _set_local_time(self, which: int, value: str | None) -> None:
+        times = list(self._local_times)
+        times[which] = value
+        self._local_times = (times[0], times[1])
+
+    @property
+    def start_time(self) -> str | None:
+        """When the run started, in qlib's format: local ``%Y-%m-%d %H:%M:%S``; or None."""
+        return self._local_time(0)
+
+    @start_time.setter
+    def start_time(self, value: str | None) -> None:
+        self._set_local_time(0, value)
+
+    @property
+    def end_time(self) -> str | None:
+        """When the run ended, in qlib's format; None while it runs."""
+        return self._local_time(1)
+
+    @end_time.setter
+    def end_time(self, value: str | None) -> None:
+        self._set_local_time(1, value)
+
     def _load(self, meta: Meta) -> None:
         self.id = meta["id"]
         self.name = meta["name"]
-        self.start_time = iso_to_local_string(meta.get("start_time"))
-        self.end_time = iso_to_local_string(meta.get("end_time"))
+        self._set_iso_times((meta.get("start_time"), meta.get("end_time")))
         self._ref = RecorderRef(store_for(self._uri).root, self.experiment_id, meta["id"])
         # A RUNNING recorder whose process is gone reads as DEAD (docs/reliability.md).
         # (Only a RUNNING one needs its folder path: listing builds thousands of these.)
@@ -115,6 +175,10 @@ class Recorder:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         pickled_on = state.pop("_pickled_on", None)
+        # Pickles of earlier releases hold the local times themselves.
+        local = (state.pop("start_time", None), state.pop("end_time", None))
+        state.setdefault("_iso_times", (None, None))
+        state.setdefault("_local_times", local)
         self.__dict__.update(state)
         if self._started_pid is not None and (
             pickled_on != socket.gethostname() or self._started_pid != os.getpid()

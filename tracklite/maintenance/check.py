@@ -153,23 +153,36 @@ class CheckReport:
 
 
 def check(
-    root: str | os.PathLike[str], fix: bool = False, *, temp_age: float = TEMP_STALE_AFTER
+    root: str | os.PathLike[str],
+    fix: bool = False,
+    *,
+    temp_age: float = TEMP_STALE_AFTER,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Verify the store at ``root`` (a path or ``file:`` URI); with ``fix``, repair it.
 
     :param root: the store folder.
     :param fix: repair what can be repaired without losing data (see the module docstring).
     :param temp_age: seconds after which a temporary file counts as abandoned.
+    :param progress: called as ``progress(recorders checked, recorders found so far)``.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
     """
-    return _Checker(layout.uri_to_path(root), fix, temp_age).run()
+    return _Checker(layout.uri_to_path(root), fix, temp_age, progress).run()
 
 
 class _Checker:
-    def __init__(self, root: Path, fix: bool, temp_age: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        fix: bool,
+        temp_age: float,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.root = root
+        self.progress = progress
+        self.checked = self.found_recorders = 0
         self.store = Store(root)
         self.fix = fix
         self.temp_age = temp_age
@@ -394,7 +407,9 @@ class _Checker:
                     )
                 return None
             meta = self.recover_experiment(folder, path, problem)
-        for entry in self.entries(folder):
+        entries = self.entries(folder)
+        self.found_recorders += sum(1 for e in entries if layout.is_id_name(e.name))
+        for entry in entries:
             name = entry.name
             if name == layout.EXPERIMENT_FILE or name in EXTRA_EXPERIMENT_ENTRIES:
                 continue
@@ -445,6 +460,10 @@ class _Checker:
             if folder.is_dir():
                 raise
             # gc removed it, or another check quarantined it, while we looked: nothing to do.
+        finally:
+            self.checked += 1
+            if self.progress is not None:
+                self.progress(self.checked, max(self.checked, self.found_recorders))
 
     def _check_recorder(self, exp_id: str, folder: Path) -> None:
         path = folder / layout.RECORDER_FILE

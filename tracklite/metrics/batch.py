@@ -17,9 +17,22 @@ def columns_of(metrics: Any, steps: Any = None) -> Columns:
     Raises ``TypeError``/``ValueError`` naming the key or argument at fault; nothing is queued
     unless every column is valid.
     """
-    import sys
-
     import numpy as np
+
+    data, steps = _key_arrays(metrics, steps)
+    columns = _value_columns(data)
+    if not columns:
+        return []
+    length = len(columns[0][1])
+    step_col = np.arange(length, dtype=np.int64) if steps is None else _step_column(steps, length)
+    stamps = np.full(length, now_ms(), dtype=np.int64)
+    return [(key, step_col, values, stamps) for key, values in columns]
+
+
+def _key_arrays(metrics: Any, steps: Any) -> tuple[Mapping[Any, Any], Any]:
+    """``{key: array-like}`` and the steps: a DataFrame gives its columns, and its ``step``
+    column (else its index) as the steps unless ``steps`` is given."""
+    import sys
 
     # A DataFrame can only come from an imported pandas: don't pay its import otherwise.
     pd = sys.modules.get("pandas")
@@ -31,14 +44,19 @@ def columns_of(metrics: Any, steps: Any = None) -> Columns:
                 frame = frame.drop(columns="step")
             else:
                 steps = frame.index.to_numpy()
-        data: Mapping[Any, Any] = {key: frame[key].to_numpy() for key in frame.columns}
-    elif isinstance(metrics, Mapping):
-        data = metrics
-    else:
-        raise TypeError(
-            f"metrics must be a pandas DataFrame or a mapping of key to array, "
-            f"got {type(metrics).__name__}"
-        )
+        return {key: frame[key].to_numpy() for key in frame.columns}, steps
+    if isinstance(metrics, Mapping):
+        return metrics, steps
+    raise TypeError(
+        f"metrics must be a pandas DataFrame or a mapping of key to array, "
+        f"got {type(metrics).__name__}"
+    )
+
+
+def _value_columns(data: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    """Each key checked, with its values as float64; every column of one length."""
+    import numpy as np
+
     columns: list[tuple[str, Any]] = []
     length: int | None = None
     for key, raw in data.items():
@@ -55,30 +73,30 @@ def columns_of(metrics: Any, steps: Any = None) -> Columns:
         elif len(array) != length:
             raise ValueError(f"metric {key!r} has {len(array)} values; the others have {length}")
         columns.append((key, array.astype(np.float64)))
-    if length is None:
-        return []
-    if steps is None:
-        step_col = np.arange(length, dtype=np.int64)
-    else:
-        raw_steps = np.asarray(steps)
-        if raw_steps.ndim != 1 or len(raw_steps) != length:
-            raise ValueError(
-                f"steps must be one-dimensional with {length} values, got shape {raw_steps.shape}"
-            )
-        if raw_steps.dtype.kind == "f":
-            if not np.all(np.isfinite(raw_steps)) or not np.all(raw_steps == np.round(raw_steps)):
-                raise TypeError("steps must be integers")
-        elif raw_steps.dtype.kind not in "iu":
-            raise TypeError(f"steps must be integers, got dtype {raw_steps.dtype}")
-        # A cast would wrap (uint64) or give garbage (floats) outside int64, silently.
-        if length and (
-            (raw_steps.dtype.kind == "u" and raw_steps.max() > np.iinfo(np.int64).max)
-            or (
-                raw_steps.dtype.kind == "f"
-                and not -(2.0**63) <= raw_steps.min() <= raw_steps.max() < 2.0**63
-            )
-        ):
-            raise ValueError("steps must fit in int64 (-2**63 .. 2**63-1)")
-        step_col = raw_steps.astype(np.int64)
-    stamps = np.full(length, now_ms(), dtype=np.int64)
-    return [(key, step_col, values, stamps) for key, values in columns]
+    return columns
+
+
+def _step_column(steps: Any, length: int) -> Any:
+    """The steps as int64: ``length`` integers (floats only if whole), all within int64."""
+    import numpy as np
+
+    raw_steps = np.asarray(steps)
+    if raw_steps.ndim != 1 or len(raw_steps) != length:
+        raise ValueError(
+            f"steps must be one-dimensional with {length} values, got shape {raw_steps.shape}"
+        )
+    if raw_steps.dtype.kind == "f":
+        if not np.all(np.isfinite(raw_steps)) or not np.all(raw_steps == np.round(raw_steps)):
+            raise TypeError("steps must be integers")
+    elif raw_steps.dtype.kind not in "iu":
+        raise TypeError(f"steps must be integers, got dtype {raw_steps.dtype}")
+    # A cast would wrap (uint64) or give garbage (floats) outside int64, silently.
+    if length and (
+        (raw_steps.dtype.kind == "u" and raw_steps.max() > np.iinfo(np.int64).max)
+        or (
+            raw_steps.dtype.kind == "f"
+            and not -(2.0**63) <= raw_steps.min() <= raw_steps.max() < 2.0**63
+        )
+    ):
+        raise ValueError("steps must fit in int64 (-2**63 .. 2**63-1)")
+    return raw_steps.astype(np.int64)

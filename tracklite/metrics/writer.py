@@ -504,7 +504,7 @@ class MetricWriter:
                 f"an earlier background write of recorder {buf.ref.recorder_id} failed "
                 f"({earlier}); its points were kept and are now written",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of Recorder.flush or R.flush
             )
 
     def finish(self, ref: RecorderRef, finish: Callable[[Meta], None]) -> None:

@@ -20,7 +20,8 @@ their errors are both tracklite's and qlib's exception types (qlib's ``except`` 
 this module is imported, every experiment and recorder tracklite creates is of these classes.
 
 Importing this module imports qlib (and, through ``qlib.workflow``, MLflow); ``import tracklite``
-never imports this module.
+never imports this module. ``from tracklite import R`` imports it once qlib is loaded, and makes
+qlib's ``R`` tracklite's (:mod:`tracklite.qlib.bridge`).
 """
 
 from __future__ import annotations
@@ -149,5 +150,22 @@ class TrackliteExpManager(_ExpManager, _QlibExpManager):  # type: ignore[misc]
             raise ExpAlreadyExistError(str(exc)) from exc
 
 
+def _adopt_active_run() -> None:
+    """A run of ``tracklite.R`` started before qlib was loaded: its experiment and recorder
+    objects become these classes, so qlib's code accepts them too. (The subclasses add no
+    state, only qlib's base classes and error types, so the objects stay what they were.)"""
+    from ..api.qlib_r import R
+
+    experiment = R.exp_manager.active_experiment
+    if experiment is None:
+        return
+    if type(experiment) is _Experiment:
+        experiment.__class__ = TrackliteExperiment
+    recorder = experiment.active_recorder
+    if recorder is not None and type(recorder) is _Recorder:
+        recorder.__class__ = TrackliteRecorder
+
+
 # From now on tracklite hands out these classes, whichever manager or R creates the objects.
 _kinds.hand_out(TrackliteExperiment, TrackliteRecorder)
+_adopt_active_run()

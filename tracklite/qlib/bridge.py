@@ -32,6 +32,8 @@ class TrackliteRecorderWrapper(RecorderWrapper):  # type: ignore[misc]
     def register(self, provider: Any) -> None:
         if _replaced(provider):
             provider = _tracklite_R
+            if self.__dict__.get("_provider") is provider:
+                return  # nothing changes, so qlib.init may even come inside a tracklite run
         # qlib's own check follows: no re-initialisation while a run is active.
         super().register(provider)
 

@@ -54,7 +54,7 @@ LEGACY_SUMMARY_FILE: Final = ".summary.arrow"
 #: Schema metadata key holding the summary's state (see :class:`Summary`).
 META_KEY: Final = b"tracklite.summary"
 #: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
-CACHE_VERSION: Final = 2
+CACHE_VERSION: Final = 3
 #: The experiment folder's identity is trusted only when its ``mtime`` is this much older than
 #: the summary's build (coarse timestamps and clock skew). ``TRACKLITE_SUMMARY_RACY`` (seconds).
 RACY_NS: Final = int(float(os.environ.get("TRACKLITE_SUMMARY_RACY", "5")) * 1e9)
@@ -66,6 +66,8 @@ FOLD_BYTES: Final = 64 * 1024
 #: are internal and never reach a user's frame.
 RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "end_time"
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
+#: Unix milliseconds of the newest latest-metric point (the recorder's last logging activity).
+LAST_POINT = "_last_point_ms"
 
 # tracklite check must not report the cache and the journals as unknown files.
 _check.EXTRA_EXPERIMENT_ENTRIES.update({LEGACY_SUMMARY_FILE, changes.CHANGES_DIR})
@@ -102,7 +104,8 @@ def folder_names(exp_dir: Path) -> list[str]:
 
 def _read_bytes(path: str) -> bytes:
     # os.open/os.read skip the buffered file object: a third of the cost of open() per file.
-    fd = os.open(path, os.O_RDONLY)
+    # Never through a link (a recorder.json planted as one is skipped, like any unreadable file).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         chunks = [os.read(fd, 1 << 16)]
         while len(chunks[-1]) == 1 << 16:
@@ -275,17 +278,29 @@ def _info_columns(parsed: pa.Table, names: list[str], experiment_id: str) -> dic
 
 
 def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
-    """``metrics.<key>`` (latest values, float64), ``params.<key>`` and ``tags.<key>`` (str)."""
+    """``metrics.<key>`` (latest values, float64), ``params.<key>`` and ``tags.<key>`` (str),
+    and the newest point's time."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     columns: dict[str, Any] = {}
+    stamps = []
     for key, child in _fields(parsed, "metrics"):
-        value = dict(_struct_fields(child)).get("value")
+        entry = dict(_struct_fields(child))
+        value = entry.get("value")
         if value is None or not (
             pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
         ):
             raise TypeError(key)
         columns[f"metrics.{key}"] = value.cast(pa.float64())
+        stamp = entry.get("timestamp")
+        if stamp is not None and pa.types.is_integer(stamp.type):
+            stamps.append(stamp.cast(pa.int64()))
+    columns[LAST_POINT] = (
+        pc.max_element_wise(*stamps, skip_nulls=True)
+        if stamps
+        else pa.nulls(parsed.num_rows, pa.int64())
+    )
     for prefix in ("params", "tags"):
         for key, child in _fields(parsed, prefix):
             if not (pa.types.is_string(child.type) or pa.types.is_null(child.type)):
@@ -385,6 +400,7 @@ def metas_table(
         START: _string_array([m.get("start_time") for m in metas]),
         END: _string_array([m.get("end_time") for m in metas]),
         OWNER: pa.array(owners, string),
+        LAST_POINT: pa.array(_last_points(metas), pa.int64()),
     }
     for key, entries_of_key in metrics.items():
         columns[f"metrics.{key}"] = _metric_array(entries_of_key)
@@ -392,6 +408,20 @@ def metas_table(
         for key, values in table.items():
             columns[f"{prefix}.{key}"] = _string_array(values)
     return pa.table(columns)
+
+
+def _last_points(metas: list[Mapping[str, Any]]) -> list[int | None]:
+    """Per recorder, the newest timestamp among its latest metric points (None if none)."""
+    newest: list[int | None] = []
+    for meta in metas:
+        entries = meta.get("metrics")
+        stamps = [
+            e["timestamp"]
+            for e in (entries.values() if isinstance(entries, dict) else ())
+            if isinstance(e, dict) and type(e.get("timestamp")) is int
+        ]
+        newest.append(max(stamps) if stamps else None)
+    return newest
 
 
 def _string_array(values: list[Any]) -> pa.Array[Any]:

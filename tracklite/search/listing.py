@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,31 +95,88 @@ def matching_recorder_metas(
     ``max_results``: ``id``, ``name``, ``experiment_id``, ``status`` (DEAD for a RUNNING
     recorder whose process is gone), ``start_time``, ``end_time``, ``lifecycle``, ``owner``
     (params, tags and metrics are not included)."""
+    found = matching_recorder_columns(
+        store,
+        experiment_ids,
+        filter_string=filter_string,
+        status=status,
+        max_results=max_results,
+        run_view_type=run_view_type,
+        order_by=order_by,
+        use_cache=use_cache,
+    )
+    found["owner"] = [json.loads(owner) if owner else None for owner in found["owner"]]
+    return [dict(zip(found, values, strict=True)) for values in zip(*found.values(), strict=True)]
+
+
+def matching_recorder_columns(
+    store: Store,
+    experiment_ids: Sequence[str],
+    *,
+    filter_string: str | None = "",
+    status: str | None = None,
+    max_results: int | None = None,
+    run_view_type: int = ACTIVE_ONLY,
+    order_by: Sequence[str] | None = None,
+    use_cache: bool = True,
+) -> dict[str, list[Any]]:
+    """What :func:`matching_recorder_metas` gives, as one list per field (``owner`` as its
+    JSON text): no dict per recorder, for listings of many."""
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     ids = _experiment_ids(store, experiment_ids, None)
     rows = _rows(store, ids, run_view_type, use_cache)
     statuses = _statuses(store, rows)
     chosen = _select(store, rows, statuses, query, status=status)
-    picked = rows.select(
-        [cache.RUN_ID, cache.EXPERIMENT_ID, cache.NAME, cache.START, cache.END, cache.LIFECYCLE]
-    ).take(chosen)
-    owners = rows.column(cache.OWNER).take(chosen).to_pylist()
-    columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
-    return [
-        {
-            "id": rec_id,
-            "experiment_id": exp_id,
-            "name": name,
-            "status": state,
-            "start_time": start,
-            "end_time": end,
-            "lifecycle": lifecycle,
-            "owner": json.loads(owner) if owner else None,
-        }
-        for rec_id, exp_id, name, start, end, lifecycle, state, owner in zip(
-            *columns, statuses[chosen].tolist(), owners, strict=True
-        )
-    ]
+    fields = {
+        "id": cache.RUN_ID,
+        "experiment_id": cache.EXPERIMENT_ID,
+        "name": cache.NAME,
+        "status": None,
+        "start_time": cache.START,
+        "end_time": cache.END,
+        "lifecycle": cache.LIFECYCLE,
+        "owner": cache.OWNER,
+    }
+    picked = rows.select([c for c in fields.values() if c is not None]).take(chosen)
+    return {
+        key: statuses[chosen].tolist() if column is None else picked.column(column).to_pylist()
+        for key, column in fields.items()
+    }
+
+
+def experiment_overview(store: Store, experiment_id: str) -> tuple[dict[str, int], int | None]:
+    """An experiment's active recorders counted by status (DEAD judged now), and the Unix
+    milliseconds of the last thing that happened to one of them: a start, an end or a metric
+    point (None if none has a time)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = _rows(store, [experiment_id], ACTIVE_ONLY, True)
+    counts = Counter(_statuses(store, rows).tolist())
+    newest: list[int] = []
+    for name in (cache.START, cache.END):
+        try:
+            stamps = rows.column(name).cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            stamps = pa.chunked_array([_epoch_ms(rows.column(name).to_pylist())], pa.int64())
+        newest.append(pc.max(stamps).as_py())
+    if cache.LAST_POINT in rows.column_names:
+        newest.append(pc.max(rows.column(cache.LAST_POINT)).as_py())
+    found = [t for t in newest if t is not None]
+    return dict(counts), max(found) if found else None
+
+
+def _epoch_ms(values: list[str | None]) -> list[int | None]:
+    """Stored times Arrow's parser does not take, one by one (unreadable ones left out)."""
+    from ..store.clock import iso_to_ms
+
+    result: list[int | None] = []
+    for value in values:
+        try:
+            result.append(iso_to_ms(value))
+        except (TypeError, ValueError):
+            result.append(None)
+    return result
 
 
 # ------------------------------------------------------------------------------ arguments

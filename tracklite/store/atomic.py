@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -36,25 +35,27 @@ def publish(target: Path, write: Callable[[IO[bytes]], None], *, durable: bool =
 
     ``durable`` fsyncs the file before the rename whatever :data:`FSYNC` says. The temporary is
     created exclusively, never through a link, with the umask's mode (not ``mkstemp``'s 0600),
-    and renamed relative to the folder's descriptor: a link at ``target`` is replaced, never
-    followed.
+    and renamed relative to the folder's descriptor. A link at ``target``, or a folder holding it
+    that is a link (other than a store root), is refused with ``UnsafeLinkError``.
     """
-    with safefs.open_dir(target.parent) as folder:
+    with safefs.open_holder(target) as folder:
         folder.publish(target.name, write, durable=durable)
 
 
 def publish_folder(target: Path, fill: Callable[[Path], None]) -> None:
     """Create folder ``target`` whole: build it under a hidden staging name beside it (``fill``
     writes its files), then rename it into place. A listing never sees a half-made folder, and
-    a failure leaves nothing behind."""
-    staging = target.with_name(f".{target.name}-{secrets.token_hex(4)}.creating")
-    staging.mkdir(mode=safefs.DIR_MODE)
-    try:
-        fill(staging)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    a failure leaves nothing behind. A folder holding ``target`` that is a link (other than a
+    store root) is refused."""
+    with safefs.open_holder(target) as parent:
+        name = f".{target.name}-{secrets.token_hex(4)}.creating"
+        parent.mkdir(name)
+        try:
+            fill(target.parent / name)
+            parent.rename(name, parent, target.name)
+        except BaseException:
+            parent.rmtree(name)
+            raise
 
 
 def write_bytes(target: Path, data: bytes, *, durable: bool = False) -> None:

@@ -8,7 +8,6 @@ it would let two processes hold "the" lock on two different inodes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import LockTimeoutError, UnsafeLinkError
+from . import safefs
 
 #: Seconds to wait for a lock before failing with a clear error (a lock is held for milliseconds;
 #: a long wait means a hung process or a filesystem without working locks).
@@ -82,13 +82,11 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
 def _open_lock_file(path: Path) -> IO[str]:
     """Open (creating with the umask's mode) the lock file itself: a link planted in its place
     is refused, so locking never creates or opens a file outside the store."""
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o666)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+    with safefs.open_holder(path) as folder:
+        try:
+            fd = folder.open_fd(path.name, os.O_RDWR | os.O_CREAT)
+        except UnsafeLinkError:
             raise UnsafeLinkError(path, "lock file") from None
-        raise
     return os.fdopen(fd, "a")
 
 

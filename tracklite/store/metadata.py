@@ -1,7 +1,7 @@
 """Reading ``experiment.json`` and ``recorder.json``: one reader, one policy for broken files.
 
 A broken metadata file (truncated, not a JSON object, a folder in its place, a newer format,
-an ``id`` that is not its folder's) harms only its own experiment or recorder:
+an ``id`` that is not its folder's, a symbolic link) harms only its own experiment or recorder:
 
 - asked for directly (an experiment or recorder by id), it raises :class:`CorruptMetadataError`
   naming the file;
@@ -24,12 +24,16 @@ from . import layout
 
 Meta = dict[str, Any]
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
 
 def read(path: str | os.PathLike[str], folder_id: str) -> Meta | None:
     """The metadata file at ``path`` (of the folder named ``folder_id``), or None if there is
     none; :class:`CorruptMetadataError` if it cannot be used."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # Never through a link: a metadata file planted as a link must not read a file elsewhere.
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:

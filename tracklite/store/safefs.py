@@ -96,6 +96,14 @@ class Dir:
             raise
         return current
 
+    def mkdir(self, name: str) -> None:
+        """Create sub-folder ``name`` (umask-honouring mode); errors name the full path."""
+        _single(name)
+        try:
+            os.mkdir(name, DIR_MODE, dir_fd=self.fd)
+        except OSError as exc:
+            raise self._refusal(name, exc) from exc
+
     def names(self) -> list[str]:
         """Names of the entries, sorted."""
         return sorted(os.listdir(self.fd))
@@ -179,6 +187,9 @@ class Dir:
         _single(name)
         try:
             os.replace(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except OSError as exc:
+            self.discard(tmp)
+            raise self._refusal(name, exc) from exc
         except BaseException:
             self.discard(tmp)
             raise
@@ -201,7 +212,10 @@ class Dir:
         """Move entry ``name`` (file, folder or link: the entry itself) to ``dst/dst_name``."""
         _single(name)
         _single(dst_name)
-        os.rename(name, dst_name, src_dir_fd=self.fd, dst_dir_fd=dst.fd)
+        try:
+            os.rename(name, dst_name, src_dir_fd=self.fd, dst_dir_fd=dst.fd)
+        except OSError as exc:
+            raise self._refusal(name, exc) from exc
 
     def unlink(self, name: str, *, missing_ok: bool = True) -> bool:
         """Remove a file or link entry; False if it was already gone."""
@@ -271,6 +285,20 @@ def open_dir(path: str | os.PathLike[str], *, follow: bool = True) -> Dir:
             raise UnsafeLinkError(path) from None
         raise
     return Dir(fd, Path(path))
+
+
+def open_holder(target: Path) -> Dir:
+    """The folder holding ``target``, refusing it if it is itself a link, unless it is a store
+    root (a store may be reached through a link of the user's; a linked experiment or recorder
+    folder planted in a store must never receive a file)."""
+    from . import layout
+
+    try:
+        return open_dir(target.parent, follow=False)
+    except UnsafeLinkError:
+        if target.name == layout.MARKER or os.path.isfile(target.parent / layout.MARKER):
+            return open_dir(target.parent)
+        raise
 
 
 def open_under(root: str | os.PathLike[str], parts: Iterable[str], *, create: bool = False) -> Dir:

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
@@ -72,6 +73,8 @@ IMAGE_TYPES = {
 PREVIEW_BYTES = 64 * 1024
 PREVIEW_ROWS = 20
 IMAGE_BYTES = 2 * 1024 * 1024
+DIGEST_BUCKETS = 1000  # thinning of the curves read only for their summaries
+DIGESTS_KEPT = 4096  # (run, thinning) digests remembered by a server
 _READERS = 4  # Arrow decodes outside the GIL: a few threads read several recorders at once
 
 
@@ -99,6 +102,8 @@ class StoreData:
     """Read-only views of one store for the page."""
 
     def __init__(self, uri: str | os.PathLike[str]) -> None:
+        self._lock = threading.Lock()
+        self._digests: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
         self.store = Store.from_uri(uri)
         if not self.store.exists():
             raise NotFoundError(f"no tracklite store at {self.store.root}")
@@ -232,34 +237,55 @@ class StoreData:
     ) -> dict[str, dict[str, dict[str, Any]]]:
         """Per run and metric key: last (latest step), min, max, best step, number of points."""
         wanted = None if keys is None else set(keys)
-        out: dict[str, dict[str, dict[str, Any]]] = {}
-        for ref, table in self.points(refs):
-            out[ref.recorder_id] = summarize(table, wanted)
-        return out
+        digests = self.digests(refs, DIGEST_BUCKETS)
+        return {
+            run_id: {k: v["summary"] for k, v in digest.items() if wanted is None or k in wanted}
+            for run_id, digest in digests.items()
+        }
 
     def series(self, refs: Sequence[RecorderRef], key: str, buckets: int) -> list[dict[str, Any]]:
         """One curve per run: the points of ``key`` thinned to ``buckets`` pixel buckets,
         with the number of points logged (``total``)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        digests = self.digests(refs, buckets)
+        empty = {"total": 0, "step": [], "value": [], "time": []}
+        out = []
+        for ref in refs:
+            curve = digests[ref.recorder_id].get(key, empty)
+            out.append({"id": ref.recorder_id, **{k: curve[k] for k in empty}})
+        return out
 
+    def digests(self, refs: Sequence[RecorderRef], buckets: int) -> dict[str, dict[str, Any]]:
+        """Per run, per key: the curve thinned to ``buckets`` and its summary. Remembered per
+        run until its metric files change (a finished run is read once; a running one again
+        after each flush), so a live page polling many charts reads each run once per change."""
+        from ..metrics import segments
         from .thin import curves, m4
 
-        out = []
-        for ref, table in self.points(refs):
-            mine = table.filter(pc.equal(table["key"], pa.scalar(key, pa.string())))
-            entry: dict[str, Any] = {"id": ref.recorder_id, "total": 0}
-            entry.update(step=[], value=[], time=[])
-            for curve in curves(mine):
+        def digest(ref: RecorderRef) -> dict[str, Any]:
+            signature = _signature(ref.metrics_dir)
+            with self._lock:
+                hit = self._digests.get((ref.recorder_id, buckets))
+            if hit is not None and hit[0] == signature:
+                return hit[1]
+            table = segments.read_points(ref.metrics_dir)
+            out = {}
+            for curve in curves(table):
                 keep = m4(curve.step, curve.value, buckets)
-                entry.update(
-                    total=len(curve),
-                    step=curve.step[keep].tolist(),
-                    value=[number(v) for v in curve.value[keep].tolist()],
-                    time=curve.time[keep].tolist(),
-                )
-            out.append(entry)
-        return out
+                out[curve.key] = {
+                    "total": len(curve),
+                    "step": curve.step[keep].tolist(),
+                    "value": [number(v) for v in curve.value[keep].tolist()],
+                    "time": curve.time[keep].tolist(),
+                    "summary": summarize_curve(curve),
+                }
+            with self._lock:
+                if len(self._digests) >= DIGESTS_KEPT:
+                    self._digests.pop(next(iter(self._digests)))  # the oldest
+                self._digests[(ref.recorder_id, buckets)] = (signature, out)
+            return out
+
+        with ThreadPoolExecutor(_READERS) as pool:
+            return {ref.recorder_id: d for ref, d in zip(refs, pool.map(digest, refs), strict=True)}
 
     def csv(self, refs: Sequence[RecorderRef], key: str) -> str:
         """Every point of ``key`` of the runs, uncapped: run_id, step, value, timestamp."""
@@ -375,6 +401,21 @@ class StoreData:
 # ---------------------------------------------------------------------- helpers
 
 
+def _signature(metrics_dir: os.PathLike[str] | str) -> tuple[tuple[str, int, int], ...]:
+    """What identifies a recorder's points: its segment files' names, sizes and mtimes."""
+    try:
+        entries = list(os.scandir(metrics_dir))
+    except FileNotFoundError:
+        return ()
+    found = []
+    for entry in entries:
+        if not entry.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                info = entry.stat(follow_symlinks=False)
+                found.append((entry.name, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
+
+
 def _preview(handle: IO[bytes], path: str) -> dict[str, Any]:
     kind = artifact_kind(path)
     size = os.fstat(handle.fileno()).st_size
@@ -400,17 +441,6 @@ def _preview(handle: IO[bytes], path: str) -> dict[str, Any]:
 
 def artifact_kind(name: str) -> str:
     return KINDS.get(os.path.splitext(name)[1].lower(), "file")
-
-
-def summarize(table: pa.Table, keys: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Per key of one recorder's points (see :func:`summarize_curve`)."""
-    from .thin import curves
-
-    return {
-        curve.key: summarize_curve(curve)
-        for curve in curves(table)
-        if keys is None or curve.key in keys
-    }
 
 
 def summarize_curve(curve: Curve) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import hmac
 import json
 import mimetypes
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -48,6 +49,8 @@ class UiServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = (str(part) for part in self.server_address[:2])
+        if host in ("0.0.0.0", "::"):  # every address: name this machine
+            host = socket.gethostname()
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={self.token}"
 

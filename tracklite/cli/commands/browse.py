@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import math
+import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from ...errors import CorruptMetadataWarning
 from ...search.filter import parse_filter
-from ...search.listing import ACTIVE_ONLY, ALL, search_records
+from ...search.listing import (
+    ACTIVE_ONLY,
+    ALL,
+    experiment_overview,
+    matching_recorder_metas,
+    search_records,
+)
 from ...search.order import parse_order_by
 from ...store.root import Meta
 from .. import resolve, status, tables, text
@@ -22,7 +31,6 @@ from .common import (
     add_command,
     add_deleted_flag,
     is_provenance_param,
-    metric_value,
     non_negative,
     recorder_columns,
     recorder_row,
@@ -87,13 +95,12 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for meta in metas:
-        counts: Counter[str] = Counter()
+        # Counts and last activity from the search rows: no recorder.json read per recorder.
+        counts, newest = experiment_overview(store, meta["id"])
         last = text.parse_time(meta.get("created"))
-        for rec in store.iter_recorders(meta["id"]):
-            counts[status.effective_status(store, rec)] += 1
-            for moment in _activity(rec):
-                if last is None or moment > last:
-                    last = moment
+        if newest is not None:
+            moment = datetime.fromtimestamp(newest / 1000, timezone.utc)
+            last = moment if last is None or moment > last else last
         seen.update(counts)
         row: dict[str, Any] = {
             "name": meta.get("name"),
@@ -127,36 +134,30 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _activity(meta: Meta) -> list[datetime]:
-    """Times something happened to a recorder: start, end, its newest metric point."""
-    moments = [text.parse_time(meta.get("start_time")), text.parse_time(meta.get("end_time"))]
-    stamps = [entry.get("timestamp") for entry in meta.get("metrics", {}).values()]
-    newest = max((s for s in stamps if isinstance(s, int)), default=None)
-    if newest is not None:
-        moments.append(datetime.fromtimestamp(newest / 1000, timezone.utc))
-    return [m for m in moments if m is not None]
-
-
 # ------------------------------------------------------------------ runs
 
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.existing_store()
     exp = resolve.experiment(store, args.experiment, any_id=True)
-    frame = search_records(
-        store,
-        [exp["id"]],
-        filter_string=args.filter,
-        run_view_type=ALL if args.deleted else ACTIVE_ONLY,
-        max_results=args.limit,
-        order_by=args.order_by or None,
-    )
-    metas = []
-    for rec_id in frame["run_id"]:
-        meta = store.read_recorder(exp["id"], rec_id)
-        if meta is not None:  # deleted for good between the search and now
-            metas.append(meta)
-    available = [c for c in frame.columns if c.startswith(("metrics.", "params.", "tags."))]
+    # What Python users get: the search frame for the keys, the listing for each recorder's
+    # info (status with dead runs found, lifecycle); no recorder.json is read again.
+    query: dict[str, Any] = {
+        "filter_string": args.filter,
+        "run_view_type": ALL if args.deleted else ACTIVE_ONLY,
+        "max_results": args.limit,
+        "order_by": args.order_by or None,
+    }
+    frame = search_records(store, [exp["id"]], **query)
+    with warnings.catch_warnings():
+        # The same files as the search just above: it has already said which it skipped.
+        warnings.simplefilter("ignore", CorruptMetadataWarning)
+        infos = {m["id"]: m for m in matching_recorder_metas(store, [exp["id"]], **query)}
+    # A recorder created or removed between the two reads is left out.
+    keys = [c for c in frame.columns if c.startswith(("metrics.", "params.", "tags."))]
+    records = frame[["run_id", *keys]].to_dict("records")
+    metas = [{**infos[r["run_id"]], "values": r} for r in records if r["run_id"] in infos]
+    available = keys
     chosen = _choose_columns(args.columns, available, exp)
     if not args.columns:
         # Default columns: keys that the shown rows actually have.
@@ -248,10 +249,11 @@ def _match(pattern: str, available: list[str]) -> list[str]:
 
 
 def _value(meta: Meta, column: str) -> Any:
-    section, key = column.split(".", 1)
-    if section == "metrics":
-        return metric_value(meta, key)
-    return meta.get(section, {}).get(key)
+    """A row's value of a search frame column; None when missing (NaN for a metric)."""
+    value = meta["values"].get(column)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
 
 
 def _shared_keys(chosen: list[str]) -> set[str]:
