@@ -74,11 +74,23 @@ def uri_to_path(uri: str | os.PathLike[str]) -> Path:
 
 
 def experiment_dir(root: Path, experiment_id: str) -> Path:
+    """``<root>/<experiment_id>``: every path to an experiment is built here."""
     return root / experiment_id
 
 
+def experiment_file(root: Path, experiment_id: str) -> Path:
+    """``<root>/<experiment_id>/experiment.json``."""
+    return experiment_dir(root, experiment_id) / EXPERIMENT_FILE
+
+
 def recorder_dir(root: Path, experiment_id: str, recorder_id: str) -> Path:
-    return root / experiment_id / recorder_id
+    """``<root>/<experiment_id>/<recorder_id>``: every path to a recorder is built here."""
+    return experiment_dir(root, experiment_id) / recorder_id
+
+
+def recorder_file(root: Path, experiment_id: str, recorder_id: str) -> Path:
+    """``<root>/<experiment_id>/<recorder_id>/recorder.json``."""
+    return recorder_dir(root, experiment_id, recorder_id) / RECORDER_FILE
 
 
 def is_id_name(name: str) -> bool:
