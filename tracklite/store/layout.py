@@ -30,6 +30,17 @@ METRICS_DIR = "metrics"
 ARTIFACTS_DIR = "artifacts"
 SEGMENT_SUFFIX = ".parquet"
 QUARANTINE_DIR = ".quarantine"
+#: Inside an experiment folder: the search summary with its change journals
+#: (``tracklite.store.changes``), and the summary file of earlier releases (deleted when seen).
+CHANGES_DIR = ".changes"
+LEGACY_SUMMARY_FILE = ".summary.arrow"
+
+#: Every name tracklite keeps at the store root, in an experiment folder and in a recorder
+#: folder, besides the experiment and recorder folders themselves (``tracklite check`` reports
+#: anything else as unknown).
+ROOT_ENTRIES = frozenset({MARKER, STORE_LOCK, QUARANTINE_DIR})
+EXPERIMENT_ENTRIES = frozenset({EXPERIMENT_FILE, CHANGES_DIR, LEGACY_SUMMARY_FILE})
+RECORDER_ENTRIES = frozenset({RECORDER_FILE, RECORDER_LOCK, HEARTBEAT_FILE})
 
 #: The store used when no URI is configured: a folder in the current directory. The name cannot
 #: be mistaken for MLflow's ``mlruns`` or TensorBoard's ``runs``.
