@@ -501,3 +501,41 @@ def test_permission_lost_mid_run(nobody_dir: Path, tmp_path: Path) -> None:
     frame = on_disk(metrics_dir)
     assert frame["step"].tolist() == accepted
     assert frame["value"].tolist() == [float(s) for s in accepted]
+
+
+@pytest.mark.parametrize("leave", ["raise RuntimeError('child failed')", "sys.exit(3)"])
+def test_forked_child_of_a_run_without_a_with_block_leaves_it_running(
+    R: QlibRecorder, tmp_path: Path, leave: str
+) -> None:
+    """``R.start_exp`` (no ``with``), then a bare ``os.fork()`` whose child ends through an
+    uncaught exception (excepthook) or ``sys.exit`` (atexit): the parent's run stays RUNNING
+    while the parent logs on, and ends FINISHED with every point."""
+    uri = R.get_uri()
+    done = run(
+        f"""
+        import json, os, sys, time
+        from tracklite import ExpManager, QlibRecorder
+        from tracklite.store.root import Store
+        R = QlibRecorder(ExpManager(uri={uri!r}))
+        R.start_exp(experiment_name="fork-bare")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        pid = os.fork()
+        if pid == 0:
+            R.log_metrics(step=1, loss=1.0)
+            {leave}
+        _, code = os.waitpid(pid, 0)
+        status = Store({uri!r}).read_recorder(rec.experiment_id, rec.id)["status"]
+        R.log_metrics(step=2, loss=2.0)
+        R.end_exp()
+        print(json.dumps([rec.id, status, os.waitstatus_to_exitcode(code)]))
+        """,
+        tmp_path,
+        TRACKLITE_FLUSH_INTERVAL="60",
+    )
+    rid, status_after_child, child_code = json.loads(done.stdout.splitlines()[-1])
+    assert child_code != 0
+    assert status_after_child == "RUNNING"
+    rec = fresh_recorder(uri, rid, "fork-bare")
+    assert rec.status == "FINISHED"
+    assert pairs(rec.get_metric_history()) == [("loss", s, float(s)) for s in range(3)]
