@@ -316,6 +316,10 @@ _STRING_KEYS: Final = (
 )
 
 
+#: Bytes of JSON Arrow parses as one block (its default); one thread parses a block.
+_JSON_BLOCK: Final = 1 << 20
+
+
 def _read_json(data: bytes, fields: list[pa.Field[Any]], one_line: bool) -> pa.Table:
     import io
 
@@ -327,7 +331,11 @@ def _read_json(data: bytes, fields: list[pa.Field[Any]], one_line: bool) -> pa.T
         newlines_in_values=not one_line,
         unexpected_field_behavior="infer",
     )
-    return pj.read_json(io.BytesIO(data), parse_options=options)
+    # Arrow's thread pool only pays off past one block; below that, starting its threads
+    # would make a search that re-reads a few recorders cost thread starts (and, with
+    # pyarrow 15, a varying number of system calls) on top of the reads themselves.
+    reading = pj.ReadOptions(use_threads=len(data) > _JSON_BLOCK, block_size=_JSON_BLOCK)
+    return pj.read_json(io.BytesIO(data), read_options=reading, parse_options=options)
 
 
 def _fields(parsed: pa.Table, key: str) -> list[tuple[str, Any]]:
