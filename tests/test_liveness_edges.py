@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tracklite import liveness
+from tracklite import TrackliteWarning, liveness
 from tracklite.store import layout
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs procfs")
@@ -136,3 +136,37 @@ def test_without_procfs_a_pid_that_exists_is_alive(
         sleeper.kill()
         sleeper.wait()
     assert liveness._pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is False
+
+
+def test_machine_identity_is_read_once_a_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(liveness, "_machine_cache", {})
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    pid_ns = os.readlink("/proc/self/ns/pid")
+    assert (liveness._boot_id(), liveness._pid_namespace()) == (boot, pid_ns)
+    # Read once: later calls (one per recorder judged) do not go back to /proc.
+    monkeypatch.setattr(liveness, "_PROC", tmp_path / "no-proc")
+    assert (liveness._boot_id(), liveness._pid_namespace()) == (boot, pid_ns)
+
+
+def test_an_owner_record_without_procfs_holds_host_pid_and_start_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(liveness, "_machine_cache", {})
+    monkeypatch.setattr(liveness, "_start_cache", {})
+    monkeypatch.setattr(liveness, "_PROC", tmp_path / "no-proc")
+    record = liveness.owner_record()
+    assert sorted(record) == ["host", "pid", "started"]
+    assert (liveness._boot_id(), liveness._pid_namespace()) == (None, None)
+    assert liveness._boot_time() is None
+    assert liveness._same_machine(record)
+
+
+def test_the_default_heartbeat_interval_is_ten_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRACKLITE_HEARTBEAT_INTERVAL", raising=False)
+    monkeypatch.setattr(liveness, "STALE_AFTER", 180.0)
+    assert liveness._heartbeat_interval() == 10.0
+    monkeypatch.setattr(liveness, "STALE_AFTER", 15.0)  # at least three beats within it
+    with pytest.warns(TrackliteWarning, match="every 5 s"):
+        assert liveness._heartbeat_interval() == 5.0
