@@ -52,7 +52,7 @@ def test_search_filters_and_orders_on_any_of_many_keys(wide: tuple[str, list[str
 def test_runs_lists_every_key_of_the_matching_rows(
     wide: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uri, (a, b, c) = wide
+    uri, (a, b, _c) = wide
     outcome = run_cli(
         capsys,
         "--uri",

@@ -434,13 +434,12 @@ def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray
     n = rows.num_rows
     # Paired by position: looking a column up by name scans the schema, which made a
     # recorder with many keys cost keys x keys.
-    user = [
-        (name, column)
-        for name, column in zip(rows.column_names, rows.columns, strict=True)
-        if name.startswith(_PREFIXES) and not (drop_empty and column.null_count == n)
-    ]
-    user.sort(key=lambda pair: (_PREFIXES.index(pair[0][: pair[0].index(".") + 1]), pair[0]))
-    return dict(user)
+    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in _PREFIXES}
+    for name, column in zip(rows.column_names, rows.columns, strict=True):
+        if name.startswith(_PREFIXES) and not (drop_empty and column.null_count == n):
+            groups[name[: name.index(".") + 1]].append((name, column))
+    # Names are unique: the pairs sort by name alone, with no key function per column.
+    return {name: column for group in groups.values() for name, column in sorted(group)}
 
 
 def _base_columns(
