@@ -185,6 +185,9 @@ class _Checker:
         self.temp_age = temp_age
         self.now = time.time()
         self.report = CheckReport(root)
+        # The experiment folder being walked, held open: each recorder's metrics/ is opened
+        # from it in two steps instead of from the store root.
+        self._experiment: safefs.Dir | None = None
         self._stamp = (
             f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
         )
@@ -412,6 +415,19 @@ class _Checker:
             meta = self.recover_experiment(folder, path, problem)
         entries = self.entries(folder)
         self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
+        try:
+            self._experiment = safefs.open_under(self.root, [exp_id])
+        except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
+            self._experiment = None  # gone or swapped meanwhile: each recorder opens its own way
+        try:
+            self.check_recorders(exp_id, entries)
+        finally:
+            if self._experiment is not None:
+                self._experiment.close()
+                self._experiment = None
+        return meta
+
+    def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
         for entry, is_dir in entries:
             name = entry.name
             if name in layout.EXPERIMENT_ENTRIES:
@@ -422,7 +438,6 @@ class _Checker:
                 self.check_recorder(exp_id, entry)
             else:
                 self.unknown(entry, "experiment folder")
-        return meta
 
     def recover_experiment(self, folder: Path, path: Path, problem: str) -> Meta | None:
         message = {
@@ -630,19 +645,30 @@ class _Checker:
                 return footers
         return None  # pragma: no cover - compactions kept racing
 
+    def _open_metrics(self, metrics_dir: Path) -> safefs.Dir:
+        """A recorder's ``metrics/`` folder, never through a link."""
+        held = self._experiment
+        if held is not None and held.path == metrics_dir.parent.parent:
+            with held.child(metrics_dir.parent.name) as recorder:
+                return recorder.child(metrics_dir.name)
+        return safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
+
     def _read_segments(self, metrics_dir: Path) -> list[pq.FileMetaData] | None:
         try:
-            folder = safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
+            folder = self._open_metrics(metrics_dir)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return []
         tables: dict[str, pq.FileMetaData] = {}
         replaced: dict[str, str] = {}
         with folder:
-            for name in _names(folder, metrics_dir):
+            try:
+                listing = folder.kinds()
+            except FileNotFoundError:
+                listing = []
+            for name, kind in listing:
+                if name in _IGNORED:
+                    continue
                 entry = metrics_dir / name
-                kind = folder.kind(name)
-                if kind is None:
-                    continue  # removed while we walked
                 if kind == "link":
                     self.unsafe_link(entry)
                     continue
@@ -725,13 +751,6 @@ def _rebuilt_recorder(exp_id: str, rec_id: str, old: Meta | None, note: str) -> 
 
 def _has_content(folder: Path) -> bool:
     return any(any(_entries(folder / sub)) for sub in (layout.METRICS_DIR, layout.ARTIFACTS_DIR))
-
-
-def _names(folder: safefs.Dir, path: Path) -> list[str]:
-    try:
-        return [n for n in folder.names() if n not in _IGNORED]
-    except FileNotFoundError:
-        return []
 
 
 def _segment_footer(folder: safefs.Dir, name: str) -> pq.FileMetaData:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 REPLACES_KEY = b"tracklite.replaces"
+#: Segments up to this size are read whole for their footer (a footer is near the end anyway).
+_READ_WHOLE = 1 << 16
 
 #: How every segment is encoded. Steps and timestamps grow steadily, so delta encoding stores
 #: them in a bit or two; keys repeat, so they are dictionary-encoded; zstd does the rest (about
@@ -155,6 +157,10 @@ def footer_in(folder: safefs.Dir, name: str) -> pq.FileMetaData:
 
     fd = folder.open_fd(name)
     try:
+        size = os.fstat(fd).st_size
+        if size <= _READ_WHOLE:
+            # A small segment (most are): one read, and no second open through /proc.
+            return pq.ParquetFile(pa.BufferReader(os.pread(fd, size, 0))).metadata
         # A native file, as in read_file: pq.read_schema's path handling (and building a table)
         # imports pandas, which cannot load at interpreter exit (a run ended by exit).
         with pa.OSFile(folder.fd_path(fd), "rb") as handle:
