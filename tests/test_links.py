@@ -18,7 +18,9 @@ from tracklite import ExpManager, QlibRecorder, UnsafeLinkError
 from tracklite.maintenance import check as chk
 from tracklite.maintenance import gc
 from tracklite.metrics import compaction
+from tracklite.search import cache
 from tracklite.store import layout
+from tracklite.store.root import Store
 
 SECRET = b"outside the store: never read, moved or deleted"
 
@@ -293,3 +295,78 @@ def test_swapping_a_folder_for_a_link_while_reading(
         flipper.join()
         (outside / "obj.pkl").unlink()
     assert leaked == []
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A folder outside the store that a test fills with a lookalike of a store's folder and
+    checks unchanged (:func:`planted`) once it has linked it into the store."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    return folder
+
+
+def planted(folder: Path) -> dict[str, bytes]:
+    return outside_state(folder)
+
+
+def test_listings_never_read_a_linked_recorder_folder(r: QlibRecorder, elsewhere: Path) -> None:
+    # A finished run whose folder is moved out of the store and replaced by a link to it: its
+    # recorder.json is valid, so a reader following the link would list it.
+    rec = finished(r)
+    with r.start(experiment_name="e", recorder_name="kept"):
+        r.log_metrics(step=0, loss=0.5)
+    shutil.move(str(rec.ref.dir), elsewhere / rec.id)
+    rec.ref.dir.symlink_to(elsewhere / rec.id)
+    before = planted(elsewhere)
+    exp = r.get_exp(experiment_name="e")
+    for cached in (True, False):  # through the search summary and through every recorder.json
+        with pytest.warns(tracklite.CorruptMetadataWarning, match=rf"{rec.id}.*symbolic link"):
+            found = exp.list_recorders()
+        assert [x.info["name"] for x in found.values()] == ["kept"], cached
+        with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+            frame = r.search_records([exp.id])
+        assert rec.id not in set(frame["run_id"])
+        for summary in (rec.ref.dir.parent / ".changes").glob("summary-*"):
+            summary.unlink()  # the next pass reads every recorder.json again
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        store = Store(rec.ref.dir.parent.parent)
+        assert [m["name"] for m in store.iter_recorders(exp.id)] == ["kept"]
+    with pytest.raises(UnsafeLinkError, match=rf"{rec.id}.*symbolic link"):
+        exp.get_recorder(recorder_id=rec.id)
+    assert planted(elsewhere) == before
+
+
+def test_listings_never_read_a_linked_experiment_folder(r: QlibRecorder, elsewhere: Path) -> None:
+    rec = finished(r)
+    with r.start(experiment_name="other"):
+        pass
+    exp_dir = rec.ref.dir.parent
+    twin = elsewhere / exp_dir.name
+    shutil.move(str(exp_dir), twin)
+    exp_dir.symlink_to(twin)
+    before = planted(elsewhere)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        assert sorted(r.list_experiments()) == ["other"]
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        frame = r.search_records()
+    assert rec.id not in set(frame["run_id"])
+    # Asked for directly: a clear error, nothing read.
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        r.search_records([rec.experiment_id])
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        r.get_exp(experiment_id=rec.experiment_id, create=False)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        assert cache.experiment_rows(exp_dir.parent, exp_dir.name).num_rows == 0
+    assert planted(elsewhere) == before  # no search summary written outside
+
+
+def test_search_never_writes_or_reads_through_a_linked_changes_folder(
+    r: QlibRecorder, outside: Path
+) -> None:
+    rec = finished(r)
+    changes_dir = rec.ref.dir.parent / ".changes"
+    shutil.rmtree(changes_dir, ignore_errors=True)
+    changes_dir.symlink_to(outside)
+    frame = r.search_records([rec.experiment_id])
+    assert list(frame["run_id"]) == [rec.id]  # read uncached; the outside is left unchanged
