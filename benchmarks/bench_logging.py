@@ -151,7 +151,7 @@ def tl_history(points: int) -> float:
 def tl_many_histories(recorders: int, points: int) -> float:
     import numpy as np
 
-    from tracklite.metrics.history import load_metrics
+    from tracklite.search.history import load_metrics
 
     with fresh_dir() as folder:
         r = tracklite_r(folder)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder, Recorder
-from tracklite.metrics.history import downsample, load_metrics
+from tracklite.metrics.history import downsample
+from tracklite.search.history import load_metrics
 
 LONG_COLUMNS = [
     "experiment_id",

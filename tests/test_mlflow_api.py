@@ -611,3 +611,28 @@ def test_processes_racing_to_set_one_experiment(uri: str) -> None:
     ids = {out.split()[-1] for out, _ in outs}
     assert len(ids) == 1  # one experiment, whoever created it
     assert len(mlflow.search_runs(experiment_ids=list(ids), output_format="list")) == 4
+
+
+def test_sigterm_ends_the_active_run_failed(uri: str) -> None:
+    import signal
+    import time
+
+    code = (
+        "import time, tracklite.mlflow as mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "with mlflow.start_run() as run:\n"
+        "    mlflow.log_metric('x', 1.0)\n"
+        "    print(run.info.run_id, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    got = MlflowClient().get_run(run_id)
+    assert got.info.status == "FAILED" and got.data.metrics == {"x": 1.0}

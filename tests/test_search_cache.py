@@ -552,3 +552,19 @@ def test_indented_recorder_files_of_older_stores(store: Store) -> None:
     fast = cache._arrow_rows(exp_id, names, blobs)
     assert fast is not None
     pd.testing.assert_frame_equal(_comparable(fast), _json_path(store, exp_id))
+
+
+def test_a_recorder_rebuilt_by_check_fix_is_searched_rebuilt(
+    aged: tuple[Store, str, list[str]],
+) -> None:
+    """A recorder.json damaged by hand is not journaled; `check --fix` rebuilding it is."""
+    from tracklite.maintenance.check import check
+
+    store, exp_id, ids = aged
+    path = store.root / exp_id / ids[2] / layout.RECORDER_FILE
+    atomic.write_bytes(path, b"{not json")
+    report = check(store.root, fix=True)
+    assert "corrupt_metadata" in {f.kind for f in report.findings}, report
+    rebuilt = frame(store).set_index("run_id")
+    assert rebuilt.at[ids[2], "status"] == "FAILED"
+    pd.testing.assert_frame_equal(frame(store), uncached(store))

@@ -44,12 +44,12 @@ if TYPE_CHECKING:
     from .api.qlib_r import R
     from .maintenance.check import check
     from .metrics.compaction import compact
-    from .metrics.history import load_metrics
     from .metrics.writer import configure
     from .mlflow_io.exporter import export_mlflow, export_table
     from .mlflow_io.importer import import_mlflow
     from .online import OnlineToolR
     from .search.dataset import dataset
+    from .search.history import load_metrics
     from .search.listing import search_records
     from .templates import (
         ACRecordTemp,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "check": "maintenance.check",
     "compact": "metrics.compaction",
-    "load_metrics": "metrics.history",
+    "load_metrics": "search.history",
     "configure": "metrics.writer",
     "export_mlflow": "mlflow_io.exporter",
     "export_table": "mlflow_io.exporter",

@@ -160,3 +160,16 @@ def test_ddp_logs_from_rank_zero_only(tmp_path: Path, store_uri: str) -> None:
     assert listed.loc[0, "status"] == "FINISHED"
     # 32 rows over 2 processes in batches of 8: 2 optimizer steps.
     assert points(store_uri, "train_loss")["step"].tolist() == [0, 1]
+
+
+def test_nested_hyperparams_and_prefix(global_R: QlibRecorder, tmp_path: Path) -> None:
+    from argparse import Namespace
+
+    logger = LightningLogger(prefix="stage1")
+    logger.log_hyperparams(Namespace(optim={"lr": 0.1, "betas": [0.9, 0.99]}, name="tiny"))
+    trainer(tmp_path, logger, max_epochs=1).fit(Tiny(), loader(0))
+    row = runs(global_R.get_uri()).iloc[0]
+    assert (row["params.optim/lr"], row["params.optim/betas"]) == ("0.1", "[0.9, 0.99]")
+    assert row["params.name"] == "tiny"
+    assert row["params.hidden"] == "4"  # the module's own, logged by Lightning
+    assert points(global_R.get_uri(), "stage1-train_loss")["step"].tolist() == [1, 3]

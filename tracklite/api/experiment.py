@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, UsageError
 from ..store.names import check_name
-from ..store.ref import RecorderRef
 from . import kinds
 from .recorder import Recorder
 from .stores import store_for
@@ -197,20 +196,11 @@ class Experiment:
             filter_string=filter_string,
             status=status,
             max_results=max_results,
+            fields=("id", "name", "status", "start_time", "end_time"),
         )
         root = store_for(self._uri).root
-        make = kinds.recorder_class()._listed
         with _no_collection():
-            recorders = [
-                make(self._uri, RecorderRef(root, self.id, rec_id), name, state, times)
-                for rec_id, name, state, times in zip(
-                    found["id"],
-                    found["name"],
-                    found["status"],
-                    zip(found["start_time"], found["end_time"], strict=True),
-                    strict=True,
-                )
-            ]
+            recorders = kinds.recorder_class()._listed(self._uri, root, self.id, found)
         if rtype == Experiment.RT_D:
             return {rec.id: rec for rec in recorders if rec.id is not None}
         return recorders

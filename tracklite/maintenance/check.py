@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import liveness
 from ..errors import NotFoundError, StoreError, UnsafeLinkError
 from ..metrics import latest, segments
-from ..store import atomic, layout, safefs
+from ..store import atomic, changes, layout, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
@@ -563,13 +563,15 @@ class _Checker:
             _, again = _read_meta(path, expect, _valid_recorder)
             if again is None:
                 return  # repaired by someone else meanwhile
-            moved = self.quarantine(path) if again == CORRUPT_METADATA else None
-            note = f"{message}; rebuilt by tracklite check at {now_iso()}" + (
-                f" (old file in {moved.relative_to(self.root)})" if moved else ""
-            )
-            meta = _rebuilt_recorder(exp_id, rec_id, old, note)
-            meta["metrics"] = self.locked_summary(folder)
-            atomic.write_json(path, meta)
+            # Journaled, so that searches through a summary see the rebuilt recorder.
+            with changes.noting(folder.parent, rec_id):
+                moved = self.quarantine(path) if again == CORRUPT_METADATA else None
+                note = f"{message}; rebuilt by tracklite check at {now_iso()}" + (
+                    f" (old file in {moved.relative_to(self.root)})" if moved else ""
+                )
+                meta = _rebuilt_recorder(exp_id, rec_id, old, note)
+                meta["metrics"] = self.locked_summary(folder)
+                atomic.write_json(path, meta)
         self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)", True)
 
     def mark_dead(self, exp_id: str, folder: Path, meta: Meta) -> None:

@@ -2,7 +2,7 @@
 
 - :func:`export_table` writes ``recorders.<fmt>`` (the ``search_records`` frame, plus
   ``experiment_name``, ``recorder_name`` and ``lifecycle`` columns) and ``metrics.<fmt>`` (the long
-  history of :func:`tracklite.metrics.history.load_metrics`) as Parquet or CSV.
+  history of :func:`tracklite.search.history.load_metrics`) as Parquet or CSV.
 - :func:`export_mlflow` writes experiments as an MLflow file store (``mlruns``) that MLflow's own
   client reads: ``meta.yaml`` files in MLflow's layout, ``metrics/<key>`` files of
   ``<timestamp_ms> <value> <step>`` lines, ``params/``, ``tags/`` and ``artifacts/``.
@@ -92,7 +92,7 @@ def export_table(
     ``include_deleted`` adds deleted experiments (when none are named) and deleted recorders.
     Files of the same names in ``dst`` are replaced.
     """
-    from ..metrics.history import load_metrics
+    from ..search.history import load_metrics
     from ..search.listing import ACTIVE_ONLY, ALL, search_records
 
     if fmt not in FORMATS:

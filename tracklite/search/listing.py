@@ -119,15 +119,16 @@ def matching_recorder_columns(
     run_view_type: int = ACTIVE_ONLY,
     order_by: Sequence[str] | None = None,
     use_cache: bool = True,
+    fields: Sequence[str] | None = None,
 ) -> dict[str, list[Any]]:
     """What :func:`matching_recorder_metas` gives, as one list per field (``owner`` as its
-    JSON text): no dict per recorder, for listings of many."""
+    JSON text; only ``fields`` if given): no dict per recorder, for listings of many."""
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     ids = _experiment_ids(store, experiment_ids, None)
     rows = _rows(store, ids, run_view_type, use_cache)
     statuses = _statuses(store, rows)
     chosen = _select(store, rows, statuses, query, status=status)
-    fields = {
+    columns = {
         "id": cache.RUN_ID,
         "experiment_id": cache.EXPERIMENT_ID,
         "name": cache.NAME,
@@ -137,10 +138,11 @@ def matching_recorder_columns(
         "lifecycle": cache.LIFECYCLE,
         "owner": cache.OWNER,
     }
-    picked = rows.select([c for c in fields.values() if c is not None]).take(chosen)
+    wanted = {key: column for key, column in columns.items() if fields is None or key in fields}
+    picked = rows.select([c for c in wanted.values() if c is not None]).take(chosen)
     return {
         key: statuses[chosen].tolist() if column is None else picked.column(column).to_pylist()
-        for key, column in fields.items()
+        for key, column in wanted.items()
     }
 
 

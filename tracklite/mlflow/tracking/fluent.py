@@ -247,6 +247,7 @@ def start_run(
             )
         user_tags[MLFLOW_RUN_NOTE] = description
     existing = run_id or os.environ.pop("MLFLOW_RUN_ID", None)
+    fresh: Run | None = None
     if existing:
         validation.validate_run_id(existing)
         ref = backend.ref_of(store, existing)
@@ -289,8 +290,11 @@ def start_run(
         tags_all = {**backend.context_tags(), **user_tags}
         meta, ref = backend.create_run(store, exp_id, tags=tags_all, run_name=run_name)
         existing = meta["id"]
+        # Described by the metadata just written (a resumed run is read again below).
+        fresh = backend.run_entity(store, meta, ref)
     exit_hooks.install(_end_all)
-    active = ActiveRun(client.get_run(existing), ref, get_writer().buffer(ref))
+    run = fresh if fresh is not None else client.get_run(existing)
+    active = ActiveRun(run, ref, get_writer().buffer(ref))
     stack.append(active)
     return active
 
