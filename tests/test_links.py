@@ -370,3 +370,24 @@ def test_search_never_writes_or_reads_through_a_linked_changes_folder(
     changes_dir.symlink_to(outside)
     frame = r.search_records([rec.experiment_id])
     assert list(frame["run_id"]) == [rec.id]  # read uncached; the outside is left unchanged
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_check_reads_no_metadata_through_a_folder_swapped_for_a_link(
+    r: QlibRecorder, elsewhere: Path, fix: bool
+) -> None:
+    # check lists a folder (not a link), then reads its recorder.json: a folder replaced by a
+    # link between the two must be reported as a link, its target's file never read. The
+    # checker is handed the folder as its walk would have listed it the instant before.
+    rec = finished(r)
+    rec_dir, root = rec.ref.dir, rec.ref.dir.parent.parent
+    shutil.move(str(rec_dir), elsewhere / rec.id)
+    (elsewhere / rec.id / layout.RECORDER_FILE).write_bytes(SECRET)  # corrupt if ever read
+    rec_dir.symlink_to(elsewhere / rec.id)
+    before = planted(elsewhere)
+    checker = chk._Checker(root, fix, chk.TEMP_STALE_AFTER)
+    checker.check_recorder(rec.experiment_id, rec_dir)
+    kinds = [(f.kind, f.path, f.fixed) for f in checker.report.findings]
+    assert kinds == [(chk.UNSAFE_LINK, rec_dir, fix)]
+    assert rec_dir.is_symlink() is not fix  # --fix moved the link itself into the quarantine
+    assert planted(elsewhere) == before

@@ -48,6 +48,31 @@ def read(root: str | os.PathLike[str], parts: Sequence[str], folder_id: str) -> 
 def read_in(base: safefs.Dir, parts: Sequence[str], folder_id: str) -> Meta | None:
     """:func:`read` of ``<base>/<parts>``, every folder below ``base`` opened without following
     a link."""
+    found = load_in(base, parts)
+    if found is None:
+        return None
+    path, meta = found
+    problem = _problem(meta, folder_id)
+    if problem is not None:
+        raise error(path, problem)
+    return meta  # type: ignore[return-value]
+
+
+def load(root: str | os.PathLike[str], parts: Sequence[str]) -> object:
+    """Whatever JSON value the file ``root/<parts>`` holds, for ``tracklite check`` to judge
+    (:func:`read` without its checks); None if there is no file; :class:`CorruptMetadataError`
+    if it cannot be read or decoded, :class:`UnsafeLinkError` if a folder on the way is a link."""
+    try:
+        top = safefs.open_dir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with top:
+        found = load_in(top, parts)
+    return None if found is None else found[1]
+
+
+def load_in(base: safefs.Dir, parts: Sequence[str]) -> tuple[Path, object] | None:
+    """(path, decoded JSON) of the file ``<base>/<parts>``, or None if there is none."""
     try:
         folder = base.walk(parts[:-1]) if len(parts) > 1 else base
     except (FileNotFoundError, NotADirectoryError):
@@ -68,7 +93,10 @@ def read_in(base: safefs.Dir, parts: Sequence[str], folder_id: str) -> Meta | No
             data = handle.read()
     except OSError as exc:  # IsADirectoryError: a folder where the file should be
         raise error(path, exc.strerror or str(exc)) from exc
-    return parse(path, data, folder_id)
+    try:
+        return path, json.loads(data)
+    except ValueError as exc:
+        raise error(path, f"not valid JSON: {exc}") from exc
 
 
 def parse(path: str | os.PathLike[str], data: bytes, folder_id: str) -> Meta:
