@@ -391,3 +391,21 @@ def test_check_reads_no_metadata_through_a_folder_swapped_for_a_link(
     assert kinds == [(chk.UNSAFE_LINK, rec_dir, fix)]
     assert rec_dir.is_symlink() is not fix  # --fix moved the link itself into the quarantine
     assert planted(elsewhere) == before
+
+
+@pytest.mark.parametrize("linked", ["recorder", "experiment"])
+def test_heartbeat_never_lands_through_a_linked_folder(
+    r: QlibRecorder, elsewhere: Path, linked: str
+) -> None:
+    from tracklite import liveness
+
+    rec = finished(r)
+    folder = rec.ref.dir if linked == "recorder" else rec.ref.dir.parent
+    shutil.move(str(folder), elsewhere / folder.name)
+    folder.symlink_to(elsewhere / folder.name)
+    for beat in elsewhere.rglob(layout.HEARTBEAT_FILE):
+        beat.unlink()  # a beat through the link would create it again
+    before = planted(elsewhere)
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        liveness.beat(rec.ref.dir)
+    assert planted(elsewhere) == before
