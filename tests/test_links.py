@@ -409,3 +409,59 @@ def test_heartbeat_never_lands_through_a_linked_folder(
     with pytest.raises(UnsafeLinkError, match="symbolic link"):
         liveness.beat(rec.ref.dir)
     assert planted(elsewhere) == before
+
+
+def test_import_never_writes_through_a_link_in_the_destination(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    from test_mlflow_import import Mlruns
+
+    from tracklite.mlflow_io.importer import import_mlflow
+
+    src = Mlruns(tmp_path / "mlruns")
+    src.experiment("1", "exp")
+    run = src.run("1", artifacts={"a.txt": b"first"})
+    dst = tmp_path / "store"
+    assert import_mlflow(src.root, dst).ok
+    # The recorder's artifacts/ becomes a link; the source artifact changes, so a new import
+    # rewrites it: never into the link's target.
+    artifacts = dst / "1" / run.name / layout.ARTIFACTS_DIR
+    shutil.move(str(artifacts), elsewhere / "artifacts")
+    artifacts.symlink_to(elsewhere / "artifacts")
+    (run / "artifacts" / "a.txt").write_bytes(b"second, longer")
+    # The experiment folder becomes a link too for a run new at the source.
+    exp_twin = elsewhere / "exp"
+    shutil.copytree(dst / "1", exp_twin, symlinks=True)
+    src.run("1", name="new", artifacts={"b.txt": b"new"})
+    before = planted(elsewhere)
+    report = import_mlflow(src.root, dst)
+    assert not report.ok and any("symbolic link" in str(s) for s in report.skipped)
+    assert planted(elsewhere) == before
+    os.rename(dst / "1", tmp_path / "real-exp")
+    (dst / "1").symlink_to(exp_twin)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        import_mlflow(src.root, dst)  # the linked experiment is left alone: a new one is made
+    assert planted(elsewhere) == before
+
+
+def test_export_never_reads_through_a_link_in_the_store(
+    r: QlibRecorder, tmp_path: Path, elsewhere: Path
+) -> None:
+    from tracklite.mlflow_io.exporter import export_mlflow
+
+    rec = finished(r)
+    (elsewhere / "artifacts").mkdir()
+    (elsewhere / "artifacts" / "leak.txt").write_bytes(SECRET)
+    artifacts = rec.ref.artifacts_dir
+    (artifacts / "d" / "leak.txt").symlink_to(elsewhere / "artifacts" / "leak.txt")
+    out = tmp_path / "mlruns"
+    report = export_mlflow(rec.ref.root, out)
+    assert any("leak.txt is a symbolic link" in s for s in report.skipped)
+    assert report.recorders == 1
+    (artifacts / "d" / "leak.txt").unlink()
+    shutil.rmtree(artifacts)
+    artifacts.symlink_to(elsewhere / "artifacts")  # a linked artifacts/ folder
+    report = export_mlflow(rec.ref.root, tmp_path / "mlruns2")
+    assert any("symbolic link" in s for s in report.skipped)
+    for exported in (out, tmp_path / "mlruns2"):
+        assert not any(p.is_file() and p.read_bytes() == SECRET for p in exported.rglob("*"))
