@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tracklite import ExpManager, QlibRecorder
 
-XSS_NAME = "<img src=x onerror=\"window.__pwned='name'\">"
+XSS_NAME = "<b>b</b><img src=x onerror=\"window.__pwned='name'\">"
 XSS_PARAM = "<script>window.__pwned='param'</script>"
 XSS_TAG = "\" onerror=\"window.__pwned='tag'"
 XSS_ARTIFACT = "<svg onload=window.__pwned=1>.txt"

@@ -3,6 +3,7 @@ panels, the report file and the missing-extra error."""
 
 from __future__ import annotations
 
+import base64
 import os
 import pickle
 import subprocess
@@ -116,6 +117,12 @@ def test_artifact_paths_never_leave_the_recorder(
     assert "link.txt" not in listed and "notes.json" in listed
     assert data.preview(ref, "notes.json")["text"] == '{\n  "a": [\n    1,\n    2,\n    3\n  ]\n}'
     assert data.preview(ref, "table.csv")["rows"] == [["1", "2"], ["3", "4"]]
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    (ref.artifacts_dir / "dot.png").write_bytes(png)
+    shown = data.preview(ref, "dot.png")
+    assert shown["mime"] == "image/png" and base64.b64decode(shown["data"]) == png
 
 
 def test_pickles_are_never_opened(store: tuple[str, dict[str, str]], tmp_path: Path) -> None:

@@ -116,6 +116,10 @@ def test_store_strings_render_as_text_and_run_nothing(
     page.wait_for_selector("#compare-table")
     assert XSS_PARAM in page.text_content("#compare-table")
     assert XSS_NAME in page.text_content("#compare-table tr")
+    page.click("#tabs button[data-view=charts]")  # plotly's legend: the name as text too
+    page.wait_for_selector(".chart[data-key='loss'] .legendtext")
+    assert page.text_content(".chart[data-key='loss'] .legendtext") == XSS_NAME
+    assert page.query_selector_all(".chart a, .chart image") == []
     page.click("#tabs button[data-view=runs]")
     page.click(f"{row} .run-link")
     page.wait_for_selector("#run-page")
@@ -128,9 +132,9 @@ def test_store_strings_render_as_text_and_run_nothing(
     page.wait_for_function("document.querySelector('#preview pre')?.textContent.includes('\"a\"')")
     assert page.evaluate("window.__pwned") is None
     assert page.query_selector_all("img[src='x'], svg[onload]") == []
-    # Only the page's own scripts: config, data, packed plotly, the app (plus plotly, once
-    # inflated for a chart).
-    assert page.eval_on_selector_all("script", "s => s.length") == 4
+    # Only the page's own scripts: config, data, packed plotly, the app, and plotly inflated
+    # for the charts.
+    assert page.eval_on_selector_all("script", "s => s.length") == 5
     assert g.refused == [] and g.errors == []
 
 

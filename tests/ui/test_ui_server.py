@@ -97,6 +97,21 @@ def test_artifact_paths_leaving_the_store_are_refused(
     assert "out.txt" not in [a["path"] for a in body["artifacts"]]
 
 
+def test_raw_csv_is_uncapped_and_series_are_thinned(
+    server: tuple[UiServer, dict[str, str]],
+) -> None:
+    srv, ids = server
+    runs = f"{ids['run-0']},{ids['run-1']}"
+    status, data = get(srv, f"/api/csv?runs={runs}&key=loss")
+    lines = data.decode().splitlines()
+    assert status == 200 and lines[0] == "run_id,key,step,value,timestamp" and len(lines) == 101
+    assert lines[1].startswith(f"{ids['run-0']},loss,0,1.0,")
+    status, body = get(srv, f"/api/series?runs={runs}&key=loss&buckets=5")
+    (first, second) = body["series"]
+    assert first["total"] == 50 and len(first["step"]) <= 20
+    assert first["step"][0] == 0 and first["step"][-1] == 49 and second["value"][0] == 2.0
+
+
 def test_other_hosts_are_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build_store(tmp_path / "store")
     srv = serve(str(tmp_path / "store"), "0.0.0.0", 0)

@@ -70,6 +70,12 @@
     return (i ? n.toFixed(1) : String(n)) + " " + units[i];
   }
 
+  // plotly reads a few tags (<b>, <br>, <a href>...) in trace names and labels; entities make
+  // a store string show as the text it is.
+  function plotlyText(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function quote(key) { return "`" + key + "`"; }
 
   function download(name, text, type) {
@@ -697,7 +703,7 @@
           const y = Array.from(curve.value, num);
           const base = state.base === row.id;
           shown += curve.step.length; total += curve.total;
-          const label = (row.name || row.id.slice(0, 12)) + (base ? " (baseline)" : "");
+          const label = plotlyText(row.name || row.id.slice(0, 12)) + (base ? " (baseline)" : "");
           traces.push({ x, y, type: "scatter", mode: curve.step.length === 1 ? "markers" : "lines", name: label,
             legendgroup: row.id, showlegend: !(state.smooth > 0), hoverinfo: "x+y+name",
             opacity: state.smooth > 0 ? 0.25 : 1, line: { color, width: base ? 3 : 1.5, dash: base ? "dash" : "solid" } });
@@ -859,7 +865,7 @@
       const color = COLORS[i++ % COLORS.length];
       traces.push({ x: xs.concat([...xs].reverse()), y: high.concat([...low].reverse()), type: "scatter", fill: "toself",
         line: { width: 0 }, fillcolor: color + "33", hoverinfo: "skip", showlegend: false, legendgroup: g });
-      traces.push({ x: xs, y: mid, type: "scatter", mode: "lines", name: `${g} (${members.length})`, line: { color }, legendgroup: g });
+      traces.push({ x: xs, y: mid, type: "scatter", mode: "lines", name: `${plotlyText(g)} (${members.length})`, line: { color }, legendgroup: g });
     }
     await Plotly.react(plot, traces, { margin: { l: 50, r: 10, t: 10, b: 40 }, legend: { orientation: "h" }, xaxis: { title: { text: "step" } } },
       { displaylogo: false, responsive: true });
@@ -939,13 +945,15 @@
     };
     if (q.ic) {
       const tr = [];
-      if (q.ic.ic) tr.push({ x: q.ic.x, y: q.ic.ic.map(num), type: "scatter", mode: "lines", name: "IC" });
-      if (q.ic.ric) tr.push({ x: q.ic.x, y: q.ic.ric.map(num), type: "scatter", mode: "lines", name: "Rank IC" });
+      const x = q.ic.x.map(plotlyText);
+      if (q.ic.ic) tr.push({ x, y: q.ic.ic.map(num), type: "scatter", mode: "lines", name: "IC" });
+      if (q.ic.ric) tr.push({ x, y: q.ic.ric.map(num), type: "scatter", mode: "lines", name: "Rank IC" });
       await plot(tr, "IC and Rank IC");
     }
     for (const r of q.returns || []) {
-      await plot([{ x: r.x, y: r.without_cost.map(num), type: "scatter", mode: "lines", name: "without cost" },
-        { x: r.x, y: r.with_cost.map(num), type: "scatter", mode: "lines", name: "with cost" }], `Cumulative excess return (${r.freq})`);
+      const x = r.x.map(plotlyText);
+      await plot([{ x, y: r.without_cost.map(num), type: "scatter", mode: "lines", name: "without cost" },
+        { x, y: r.with_cost.map(num), type: "scatter", mode: "lines", name: "with cost" }], `Cumulative excess return (${r.freq})`);
     }
     for (const d of q.drawdowns || []) {
       const t = h("table", { class: "grid", id: "qlib-drawdowns" }, h("tr", {}, ...["curve", "max drawdown", "peak", "trough", "recovery"].map((x) => h("th", { text: x }))));
