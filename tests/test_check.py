@@ -77,6 +77,20 @@ def test_clean_store_is_clean_in_both_modes(store: tuple[Path, str, str, str]) -
     assert not (root / layout.QUARANTINE_DIR).exists()
 
 
+def test_check_knows_the_search_files_from_the_layout(store: tuple[Path, str, str, str]) -> None:
+    root = store[0]
+    tracklite.search_records(str(root))  # writes the search summary and its journals
+    script = (
+        "import sys, tracklite\n"
+        f"report = tracklite.check({str(root)!r})\n"
+        "print(report.clean, any(m.startswith('tracklite.search') for m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=child_env(root), capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["True", "False"], done.stderr
+
+
 def test_truncated_recorder_json(store: tuple[Path, str, str, str]) -> None:
     root, exp_id, rec_id, _ = store
     meta_path = root / exp_id / rec_id / layout.RECORDER_FILE

@@ -118,14 +118,6 @@ def iso(value: Any) -> str | None:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def seconds_between(start: Any, end: Any) -> float | None:
-    """Seconds from ``start`` to ``end`` (both stored times), or None if either is missing."""
-    first, last = parse_time(start), parse_time(end)
-    if first is None or last is None:
-        return None
-    return (last - first).total_seconds()
-
-
 def duration(seconds: float | None) -> str:
     """A duration as ``850ms``, ``4.2s``, ``37s``, ``3m12s``, ``2h05m`` or ``3d04h``."""
     if seconds is None or math.isnan(seconds):

@@ -71,12 +71,6 @@ DEAD_RUN: Final = "dead_run"
 #: Statuses a stored recorder may have (KILLED comes from MLflow imports).
 KNOWN_STATUSES: Final = frozenset({"SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"})
 
-#: Extra names other tracklite modules keep at the store root (registered by those modules).
-EXTRA_ROOT_ENTRIES: set[str] = set()
-#: Extra names other tracklite modules keep inside an experiment or recorder folder.
-EXTRA_EXPERIMENT_ENTRIES: set[str] = set()
-EXTRA_RECORDER_ENTRIES: set[str] = set()
-
 # Editor and OS droppings that are never worth a finding.
 _IGNORED: Final = frozenset({".DS_Store", "Thumbs.db", ".ipynb_checkpoints"})
 # atomic.temp_name: .tmp-<target>.<pid>.<8 hex>
@@ -308,7 +302,6 @@ class _Checker:
     # ------------------------------------------------------------------ the store
 
     def run(self) -> CheckReport:
-        _load_registrations()
         if not self.root.is_dir():
             raise FileNotFoundError(f"no store folder at {self.root}")
         if not self.check_marker():
@@ -316,9 +309,7 @@ class _Checker:
         names: dict[str, list[str]] = {}
         for entry in self.entries(self.root):
             name = entry.name
-            if name in (layout.MARKER, layout.STORE_LOCK, layout.QUARANTINE_DIR) or (
-                name in EXTRA_ROOT_ENTRIES
-            ):
+            if name in layout.ROOT_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
@@ -411,7 +402,7 @@ class _Checker:
         self.found_recorders += sum(1 for e in entries if layout.is_id_name(e.name))
         for entry in entries:
             name = entry.name
-            if name == layout.EXPERIMENT_FILE or name in EXTRA_EXPERIMENT_ENTRIES:
+            if name in layout.EXPERIMENT_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
@@ -496,9 +487,7 @@ class _Checker:
         """Temporary files, artifacts, links and unknown entries of a recorder folder."""
         for entry in self.entries(folder):
             name = entry.name
-            if name in (layout.RECORDER_FILE, layout.RECORDER_LOCK, layout.HEARTBEAT_FILE) or (
-                name in EXTRA_RECORDER_ENTRIES
-            ):
+            if name in layout.RECORDER_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
@@ -760,17 +749,6 @@ def _readable_segments(folder: safefs.Dir) -> list[pa.Table]:
         if not vanished:
             return [t for n, t in tables.items() if n not in replaced]
     raise OSError(f"metrics of {folder.path} kept changing while being read")
-
-
-def _load_registrations() -> None:
-    """Import the modules that keep files of their own in a store (they add them to the
-    ``EXTRA_*`` sets), so a check in a fresh process knows them too."""
-    import contextlib
-    import importlib
-
-    for module in ("tracklite.search.cache",):
-        with contextlib.suppress(ImportError):  # a build without it has nothing to register
-            importlib.import_module(module)
 
 
 def _entries(folder: Path) -> list[Path]:

@@ -43,14 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CorruptMetadataError
-from ..maintenance import check as _check
 from ..store import atomic, changes, layout, metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 #: The summary file of earlier releases, in the experiment folder (deleted when seen).
-LEGACY_SUMMARY_FILE: Final = ".summary.arrow"
+LEGACY_SUMMARY_FILE: Final = layout.LEGACY_SUMMARY_FILE
 #: Schema metadata key holding the summary's state (see :class:`Summary`).
 META_KEY: Final = b"tracklite.summary"
 #: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
@@ -68,9 +67,6 @@ RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "en
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
 #: Unix milliseconds of the newest latest-metric point (the recorder's last logging activity).
 LAST_POINT = "_last_point_ms"
-
-# tracklite check must not report the cache and the journals as unknown files.
-_check.EXTRA_EXPERIMENT_ENTRIES.update({LEGACY_SUMMARY_FILE, changes.CHANGES_DIR})
 
 
 @dataclass

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from . import layout
 from .ids import new_id
 
 #: The folder, inside each experiment folder, holding journals and search summaries.
-CHANGES_DIR: Final = ".changes"
+CHANGES_DIR: Final = layout.CHANGES_DIR
 JOURNAL_SUFFIX: Final = ".log"
 BEGIN, END, OWNER, CLOSED = "+", "-", "o", "c"
 

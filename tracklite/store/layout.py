@@ -30,6 +30,17 @@ METRICS_DIR = "metrics"
 ARTIFACTS_DIR = "artifacts"
 SEGMENT_SUFFIX = ".parquet"
 QUARANTINE_DIR = ".quarantine"
+#: Inside an experiment folder: the search summary with its change journals
+#: (``tracklite.store.changes``), and the summary file of earlier releases (deleted when seen).
+CHANGES_DIR = ".changes"
+LEGACY_SUMMARY_FILE = ".summary.arrow"
+
+#: Every name tracklite keeps at the store root, in an experiment folder and in a recorder
+#: folder, besides the experiment and recorder folders themselves (``tracklite check`` reports
+#: anything else as unknown).
+ROOT_ENTRIES = frozenset({MARKER, STORE_LOCK, QUARANTINE_DIR})
+EXPERIMENT_ENTRIES = frozenset({EXPERIMENT_FILE, CHANGES_DIR, LEGACY_SUMMARY_FILE})
+RECORDER_ENTRIES = frozenset({RECORDER_FILE, RECORDER_LOCK, HEARTBEAT_FILE})
 
 #: The store used when no URI is configured: a folder in the current directory. The name cannot
 #: be mistaken for MLflow's ``mlruns`` or TensorBoard's ``runs``.
@@ -74,11 +85,23 @@ def uri_to_path(uri: str | os.PathLike[str]) -> Path:
 
 
 def experiment_dir(root: Path, experiment_id: str) -> Path:
+    """``<root>/<experiment_id>``: every path to an experiment is built here."""
     return root / experiment_id
 
 
+def experiment_file(root: Path, experiment_id: str) -> Path:
+    """``<root>/<experiment_id>/experiment.json``."""
+    return experiment_dir(root, experiment_id) / EXPERIMENT_FILE
+
+
 def recorder_dir(root: Path, experiment_id: str, recorder_id: str) -> Path:
-    return root / experiment_id / recorder_id
+    """``<root>/<experiment_id>/<recorder_id>``: every path to a recorder is built here."""
+    return experiment_dir(root, experiment_id) / recorder_id
+
+
+def recorder_file(root: Path, experiment_id: str, recorder_id: str) -> Path:
+    """``<root>/<experiment_id>/<recorder_id>/recorder.json``."""
+    return recorder_dir(root, experiment_id, recorder_id) / RECORDER_FILE
 
 
 def is_id_name(name: str) -> bool:

@@ -39,7 +39,9 @@ class RecorderRef:
     def dir(self) -> Path:
         folder = self._dir
         if folder is None:
-            folder = self._dir = self.root / self.experiment_id / self.recorder_id
+            folder = self._dir = layout.recorder_dir(
+                self.root, self.experiment_id, self.recorder_id
+            )
         return folder
 
     @property

@@ -115,14 +115,14 @@ class Store:
     # ---------------------------------------------------------------- experiments
 
     def experiment_dir(self, experiment_id: str) -> Path:
-        return self.root / experiment_id
+        return layout.experiment_dir(self.root, experiment_id)
 
     def read_experiment(self, experiment_id: str) -> Meta | None:
         """An experiment's metadata by id (deleted ones included), or None;
         :class:`CorruptMetadataError` if its ``experiment.json`` cannot be read."""
         if not _plain_id(experiment_id):
             return None
-        return metadata.read(self.root / experiment_id / layout.EXPERIMENT_FILE, experiment_id)
+        return metadata.read(layout.experiment_file(self.root, experiment_id), experiment_id)
 
     def iter_experiments(self, include_deleted: bool = False) -> Iterator[Meta]:
         """Every experiment's metadata, oldest first; one whose ``experiment.json`` cannot be
@@ -176,7 +176,7 @@ class Store:
                     )
                 return existing, False
             exp_id = experiment_id or new_id()
-            if experiment_id is not None and (self.root / exp_id).exists():
+            if experiment_id is not None and self.experiment_dir(exp_id).exists():
                 raise ExpAlreadyExistError(f"an experiment with id {exp_id!r} already exists")
             meta: Meta = {
                 "format_version": layout.FORMAT_VERSION,
@@ -188,7 +188,7 @@ class Store:
             }
             # A listing never sees an experiment without its metadata.
             atomic.publish_folder(
-                self.root / exp_id,
+                self.experiment_dir(exp_id),
                 lambda folder: atomic.write_json(
                     folder / layout.EXPERIMENT_FILE, meta, durable=True
                 ),
@@ -211,9 +211,7 @@ class Store:
                     )
             meta["lifecycle"] = lifecycle
             meta["deleted_time"] = now_iso() if lifecycle == "deleted" else None
-            atomic.write_json(
-                self.root / experiment_id / layout.EXPERIMENT_FILE, meta, durable=True
-            )
+            atomic.write_json(layout.experiment_file(self.root, experiment_id), meta, durable=True)
             return meta
 
     def update_experiment(self, experiment_id: str, mutate: Callable[[Meta], None]) -> Meta:
@@ -224,15 +222,13 @@ class Store:
             if meta is None:
                 raise NotFoundError(f"no experiment with id {experiment_id!r} in {self.root}")
             mutate(meta)
-            atomic.write_json(
-                self.root / experiment_id / layout.EXPERIMENT_FILE, meta, durable=True
-            )
+            atomic.write_json(layout.experiment_file(self.root, experiment_id), meta, durable=True)
             return meta
 
     # ---------------------------------------------------------------- recorders
 
     def recorder_dir(self, experiment_id: str, recorder_id: str) -> Path:
-        return self.root / experiment_id / recorder_id
+        return layout.recorder_dir(self.root, experiment_id, recorder_id)
 
     def create_recorder(
         self,
@@ -246,7 +242,7 @@ class Store:
     ) -> Meta:
         """Create a recorder folder with its ``recorder.json``; returns the metadata."""
         check_name(name, "recorder_name")
-        exp_dir = self.root / experiment_id
+        exp_dir = self.experiment_dir(experiment_id)
         if not (exp_dir / layout.EXPERIMENT_FILE).is_file():
             raise NotFoundError(f"no experiment with id {experiment_id!r} in {self.root}")
         rec_id = recorder_id or new_id()
@@ -279,13 +275,13 @@ class Store:
         :class:`CorruptMetadataError` if its ``recorder.json`` cannot be read."""
         if not (_plain_id(experiment_id) and _plain_id(recorder_id)):
             return None
-        path = self.root / experiment_id / recorder_id / layout.RECORDER_FILE
+        path = layout.recorder_file(self.root, experiment_id, recorder_id)
         return metadata.read(path, recorder_id)
 
     def recorder_ids(self, experiment_id: str) -> list[str]:
         """Ids of every recorder folder in an experiment, newest first (ids sort by time)."""
         try:
-            names = os.listdir(self.root / experiment_id)
+            names = os.listdir(self.experiment_dir(experiment_id))
         except FileNotFoundError:
             return []
         return sorted((n for n in names if layout.is_id_name(n)), reverse=True)
@@ -308,7 +304,7 @@ class Store:
         self, experiment_id: str, recorder_id: str, mutate: Callable[[Meta], None]
     ) -> Meta:
         """Read-modify-write a recorder's metadata under its lock; returns the new metadata."""
-        rec_dir = self.root / experiment_id / recorder_id
+        rec_dir = self.recorder_dir(experiment_id, recorder_id)
         with locked(rec_dir / layout.RECORDER_LOCK):
             meta = self.read_recorder(experiment_id, recorder_id)
             if meta is None:
@@ -326,7 +322,7 @@ class Store:
         if not _plain_id(recorder_id) or not self.exists():
             return None
         for name in os.listdir(self.root):
-            if layout.is_id_name(name) and (self.root / name / recorder_id).is_dir():
+            if layout.is_id_name(name) and self.recorder_dir(name, recorder_id).is_dir():
                 return self.read_recorder(name, recorder_id)
         return None
 
