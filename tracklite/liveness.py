@@ -127,8 +127,9 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
     """
     path = Path(recorder_dir) / layout.HEARTBEAT_FILE
     # The file itself, never a link planted in its place; created with the umask's mode (a
-    # group-shared store lets another member resume the run and beat it).
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    # group-shared store lets another member resume the run and beat it). Python opens every
+    # descriptor close-on-exec itself.
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o666)
     except FileNotFoundError:
