@@ -21,6 +21,7 @@ from ..store.ids import new_id
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 REPLACES_KEY = b"tracklite.replaces"
 
@@ -140,6 +141,15 @@ def read_in(folder: safefs.Dir, name: str) -> pa.Table:
 
 def replaces_in(folder: safefs.Dir, name: str) -> list[str]:
     """The segments that segment ``name`` of an open folder replaces (its footer only)."""
+    return replaces_of(footer_in(folder, name))
+
+
+def footer_in(folder: safefs.Dir, name: str) -> pq.FileMetaData:
+    """Segment ``name``'s Parquet footer (no data page read), opened without following a link.
+
+    Raises what pyarrow raises when the file is not Parquet or is truncated (its footer is at
+    the end of the file).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -148,10 +158,14 @@ def replaces_in(folder: safefs.Dir, name: str) -> list[str]:
         # A native file, as in read_file: pq.read_schema's path handling (and building a table)
         # imports pandas, which cannot load at interpreter exit (a run ended by exit).
         with pa.OSFile(folder.fd_path(fd), "rb") as handle:
-            meta = pq.ParquetFile(handle).schema_arrow.metadata or {}
+            return pq.ParquetFile(handle).metadata
     finally:
         os.close(fd)
-    return list(json.loads(meta.get(REPLACES_KEY, b"[]")))
+
+
+def replaces_of(footer: pq.FileMetaData) -> list[str]:
+    """The segment names a segment's footer says it replaces (a compaction's output)."""
+    return list(json.loads((footer.metadata or {}).get(REPLACES_KEY, b"[]")))
 
 
 def read_file(path: Path) -> pa.Table:
