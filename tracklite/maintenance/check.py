@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import liveness
-from ..errors import NotFoundError, StoreError, UnsafeLinkError
+from ..errors import CorruptMetadataError, NotFoundError, StoreError, UnsafeLinkError
 from ..metrics import latest, segments
-from ..store import atomic, changes, layout, safefs
+from ..store import atomic, changes, layout, metadata, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
@@ -400,7 +400,10 @@ class _Checker:
     def check_experiment(self, folder: Path) -> Meta | None:
         exp_id = folder.name
         path = folder / layout.EXPERIMENT_FILE
-        meta, problem = _read_meta(path, {"id": exp_id}, _valid_experiment)
+        meta, problem = _read_meta(self.root, path, {"id": exp_id}, _valid_experiment)
+        if problem == UNSAFE_LINK:
+            self.unsafe_link(folder)  # swapped for a link since it was listed
+            return None
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return None
@@ -449,8 +452,8 @@ class _Checker:
             return None
         with locked(self.root / layout.STORE_LOCK):
             # Another process may have repaired (or gc removed) it meanwhile.
-            meta, again = _read_meta(path, {"id": folder.name}, _valid_experiment)
-            if again is None or not folder.is_dir():
+            meta, again = _read_meta(self.root, path, {"id": folder.name}, _valid_experiment)
+            if again in (None, UNSAFE_LINK) or not folder.is_dir():
                 return meta
             moved = self.quarantine(path) if again == CORRUPT_METADATA else None
             meta = {
@@ -486,7 +489,10 @@ class _Checker:
     def _check_recorder(self, exp_id: str, folder: Path) -> None:
         path = folder / layout.RECORDER_FILE
         expect = {"id": folder.name, "experiment_id": exp_id}
-        meta, problem = _read_meta(path, expect, _valid_recorder)
+        meta, problem = _read_meta(self.root, path, expect, _valid_recorder)
+        if problem == UNSAFE_LINK:
+            self.unsafe_link(folder)  # swapped for a link since it was listed
+            return
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return
@@ -580,8 +586,8 @@ class _Checker:
         rec_id = folder.name
         with locked(folder / layout.RECORDER_LOCK):
             expect = {"id": rec_id, "experiment_id": exp_id}
-            _, again = _read_meta(path, expect, _valid_recorder)
-            if again is None:
+            _, again = _read_meta(self.root, path, expect, _valid_recorder)
+            if again in (None, UNSAFE_LINK):
                 return  # repaired by someone else meanwhile
             # Journaled, so that searches through a summary see the rebuilt recorder.
             with changes.noting(folder.parent, rec_id):
@@ -825,15 +831,20 @@ def _valid_recorder(meta: Meta) -> bool:
 
 
 def _read_meta(
-    path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+    root: Path, path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
 ) -> tuple[Meta | None, str | None]:
-    """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION."""
+    """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION,
+    or UNSAFE_LINK when its folder was replaced by a link since it was listed (nothing read).
+    Read by the one metadata reader (from the store root, never through a link); a link or a
+    folder in the file's place is CORRUPT_METADATA, for ``--fix`` to move aside."""
     try:
-        meta = atomic.read_json(path)
-    except FileNotFoundError:
-        return None, MISSING_METADATA
-    except (OSError, ValueError):
+        meta = metadata.load(root, safefs.parts_below(root, path))
+    except CorruptMetadataError:
         return None, CORRUPT_METADATA
+    except UnsafeLinkError:
+        return None, UNSAFE_LINK
+    if meta is None:
+        return None, MISSING_METADATA
     if not isinstance(meta, dict):
         return None, CORRUPT_METADATA
     version = meta.get("format_version")

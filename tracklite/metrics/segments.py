@@ -191,6 +191,9 @@ def read_file(path: Path) -> pa.Table:
         return pq.ParquetFile(handle).read(use_threads=False)
 
 
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def read_points(metrics_dir: Path) -> pa.Table:
     """Every point of one recorder as one table, in logging order, each point once."""
     for _attempt in range(100):
@@ -210,9 +213,14 @@ def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
     replaced: set[str] = set()
     for name in names:
         try:
-            table = read_file(metrics_dir / name)
+            # Never through a link planted at a segment's name (it could lead outside the store).
+            fd = os.open(metrics_dir / name, _READ_FLAGS)
         except FileNotFoundError:
             return None
+        try:
+            table = read_file(Path(safefs.Dir.fd_path(fd)))
+        finally:
+            os.close(fd)
         tables[name] = table
         meta = table.schema.metadata or {}
         if REPLACES_KEY in meta:

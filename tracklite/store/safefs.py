@@ -153,7 +153,8 @@ class Dir:
             raise IsADirectoryError(errno.EISDIR, "not a file", str(self.path / name))
         return os.fdopen(fd, "rb")
 
-    def fd_path(self, fd: int) -> str:
+    @staticmethod
+    def fd_path(fd: int) -> str:
         """A path that reopens open descriptor ``fd`` itself (for libraries that want a path);
         on systems without ``/proc`` the descriptor's name (checked when it was opened)."""
         if sys.platform.startswith("linux"):
