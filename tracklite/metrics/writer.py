@@ -530,9 +530,9 @@ class MetricWriter:
     def relieve(self, buf: RecorderBuffer) -> None:
         """Back-pressure: write a full buffer in the caller's thread before it may append
         again. A failed write raises here, before the caller's points are taken, so memory
-        stays bounded and nothing the caller was told is accepted gets lost."""
+        stays bounded and nothing the caller was told is accepted gets lost. (The flush clears
+        ``full`` when it takes the points, or sets it again if it fails.)"""
         self._flush_buffer(buf)
-        buf.full = False
 
     # -------------------------------------------------------------- the thread
 

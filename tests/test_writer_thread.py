@@ -1,0 +1,103 @@
+"""The metric writer's thread in this process: one writer made on first use, its named thread,
+beats no more often than the heartbeat interval, reports what it cannot do on stderr and goes
+on, and ``tracklite.configure`` sets its bounds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _metric_support import new_R, on_disk, pairs, wait_until, writer_settings
+
+import tracklite
+from tracklite import QlibRecorder
+from tracklite.metrics import writer as writer_module
+from tracklite.metrics.writer import MetricWriter, get_writer
+from tracklite.store import layout
+
+
+@pytest.fixture
+def R(tmp_path: Path) -> Iterator[QlibRecorder]:
+    r = new_R(tmp_path)
+    yield r
+    if r.exp_manager.active_experiment is not None:
+        r.end_exp("FAILED")
+
+
+def test_the_first_use_makes_one_writer_with_a_named_thread(
+    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a process that has not used tracklite yet: no writer.
+    monkeypatch.setattr(writer_module, "_writer", None)
+    writer = get_writer()
+    assert isinstance(writer, MetricWriter) and get_writer() is writer
+    assert writer._thread is None  # nothing started until a recorder is used
+    try:
+        with R.start(experiment_name="fresh"):
+            rec = R.get_recorder()
+            thread = writer._thread
+            assert thread is not None and thread.is_alive() and thread.daemon
+            assert thread.name == "tracklite-writer"  # findable in a stack dump
+            R.log_metrics(step=0, loss=0.5)
+            R.flush()
+            assert pairs(on_disk(rec.ref)) == [("loss", 0, 0.5)]
+    finally:
+        writer.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def test_beats_come_no_more_often_than_the_interval(
+    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 5.0)
+    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
+        heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
+        past = time.time() - 1000
+        os.utime(heartbeat, (past, past))
+        wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=30)  # one beat
+        os.utime(heartbeat, (past, past))
+        time.sleep(0.5)  # the next beat is due about 5 s after the last one
+        assert heartbeat.stat().st_mtime == pytest.approx(past)
+
+
+def test_a_heartbeat_that_cannot_be_written_is_reported_and_the_writer_goes_on(
+    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 0.05)
+    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
+        rec = R.get_recorder()
+        heartbeat = rec.ref.dir / layout.HEARTBEAT_FILE
+        heartbeat.unlink()
+        heartbeat.symlink_to(rec.ref.dir / "elsewhere")  # never followed: the beat fails
+        seen = ""
+
+        def reported() -> bool:
+            nonlocal seen
+            seen += capfd.readouterr().err
+            return "tracklite: metric writer error:" in seen
+
+        wait_until(reported, timeout=30)
+        assert not (rec.ref.dir / "elsewhere").exists()
+        heartbeat.unlink()
+        R.log_metrics(step=1, loss=2.0)
+        R.flush()
+        assert pairs(on_disk(rec.ref)) == [("loss", 1, 2.0)]
+        assert "tracklite-writer" in [t.name for t in threading.enumerate()]
+        wait_until(heartbeat.exists, timeout=30)  # beating again
+
+
+def test_configure_sets_the_writers_bounds() -> None:
+    writer = get_writer()
+    saved = (writer.flush_interval, writer.flush_points, writer.max_points)
+    try:
+        tracklite.configure(flush_interval=7, flush_points=11, max_points=13)
+        assert (writer.flush_interval, writer.flush_points, writer.max_points) == (7.0, 11, 13)
+        tracklite.configure(flush_points=12)  # the others are kept
+        assert (writer.flush_interval, writer.flush_points, writer.max_points) == (7.0, 12, 13)
+    finally:
+        writer.configure(flush_interval=saved[0], flush_points=saved[1], max_points=saved[2])
