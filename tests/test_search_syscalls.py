@@ -93,8 +93,9 @@ def _count(root: Path, tmp_path: Path, mode: str = "warm") -> collections.Counte
         # Only the store's files and the liveness check of a journal's writer (/proc): a
         # library starting threads would read /sys/devices/system/cpu/online, a varying
         # number of times, on top of what the search needs.
-        if opened and not opened.group(1).startswith((f"{root}{os.sep}", "/proc/")):
-            calls[f"open {opened.group(1)}"] += 1
+        path = opened.group(1) if opened else str(root)
+        if path != str(root) and not path.startswith((f"{root}{os.sep}", "/proc/")):
+            calls[f"open {path}"] += 1
     return calls
 
 
