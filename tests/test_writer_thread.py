@@ -54,14 +54,20 @@ def test_beats_come_no_more_often_than_the_interval(
     R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 5.0)
-    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
-        heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
-        past = time.time() - 1000
-        os.utime(heartbeat, (past, past))
-        wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=30)  # one beat
-        os.utime(heartbeat, (past, past))
-        time.sleep(0.5)  # the next beat is due about 5 s after the last one
-        assert heartbeat.stat().st_mtime == pytest.approx(past)
+    monkeypatch.setattr(writer_module, "_writer", None)  # a writer thread started here
+    writer = get_writer()
+    writer.configure(flush_interval=60)
+    try:
+        with R.start(experiment_name="beat"):
+            heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
+            past = time.time() - 1000
+            os.utime(heartbeat, (past, past))
+            wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=30)  # one beat
+            os.utime(heartbeat, (past, past))
+            time.sleep(0.5)  # the next beat is due about 5 s after the last one
+            assert heartbeat.stat().st_mtime == pytest.approx(past)
+    finally:
+        writer.close()
 
 
 def test_a_heartbeat_that_cannot_be_written_is_reported_and_the_writer_goes_on(
