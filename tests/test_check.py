@@ -269,6 +269,29 @@ def test_summary_lagging_segments(store: tuple[Path, str, str, str]) -> None:
     assert tracklite.check(root).clean
 
 
+def test_point_logged_below_the_highest_step(store: tuple[Path, str, str, str]) -> None:
+    """A point logged after a higher step of its key: the footers' newest timestamp is not in
+    the summary, so the points are read and compared, and a wrong value is still found."""
+    root, exp_id, rec_id, _ = store
+    recorder = (
+        ExpManager(uri=str(root))
+        .get_exp(experiment_id=exp_id, create=False)
+        .get_recorder(recorder_id=rec_id, create=False)
+    )
+    time.sleep(0.01)  # a newer timestamp than every point so far
+    recorder.log_metrics(step=1, loss=9.0)
+    recorder.flush()
+    assert tracklite.check(root).clean  # the summary keeps step 4: nothing wrong
+    meta_path = root / exp_id / rec_id / layout.RECORDER_FILE
+    meta = json.loads(meta_path.read_text())
+    assert meta["metrics"]["loss"]["step"] == 4
+    meta["metrics"]["loss"]["value"] = 123.0
+    meta_path.write_text(json.dumps(meta))
+    report = tracklite.check(root)
+    assert [f.kind for f in report] == [chk.SUMMARY_MISMATCH], str(report)
+    assert "'loss' is" in report.findings[0].message
+
+
 def test_killed_writer_is_dead_then_failed(tmp_path: Path) -> None:
     root = tmp_path / "store"
     child = spawn(

@@ -18,7 +18,9 @@ from tracklite import ExpManager, QlibRecorder, UnsafeLinkError
 from tracklite.maintenance import check as chk
 from tracklite.maintenance import gc
 from tracklite.metrics import compaction
+from tracklite.search import cache
 from tracklite.store import layout
+from tracklite.store.root import Store
 
 SECRET = b"outside the store: never read, moved or deleted"
 
@@ -293,3 +295,173 @@ def test_swapping_a_folder_for_a_link_while_reading(
         flipper.join()
         (outside / "obj.pkl").unlink()
     assert leaked == []
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A folder outside the store that a test fills with a lookalike of a store's folder and
+    checks unchanged (:func:`planted`) once it has linked it into the store."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    return folder
+
+
+def planted(folder: Path) -> dict[str, bytes]:
+    return outside_state(folder)
+
+
+def test_listings_never_read_a_linked_recorder_folder(r: QlibRecorder, elsewhere: Path) -> None:
+    # A finished run whose folder is moved out of the store and replaced by a link to it: its
+    # recorder.json is valid, so a reader following the link would list it.
+    rec = finished(r)
+    with r.start(experiment_name="e", recorder_name="kept"):
+        r.log_metrics(step=0, loss=0.5)
+    shutil.move(str(rec.ref.dir), elsewhere / rec.id)
+    rec.ref.dir.symlink_to(elsewhere / rec.id)
+    before = planted(elsewhere)
+    exp = r.get_exp(experiment_name="e")
+    for cached in (True, False):  # through the search summary and through every recorder.json
+        with pytest.warns(tracklite.CorruptMetadataWarning, match=rf"{rec.id}.*symbolic link"):
+            found = exp.list_recorders()
+        assert [x.info["name"] for x in found.values()] == ["kept"], cached
+        with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+            frame = r.search_records([exp.id])
+        assert rec.id not in set(frame["run_id"])
+        for summary in (rec.ref.dir.parent / ".changes").glob("summary-*"):
+            summary.unlink()  # the next pass reads every recorder.json again
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        store = Store(rec.ref.dir.parent.parent)
+        assert [m["name"] for m in store.iter_recorders(exp.id)] == ["kept"]
+    with pytest.raises(UnsafeLinkError, match=rf"{rec.id}.*symbolic link"):
+        exp.get_recorder(recorder_id=rec.id)
+    assert planted(elsewhere) == before
+
+
+def test_listings_never_read_a_linked_experiment_folder(r: QlibRecorder, elsewhere: Path) -> None:
+    rec = finished(r)
+    with r.start(experiment_name="other"):
+        pass
+    exp_dir = rec.ref.dir.parent
+    twin = elsewhere / exp_dir.name
+    shutil.move(str(exp_dir), twin)
+    exp_dir.symlink_to(twin)
+    before = planted(elsewhere)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        assert sorted(r.list_experiments()) == ["other"]
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        frame = r.search_records()
+    assert rec.id not in set(frame["run_id"])
+    # Asked for directly: a clear error, nothing read.
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        r.search_records([rec.experiment_id])
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        r.get_exp(experiment_id=rec.experiment_id, create=False)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        assert cache.experiment_rows(exp_dir.parent, exp_dir.name).num_rows == 0
+    assert planted(elsewhere) == before  # no search summary written outside
+
+
+def test_search_never_writes_or_reads_through_a_linked_changes_folder(
+    r: QlibRecorder, outside: Path
+) -> None:
+    rec = finished(r)
+    changes_dir = rec.ref.dir.parent / ".changes"
+    shutil.rmtree(changes_dir, ignore_errors=True)
+    changes_dir.symlink_to(outside)
+    frame = r.search_records([rec.experiment_id])
+    assert list(frame["run_id"]) == [rec.id]  # read uncached; the outside is left unchanged
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_check_reads_no_metadata_through_a_folder_swapped_for_a_link(
+    r: QlibRecorder, elsewhere: Path, fix: bool
+) -> None:
+    # check lists a folder (not a link), then reads its recorder.json: a folder replaced by a
+    # link between the two must be reported as a link, its target's file never read. The
+    # checker is handed the folder as its walk would have listed it the instant before.
+    rec = finished(r)
+    rec_dir, root = rec.ref.dir, rec.ref.dir.parent.parent
+    shutil.move(str(rec_dir), elsewhere / rec.id)
+    (elsewhere / rec.id / layout.RECORDER_FILE).write_bytes(SECRET)  # corrupt if ever read
+    rec_dir.symlink_to(elsewhere / rec.id)
+    before = planted(elsewhere)
+    checker = chk._Checker(root, fix, chk.TEMP_STALE_AFTER)
+    checker.check_recorder(rec.experiment_id, rec_dir)
+    kinds = [(f.kind, f.path, f.fixed) for f in checker.report.findings]
+    assert kinds == [(chk.UNSAFE_LINK, rec_dir, fix)]
+    assert rec_dir.is_symlink() is not fix  # --fix moved the link itself into the quarantine
+    assert planted(elsewhere) == before
+
+
+@pytest.mark.parametrize("linked", ["recorder", "experiment"])
+def test_heartbeat_never_lands_through_a_linked_folder(
+    r: QlibRecorder, elsewhere: Path, linked: str
+) -> None:
+    from tracklite import liveness
+
+    rec = finished(r)
+    folder = rec.ref.dir if linked == "recorder" else rec.ref.dir.parent
+    shutil.move(str(folder), elsewhere / folder.name)
+    folder.symlink_to(elsewhere / folder.name)
+    for beat in elsewhere.rglob(layout.HEARTBEAT_FILE):
+        beat.unlink()  # a beat through the link would create it again
+    before = planted(elsewhere)
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
+        liveness.beat(rec.ref.dir)
+    assert planted(elsewhere) == before
+
+
+def test_import_never_writes_through_a_link_in_the_destination(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    from test_mlflow_import import Mlruns
+
+    from tracklite.mlflow_io.importer import import_mlflow
+
+    src = Mlruns(tmp_path / "mlruns")
+    src.experiment("1", "exp")
+    run = src.run("1", artifacts={"a.txt": b"first"})
+    dst = tmp_path / "store"
+    assert import_mlflow(src.root, dst).ok
+    # The recorder's artifacts/ becomes a link; the source artifact changes, so a new import
+    # rewrites it: never into the link's target.
+    artifacts = dst / "1" / run.name / layout.ARTIFACTS_DIR
+    shutil.move(str(artifacts), elsewhere / "artifacts")
+    artifacts.symlink_to(elsewhere / "artifacts")
+    (run / "artifacts" / "a.txt").write_bytes(b"second, longer")
+    # The experiment folder becomes a link too for a run new at the source.
+    exp_twin = elsewhere / "exp"
+    shutil.copytree(dst / "1", exp_twin, symlinks=True)
+    src.run("1", name="new", artifacts={"b.txt": b"new"})
+    before = planted(elsewhere)
+    report = import_mlflow(src.root, dst)
+    assert not report.ok and any("symbolic link" in str(s) for s in report.skipped)
+    assert planted(elsewhere) == before
+    os.rename(dst / "1", tmp_path / "real-exp")
+    (dst / "1").symlink_to(exp_twin)
+    with pytest.warns(tracklite.CorruptMetadataWarning, match="symbolic link"):
+        import_mlflow(src.root, dst)  # the linked experiment is left alone: a new one is made
+    assert planted(elsewhere) == before
+
+
+def test_export_never_reads_through_a_link_in_the_store(
+    r: QlibRecorder, tmp_path: Path, elsewhere: Path
+) -> None:
+    from tracklite.mlflow_io.exporter import export_mlflow
+
+    rec = finished(r)
+    (elsewhere / "artifacts").mkdir()
+    (elsewhere / "artifacts" / "leak.txt").write_bytes(SECRET)
+    artifacts = rec.ref.artifacts_dir
+    (artifacts / "d" / "leak.txt").symlink_to(elsewhere / "artifacts" / "leak.txt")
+    out = tmp_path / "mlruns"
+    report = export_mlflow(rec.ref.root, out)
+    assert any("leak.txt is a symbolic link" in s for s in report.skipped)
+    assert report.recorders == 1
+    (artifacts / "d" / "leak.txt").unlink()
+    shutil.rmtree(artifacts)
+    artifacts.symlink_to(elsewhere / "artifacts")  # a linked artifacts/ folder
+    report = export_mlflow(rec.ref.root, tmp_path / "mlruns2")
+    assert any("symbolic link" in s for s in report.skipped)
+    for exported in (out, tmp_path / "mlruns2"):
+        assert not any(p.is_file() and p.read_bytes() == SECRET for p in exported.rglob("*"))

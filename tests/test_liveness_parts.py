@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tracklite import TrackliteWarning, liveness
+from tracklite import TrackliteWarning, UnsafeLinkError, liveness
 from tracklite.store import layout
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs procfs")
@@ -87,7 +87,7 @@ def test_heartbeat_honours_the_umask_and_never_follows_a_link(tmp_path: Path) ->
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / layout.HEARTBEAT_FILE).symlink_to(target)
-    with pytest.raises(OSError):
+    with pytest.raises(UnsafeLinkError, match="symbolic link"):
         liveness.beat(linked)
     assert target.stat().st_mtime == pytest.approx(past)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .errors import TrackliteWarning
-from .store import layout
+from .store import layout, safefs
 from .store.clock import now_iso
 
 
@@ -123,23 +123,22 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
     """Refresh the recorder's heartbeat (its mtime becomes now); False if the folder is gone.
 
     Called at run start and by the metric writer every :data:`HEARTBEAT_INTERVAL` seconds.
-    Other ``OSError`` s (read-only or full store) propagate to the caller.
+    Other ``OSError`` s (read-only or full store) and :class:`UnsafeLinkError` propagate to
+    the caller.
     """
-    path = Path(recorder_dir) / layout.HEARTBEAT_FILE
-    # The file itself, never a link planted in its place; created with the umask's mode (a
-    # group-shared store lets another member resume the run and beat it). Python opens every
-    # descriptor close-on-exec itself.
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    folder = Path(recorder_dir)
     try:
-        fd = os.open(path, flags, 0o666)
+        # Reached from the store root (two folders up) one folder at a time, never through a
+        # link: a recorder or experiment folder replaced by a link receives no heartbeat
+        # (UnsafeLinkError), and a link planted at the file's name is refused, never followed.
+        # Created with the umask's mode (a group-shared store lets another member resume the
+        # run and beat it).
+        with safefs.open_under(folder.parent.parent, [folder.parent.name, folder.name]) as rec:
+            # utime(None) asks an NFS server to stamp its own time, so every client compares
+            # heartbeats against one clock (the reader's clock skew still adds to STALE_AFTER).
+            rec.touch(layout.HEARTBEAT_FILE)
     except FileNotFoundError:
         return False  # the recorder folder itself is gone (deleted or quarantined)
-    try:
-        # utime(None) asks an NFS server to stamp its own time, so every client compares
-        # heartbeats against one clock (the reader's clock skew still adds to STALE_AFTER).
-        os.utime(fd)
-    finally:
-        os.close(fd)
     return True
 
 

@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("qlib.workflow")
 
 from tracklite import ExpManager, QlibRecorder
+from tracklite.ui.data import StoreData
 
 SCRIPT = """
 import json, sys
@@ -103,6 +104,10 @@ def test_qlib_code_records_into_the_tracklite_run(
         rec.list_artifacts()
     )
     assert rec.list_params()["cmd-sys.argv"]
+    # qlib's own SigAnaRecord/PortAnaRecord left Parquet copies: the page reads no pickle.
+    data = StoreData(str(store))
+    panels = data.qlib_panels(data.ref(rec.id))
+    assert panels is not None and {"ic", "returns", "drawdowns", "risk"} <= set(panels)
     (online,) = reader.list_recorders(experiment_name="online").values()
     assert online.list_tags()["online_status"] == "online" and "IC" in online.list_metrics()
 

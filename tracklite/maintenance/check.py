@@ -5,9 +5,12 @@ Like diskcache's ``Cache.check``, it walks everything and reports each problem a
 
 - the marker and every ``experiment.json`` / ``recorder.json`` parse, have the expected fields,
   the ids of the folders holding them, and a ``format_version`` this tracklite knows;
-- every metric segment reads as Parquet with the four metric columns;
-- the latest-metrics summary in ``recorder.json`` agrees with the segments (recorders being
-  written right now by a live process are skipped: their summary legitimately lags a flush);
+- every metric segment has a readable Parquet footer naming the four metric columns (a
+  truncated or foreign file fails there);
+- the latest-metrics summary in ``recorder.json`` agrees with the segments: first against the
+  footers' statistics (smallest and largest key, highest step, newest timestamp), and, only
+  when those disagree, against every point read back (recorders being written right now by a
+  live process are skipped: their summary legitimately lags a flush);
 - no temporary file (``.tmp-*``, ``.<id>.creating``, dot-files in ``metrics/``) is older than
   ``temp_age`` seconds (a live writer refreshes its file's mtime with every write);
 - no unknown files; no symbolic link anywhere in the store (never followed, always reported);
@@ -29,7 +32,6 @@ import math
 import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,9 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import liveness
-from ..errors import NotFoundError, StoreError, UnsafeLinkError
+from ..errors import CorruptMetadataError, NotFoundError, StoreError, UnsafeLinkError
 from ..metrics import latest, segments
-from ..store import atomic, changes, layout, safefs
+from ..store import atomic, changes, layout, metadata, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
@@ -49,6 +51,7 @@ from ..store.root import Meta, Store
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 #: A temporary file or staging folder untouched for this many seconds belongs to a dead writer.
 #: Writers rewrite their temporary file continuously, so only a stalled or killed one gets old.
@@ -182,6 +185,9 @@ class _Checker:
         self.temp_age = temp_age
         self.now = time.time()
         self.report = CheckReport(root)
+        # The experiment folder being walked, held open: each recorder's metrics/ is opened
+        # from it in two steps instead of from the store root.
+        self._experiment: safefs.Dir | None = None
         self._stamp = (
             f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
         )
@@ -284,19 +290,28 @@ class _Checker:
             fixed,
         )
 
-    def entries(self, folder: Path) -> list[Path]:
-        """The entries of ``folder`` that are not links; every link is reported (and with
-        ``fix`` quarantined) on the way."""
+    def entries(self, folder: Path) -> list[tuple[Path, bool]]:
+        """The entries of ``folder`` that are not links, each with whether it is a folder; every
+        link is reported (and with ``fix`` quarantined) on the way.
+
+        One ``scandir``: the kinds come with the listing (no ``stat`` per entry on filesystems
+        that report them), which matters at 100,000 recorders and on network filesystems.
+        """
+        try:
+            with os.scandir(folder) as listing:
+                kinds = sorted(
+                    (e.name, e.is_symlink(), e.is_dir(follow_symlinks=False))
+                    for e in listing
+                    if e.name not in _IGNORED
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
         found = []
-        for path in _entries(folder):
-            try:
-                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
-            except FileNotFoundError:
-                continue  # removed while we walked
+        for name, is_link, is_dir in kinds:
             if is_link:
-                self.unsafe_link(path)
+                self.unsafe_link(folder / name)
             else:
-                found.append(path)
+                found.append((folder / name, is_dir))
         return found
 
     # ------------------------------------------------------------------ the store
@@ -307,13 +322,13 @@ class _Checker:
         if not self.check_marker():
             return self.report
         names: dict[str, list[str]] = {}
-        for entry in self.entries(self.root):
+        for entry, is_dir in self.entries(self.root):
             name = entry.name
             if name in layout.ROOT_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif layout.is_id_name(name) and entry.is_dir():
+            elif layout.is_id_name(name) and is_dir:
                 meta = self.check_experiment(entry)
                 if meta is not None and meta.get("lifecycle") == "active":
                     names.setdefault(str(meta.get("name")), []).append(name)
@@ -385,7 +400,10 @@ class _Checker:
     def check_experiment(self, folder: Path) -> Meta | None:
         exp_id = folder.name
         path = folder / layout.EXPERIMENT_FILE
-        meta, problem = _read_meta(path, {"id": exp_id}, _valid_experiment)
+        meta, problem = _read_meta(self.root, path, {"id": exp_id}, _valid_experiment)
+        if problem == UNSAFE_LINK:
+            self.unsafe_link(folder)  # swapped for a link since it was listed
+            return None
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return None
@@ -399,18 +417,30 @@ class _Checker:
                 return None
             meta = self.recover_experiment(folder, path, problem)
         entries = self.entries(folder)
-        self.found_recorders += sum(1 for e in entries if layout.is_id_name(e.name))
-        for entry in entries:
+        self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
+        try:
+            self._experiment = safefs.open_under(self.root, [exp_id])
+        except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
+            self._experiment = None  # gone or swapped meanwhile: each recorder opens its own way
+        try:
+            self.check_recorders(exp_id, entries)
+        finally:
+            if self._experiment is not None:
+                self._experiment.close()
+                self._experiment = None
+        return meta
+
+    def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
+        for entry, is_dir in entries:
             name = entry.name
             if name in layout.EXPERIMENT_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif layout.is_id_name(name) and entry.is_dir():
+            elif layout.is_id_name(name) and is_dir:
                 self.check_recorder(exp_id, entry)
             else:
                 self.unknown(entry, "experiment folder")
-        return meta
 
     def recover_experiment(self, folder: Path, path: Path, problem: str) -> Meta | None:
         message = {
@@ -422,8 +452,8 @@ class _Checker:
             return None
         with locked(self.root / layout.STORE_LOCK):
             # Another process may have repaired (or gc removed) it meanwhile.
-            meta, again = _read_meta(path, {"id": folder.name}, _valid_experiment)
-            if again is None or not folder.is_dir():
+            meta, again = _read_meta(self.root, path, {"id": folder.name}, _valid_experiment)
+            if again in (None, UNSAFE_LINK) or not folder.is_dir():
                 return meta
             moved = self.quarantine(path) if again == CORRUPT_METADATA else None
             meta = {
@@ -459,7 +489,10 @@ class _Checker:
     def _check_recorder(self, exp_id: str, folder: Path) -> None:
         path = folder / layout.RECORDER_FILE
         expect = {"id": folder.name, "experiment_id": exp_id}
-        meta, problem = _read_meta(path, expect, _valid_recorder)
+        meta, problem = _read_meta(self.root, path, expect, _valid_recorder)
+        if problem == UNSAFE_LINK:
+            self.unsafe_link(folder)  # swapped for a link since it was listed
+            return
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return
@@ -469,7 +502,7 @@ class _Checker:
                 self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
             return
         self.check_recorder_entries(folder)
-        tables = self.check_segments(folder / layout.METRICS_DIR)
+        footers = self.check_segments(folder / layout.METRICS_DIR)
         if problem is not None:
             self.recover_recorder(exp_id, folder, path, problem, meta)
             return
@@ -479,21 +512,23 @@ class _Checker:
             return  # a live writer's summary may lag its last segment by one flush
         if status == liveness.DEAD:
             self.mark_dead(exp_id, folder, meta)
-        mismatch = _summary_differences(meta["metrics"], _summary(tables))
+        if _footers_agree(meta["metrics"], footers):
+            return  # the common case: no point needs reading
+        mismatch = _summary_differences(meta["metrics"], self.segments_summary(folder))
         if mismatch:
             self.repair_summary(exp_id, folder, mismatch)
 
     def check_recorder_entries(self, folder: Path) -> None:
         """Temporary files, artifacts, links and unknown entries of a recorder folder."""
-        for entry in self.entries(folder):
+        for entry, is_dir in self.entries(folder):
             name = entry.name
             if name in layout.RECORDER_ENTRIES:
                 continue
             if _is_temp(name):
                 self.temp_entry(entry)
-            elif name == layout.ARTIFACTS_DIR and entry.is_dir():
+            elif name == layout.ARTIFACTS_DIR and is_dir:
                 self.check_artifacts(entry)
-            elif not (name == layout.METRICS_DIR and entry.is_dir()):
+            elif not (name == layout.METRICS_DIR and is_dir):
                 self.unknown(entry, "recorder folder")
 
     def repair_summary(self, exp_id: str, folder: Path, mismatch: str) -> None:
@@ -506,7 +541,7 @@ class _Checker:
                 # Never overwrite the summary of a run a live process resumed meanwhile.
                 if liveness.effective_status(current, folder) == liveness.RUNNING:
                     return
-                current["metrics"] = self.locked_summary(folder)
+                current["metrics"] = self.segments_summary(folder)
                 rebuilt.append(True)
 
             self.store.update_recorder(exp_id, folder.name, rebuild)
@@ -516,13 +551,15 @@ class _Checker:
         path = folder / layout.RECORDER_FILE
         self.found(path, SUMMARY_MISMATCH, f"latest-metrics summary disagrees: {mismatch}", fixed)
 
-    def locked_summary(self, folder: Path) -> dict[str, Any]:
-        """The summary of every point of a recorder, read while its lock is held.
+    def segments_summary(self, folder: Path) -> dict[str, Any]:
+        """The summary of every point of a recorder.
 
-        Under the lock no compaction runs and every writer's summary update waits, so this
-        listing holds every segment behind the stored summary: rebuilding from it never drops
-        a key or goes back to an older step (a listing taken without the lock could miss
-        segments a compaction just merged, and so summarise nothing).
+        Repairs call it while the recorder's lock is held: under the lock no compaction runs
+        and every writer's summary update waits, so this listing holds every segment behind
+        the stored summary: rebuilding from it never drops a key or goes back to an older step
+        (a listing taken without the lock could miss segments a compaction just merged, and so
+        summarise nothing). Without the lock a compaction racing it can make a summary look
+        wrong; its listing is taken again when a segment vanishes (see _readable_segments).
         """
         try:
             metrics = safefs.open_under(self.root, safefs.parts_below(self.root, folder))
@@ -549,8 +586,8 @@ class _Checker:
         rec_id = folder.name
         with locked(folder / layout.RECORDER_LOCK):
             expect = {"id": rec_id, "experiment_id": exp_id}
-            _, again = _read_meta(path, expect, _valid_recorder)
-            if again is None:
+            _, again = _read_meta(self.root, path, expect, _valid_recorder)
+            if again in (None, UNSAFE_LINK):
                 return  # repaired by someone else meanwhile
             # Journaled, so that searches through a summary see the rebuilt recorder.
             with changes.noting(folder.parent, rec_id):
@@ -559,7 +596,7 @@ class _Checker:
                     f" (old file in {moved.relative_to(self.root)})" if moved else ""
                 )
                 meta = _rebuilt_recorder(exp_id, rec_id, old, note)
-                meta["metrics"] = self.locked_summary(folder)
+                meta["metrics"] = self.segments_summary(folder)
                 atomic.write_json(path, meta)
         self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)", True)
 
@@ -585,7 +622,7 @@ class _Checker:
                 current["status"] = "FAILED"
                 current["end_time"] = last_seen.isoformat(timespec="microseconds")
                 current["tags"]["tracklite.dead"] = note
-                current["metrics"] = self.locked_summary(folder)
+                current["metrics"] = self.segments_summary(folder)
 
             after = self.store.update_recorder(exp_id, folder.name, bury)
             fixed = after.get("status") == "FAILED"
@@ -600,31 +637,44 @@ class _Checker:
 
     # ------------------------------------------------------------------ contents
 
-    def check_segments(self, metrics_dir: Path) -> list[pa.Table]:
-        """Readable segments (replaced ones excluded); corrupt ones reported or quarantined.
+    def check_segments(self, metrics_dir: Path) -> list[pq.FileMetaData] | None:
+        """Footers of the readable segments (replaced ones excluded); corrupt ones reported or
+        quarantined.
 
         Read from one listing; a segment that vanished meanwhile (a compaction merged it) makes
-        the whole listing be read again, so the tables returned are one consistent picture.
+        the whole listing be read again, so the footers returned are one consistent picture.
+        None when compactions kept racing (the summary is then judged from the points).
         """
         for _attempt in range(20):
-            tables = self._read_segments(metrics_dir)
-            if tables is not None:
-                return tables
-        return []  # pragma: no cover - compactions kept racing; the summary check is skipped
+            footers = self._read_segments(metrics_dir)
+            if footers is not None:
+                return footers
+        return None  # pragma: no cover - compactions kept racing
 
-    def _read_segments(self, metrics_dir: Path) -> list[pa.Table] | None:
+    def _open_metrics(self, metrics_dir: Path) -> safefs.Dir:
+        """A recorder's ``metrics/`` folder, never through a link."""
+        held = self._experiment
+        if held is not None and held.path == metrics_dir.parent.parent:
+            with held.child(metrics_dir.parent.name) as recorder:
+                return recorder.child(metrics_dir.name)
+        return safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
+
+    def _read_segments(self, metrics_dir: Path) -> list[pq.FileMetaData] | None:
         try:
-            folder = safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
+            folder = self._open_metrics(metrics_dir)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return []
-        tables: dict[str, pa.Table] = {}
+        tables: dict[str, pq.FileMetaData] = {}
         replaced: dict[str, str] = {}
         with folder:
-            for name in _names(folder, metrics_dir):
+            try:
+                listing = folder.kinds()
+            except FileNotFoundError:
+                listing = []
+            for name, kind in listing:
+                if name in _IGNORED:
+                    continue
                 entry = metrics_dir / name
-                kind = folder.kind(name)
-                if kind is None:
-                    continue  # removed while we walked
                 if kind == "link":
                     self.unsafe_link(entry)
                     continue
@@ -636,7 +686,7 @@ class _Checker:
                     self.unknown(entry, "metrics folder")
                     continue
                 try:
-                    table = _segment_table(folder, name)
+                    footer = _segment_footer(folder, name)
                 except FileNotFoundError:
                     return None  # merged away while we read: read a fresh listing
                 except Exception as exc:  # pyarrow raises many kinds on a torn file
@@ -645,11 +695,9 @@ class _Checker:
                     message = f"unreadable metric segment: {exc}"
                     self.found(entry, CORRUPT_SEGMENT, message, self.fix)
                     continue
-                tables[name] = table
-                raw = (table.schema.metadata or {}).get(segments.REPLACES_KEY)
-                if raw:
-                    for old in json.loads(raw):
-                        replaced[old] = name
+                tables[name] = footer
+                for old in segments.replaces_of(footer):
+                    replaced[old] = name
         for old, by in sorted(replaced.items()):
             if old in tables:
                 del tables[old]
@@ -664,6 +712,8 @@ class _Checker:
 
     def check_artifacts(self, artifacts_dir: Path) -> None:
         """Every link in ``artifacts/`` at any depth (never entered), and stale temporaries."""
+        if not _entries(artifacts_dir):
+            return  # most runs log no artifact: one listing instead of a walk from the root
         try:
             folder = safefs.open_under(self.root, safefs.parts_below(self.root, artifacts_dir))
         except (FileNotFoundError, UnsafeLinkError):
@@ -709,11 +759,13 @@ def _has_content(folder: Path) -> bool:
     return any(any(_entries(folder / sub)) for sub in (layout.METRICS_DIR, layout.ARTIFACTS_DIR))
 
 
-def _names(folder: safefs.Dir, path: Path) -> list[str]:
-    try:
-        return [n for n in folder.names() if n not in _IGNORED]
-    except FileNotFoundError:
-        return []
+def _segment_footer(folder: safefs.Dir, name: str) -> pq.FileMetaData:
+    """A segment's footer (``ValueError`` if it lacks one of the four metric columns)."""
+    footer = segments.footer_in(folder, name)
+    missing = [c for c in _METRIC_COLUMNS if c not in footer.schema.names]
+    if missing:
+        raise ValueError(f"no column(s) {', '.join(missing)}")
+    return footer
 
 
 def _segment_table(folder: safefs.Dir, name: str) -> pa.Table:
@@ -779,15 +831,20 @@ def _valid_recorder(meta: Meta) -> bool:
 
 
 def _read_meta(
-    path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+    root: Path, path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
 ) -> tuple[Meta | None, str | None]:
-    """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION."""
+    """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION,
+    or UNSAFE_LINK when its folder was replaced by a link since it was listed (nothing read).
+    Read by the one metadata reader (from the store root, never through a link); a link or a
+    folder in the file's place is CORRUPT_METADATA, for ``--fix`` to move aside."""
     try:
-        meta = atomic.read_json(path)
-    except FileNotFoundError:
-        return None, MISSING_METADATA
-    except (OSError, ValueError):
+        meta = metadata.load(root, safefs.parts_below(root, path))
+    except CorruptMetadataError:
         return None, CORRUPT_METADATA
+    except UnsafeLinkError:
+        return None, UNSAFE_LINK
+    if meta is None:
+        return None, MISSING_METADATA
     if not isinstance(meta, dict):
         return None, CORRUPT_METADATA
     version = meta.get("format_version")
@@ -812,6 +869,69 @@ def _summary(tables: list[pa.Table]) -> dict[str, Any]:
         stamps: list[int] = table.column("timestamp").cast(pa.int64()).to_pylist()  # type: ignore[assignment]
         latest.merge(summary, keys, steps, values, stamps)
     return summary
+
+
+def _footers_agree(stored: object, footers: list[pq.FileMetaData] | None) -> bool:
+    """Whether the segments' footer statistics match summary ``stored``: the same smallest and
+    largest key, highest step and newest timestamp, from no data page at all.
+
+    The highest step of all points is the highest of the keys' latest steps, so a summary
+    missing the newest points (a writer killed between a flush and its summary update) or
+    holding points no segment has (a lost segment) disagrees. Missing statistics, or a point
+    logged after a higher step of its key (its timestamp is newer than any in the summary),
+    also disagree: the caller then compares every point.
+    """
+    if footers is None or not isinstance(stored, Mapping):
+        return False
+    try:
+        steps = [int(entry["step"]) for entry in stored.values()]
+        stamps = [int(entry["timestamp"]) for entry in stored.values()]
+    except (KeyError, TypeError, ValueError):
+        return False
+    keys: list[str] = []
+    top_step: list[int] = []
+    top_stamp: list[int] = []
+    for footer in footers:
+        where = {name: i for i, name in enumerate(footer.schema.names)}
+        for index in range(footer.num_row_groups):
+            group = footer.row_group(index)
+            if group.num_rows == 0:
+                continue
+            bounds = _group_bounds(group, where)
+            if bounds is None:
+                return False
+            keys.extend(bounds[:2])
+            top_step.append(bounds[2])
+            top_stamp.append(bounds[3])
+    if not keys:
+        return not stored
+    return (
+        bool(stored)
+        and min(stored) == min(keys)
+        and max(stored) == max(keys)
+        and max(steps) == max(top_step)
+        and max(stamps) == max(top_stamp)
+    )
+
+
+def _group_bounds(
+    group: pq.RowGroupMetaData, where: Mapping[str, int]
+) -> tuple[str, str, int, int] | None:
+    """(smallest key, largest key, highest step, newest timestamp) of a row group from its
+    statistics; None when one is missing or of a foreign type."""
+    found: list[object] = []
+    for column in ("key", "step", "timestamp"):
+        stats = group.column(where[column]).statistics
+        if stats is None or not stats.has_min_max or stats.null_count:
+            return None
+        # Raw for the integers: the stored number (milliseconds, as in the summary), not a
+        # datetime.
+        found.extend((stats.min, stats.max) if column == "key" else (stats.max_raw,))
+    low, high, step, stamp = found
+    strings = isinstance(low, str) and isinstance(high, str)
+    if strings and isinstance(step, int) and isinstance(stamp, int):
+        return str(low), str(high), step, stamp
+    return None
 
 
 def _summary_differences(stored: Mapping[str, Any], actual: Mapping[str, Any]) -> str:

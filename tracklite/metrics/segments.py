@@ -21,8 +21,11 @@ from ..store.ids import new_id
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 REPLACES_KEY = b"tracklite.replaces"
+#: Segments up to this size are read whole for their footer (a footer is near the end anyway).
+_READ_WHOLE = 1 << 16
 
 #: How every segment is encoded. Steps and timestamps grow steadily, so delta encoding stores
 #: them in a bit or two; keys repeat, so they are dictionary-encoded; zstd does the rest (about
@@ -140,18 +143,35 @@ def read_in(folder: safefs.Dir, name: str) -> pa.Table:
 
 def replaces_in(folder: safefs.Dir, name: str) -> list[str]:
     """The segments that segment ``name`` of an open folder replaces (its footer only)."""
+    return replaces_of(footer_in(folder, name))
+
+
+def footer_in(folder: safefs.Dir, name: str) -> pq.FileMetaData:
+    """Segment ``name``'s Parquet footer (no data page read), opened without following a link.
+
+    Raises what pyarrow raises when the file is not Parquet or is truncated (its footer is at
+    the end of the file).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     fd = folder.open_fd(name)
     try:
+        size = os.fstat(fd).st_size
+        if size <= _READ_WHOLE:
+            # A small segment (most are): one read, and no second open through /proc.
+            return pq.ParquetFile(pa.BufferReader(os.pread(fd, size, 0))).metadata
         # A native file, as in read_file: pq.read_schema's path handling (and building a table)
         # imports pandas, which cannot load at interpreter exit (a run ended by exit).
         with pa.OSFile(folder.fd_path(fd), "rb") as handle:
-            meta = pq.ParquetFile(handle).schema_arrow.metadata or {}
+            return pq.ParquetFile(handle).metadata
     finally:
         os.close(fd)
-    return list(json.loads(meta.get(REPLACES_KEY, b"[]")))
+
+
+def replaces_of(footer: pq.FileMetaData) -> list[str]:
+    """The segment names a segment's footer says it replaces (a compaction's output)."""
+    return list(json.loads((footer.metadata or {}).get(REPLACES_KEY, b"[]")))
 
 
 def read_file(path: Path) -> pa.Table:
@@ -169,6 +189,9 @@ def read_file(path: Path) -> pa.Table:
     # exit that needs the GIL from a dying interpreter, and the process aborts.
     with pa.OSFile(str(path), "rb") as handle:
         return pq.ParquetFile(handle).read(use_threads=False)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def read_points(metrics_dir: Path) -> pa.Table:
@@ -190,9 +213,14 @@ def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
     replaced: set[str] = set()
     for name in names:
         try:
-            table = read_file(metrics_dir / name)
+            # Never through a link planted at a segment's name (it could lead outside the store).
+            fd = os.open(metrics_dir / name, _READ_FLAGS)
         except FileNotFoundError:
             return None
+        try:
+            table = read_file(Path(safefs.Dir.fd_path(fd)))
+        finally:
+            os.close(fd)
         tables[name] = table
         meta = table.schema.metadata or {}
         if REPLACES_KEY in meta:

@@ -15,6 +15,7 @@ PyYAML (the ``mlflow`` extra); the tables need only pandas and pyarrow.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -23,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import NotFoundError, StoreError
+from ..errors import NotFoundError, StoreError, UnsafeLinkError
 from ..liveness import DEAD, effective_status
 from ..metrics import segments
-from ..store import atomic, layout
+from ..store import atomic, layout, safefs
 from ..store.clock import iso_to_ms, now_ms
 from ..store.root import Meta, Store
 from .meta_yaml import dump as dump_yaml
@@ -263,17 +264,24 @@ def _build_run(store: Store, meta: Meta, build: Path, exp_dir: Path, report: Exp
     for part, values in (("params", meta.get("params", {})), ("tags", tags)):
         for key, path in _key_paths(build / part, values, f"{where}: {part[:-1]}", report):
             path.write_bytes(str(values[key]).encode("utf-8"))
-    points = _write_metrics(rec_dir / layout.METRICS_DIR, build / "metrics", where, report)
-    _copy_artifacts(rec_dir / layout.ARTIFACTS_DIR, build / "artifacts", where, report)
+    # Read from the store root one folder at a time, never through a link planted in the
+    # store: a linked recorder, metrics/ or artifacts/ folder skips the run (UnsafeLinkError).
+    with safefs.open_under(store.root, [meta["experiment_id"], rec_id]) as rec:
+        points = _write_metrics(rec, build / "metrics", where, report)
+        _copy_artifacts(rec, build / "artifacts", where, report)
     return points
 
 
-def _write_metrics(source: Path, target: Path, where: str, report: ExportReport) -> int:
-    if not segments.segment_names(source):
+def _write_metrics(rec: safefs.Dir, target: Path, where: str, report: ExportReport) -> int:
+    if rec.kind(layout.METRICS_DIR) is None:
         return 0
+    with rec.child(layout.METRICS_DIR) as folder:
+        source = Path(folder.fd_path(folder.fd))  # the open folder itself, never a link
+        if not segments.segment_names(source):
+            return 0
+        table = segments.read_points(source)
     import pyarrow as pa
 
-    table = segments.read_points(source)
     keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]
     steps: list[int] = table.column("step").to_pylist()  # type: ignore[assignment]
     values: list[float] = table.column("value").to_pylist()  # type: ignore[assignment]
@@ -289,23 +297,31 @@ def _write_metrics(source: Path, target: Path, where: str, report: ExportReport)
     return written
 
 
-def _copy_artifacts(source: Path, target: Path, where: str, report: ExportReport) -> None:
-    if not source.is_dir():
+def _copy_artifacts(rec: safefs.Dir, target: Path, where: str, report: ExportReport) -> None:
+    if rec.kind(layout.ARTIFACTS_DIR) is None:
         return
-    base = os.path.realpath(source)
-    for folder, _dirs, files in os.walk(source):
-        here = Path(folder)
-        for name in files:
-            path = here / name
-            if name.startswith(atomic.TEMP_PREFIX):
-                continue  # a save in progress or abandoned; never a published artifact
-            real = os.path.realpath(path)
-            if not real.startswith(base + os.sep):
-                report.skipped.append(f"{where}: artifact {path} links outside artifacts/")
+    with rec.child(layout.ARTIFACTS_DIR) as source:
+        for rel, kind in source.tree():
+            parts = rel.split("/")
+            if kind == "link":
+                report.skipped.append(f"{where}: artifact {rel} is a symbolic link (not followed)")
                 continue
-            dest = target / path.relative_to(source)
+            if kind != "file" or parts[-1].startswith(atomic.TEMP_PREFIX):
+                continue  # a temporary is a save in progress or abandoned, never an artifact
+            dest = target.joinpath(*parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(real, dest)
+            try:
+                with (
+                    source.walk(parts[:-1]) as folder,
+                    folder.reader(parts[-1]) as handle,
+                    open(dest, "wb") as out,
+                ):
+                    shutil.copyfileobj(handle, out)
+            except (FileNotFoundError, UnsafeLinkError):
+                # removed, or swapped for a link, since the walk listed it
+                report.skipped.append(f"{where}: artifact {rel} vanished or became a link")
+                with contextlib.suppress(FileNotFoundError):
+                    dest.unlink()
 
 
 def _swap_in(build: Path, final: Path, staging: Path) -> None:

@@ -23,19 +23,19 @@ exists only on the tracklite side (points logged, tags set or artifacts saved th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..metrics import latest, segments
-from ..store import atomic, changes, layout
+from ..store import atomic, changes, layout, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import new_id
 from ..store.locks import locked
@@ -357,56 +357,66 @@ class _Importer:
 
     def create_run(self, run: MlflowRun, experiment_id: str, fingerprint: str) -> None:
         table, summary = self.points(run)
-        exp_dir = self.store.experiment_dir(experiment_id)
-        # Built whole under a hidden name that ``tracklite check`` knows as staging, then renamed:
-        # readers never see a recorder without its metadata, metrics or artifacts.
-        staging = exp_dir / f".{run.run_id}-{secrets.token_hex(4)}.creating"
-        staging.mkdir()
-        try:
-            segment = None
-            if table.num_rows:
-                segment = segments.write_segment(
-                    staging / layout.METRICS_DIR, table, name=_segment_name(None)
-                ).name
-            self.copy_artifacts(run, staging / layout.ARTIFACTS_DIR, fresh=True)
-            meta = _recorder_meta(run, experiment_id)
-            meta["metrics"] = summary
-            meta["imported_from"] = _run_origin(run, fingerprint, segment)
-            atomic.write_json(staging / layout.RECORDER_FILE, meta)
+        # Every folder of the destination is reached from the store root without following a
+        # link (a linked experiment folder, or a link planted in the staging folder meanwhile,
+        # raises UnsafeLinkError: nothing is written outside the store).
+        with safefs.open_under(self.store.root, [experiment_id]) as exp:
+            # Built whole under a hidden name that ``tracklite check`` knows as staging, then
+            # renamed: readers never see a recorder without its metadata, metrics or artifacts.
+            name = f".{run.run_id}-{secrets.token_hex(4)}.creating"
+            exp.mkdir(name)
             try:
-                os.rename(staging, exp_dir / run.run_id)
-            except OSError as exc:
-                raise _RunError(f"recorder {run.run_id} appeared meanwhile ({exc})") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+                with exp.child(name) as staging:
+                    segment = None
+                    if table.num_rows:
+                        segment = segments.write_segment(
+                            Path(staging.fd_path(staging.fd)) / layout.METRICS_DIR,
+                            table,
+                            name=_segment_name(None),
+                        ).name
+                    self.copy_artifacts(run, staging, fresh=True)
+                    meta = _recorder_meta(run, experiment_id)
+                    meta["metrics"] = summary
+                    meta["imported_from"] = _run_origin(run, fingerprint, segment)
+                    staging.publish(layout.RECORDER_FILE, _json_writer(meta))
+                try:
+                    exp.rename(name, exp, run.run_id)
+                except OSError as exc:
+                    raise _RunError(f"recorder {run.run_id} appeared meanwhile ({exc})") from None
+            except BaseException:
+                exp.rmtree(name)
+                raise
 
     def update_run(self, run: MlflowRun, experiment_id: str, fingerprint: str) -> None:
         """Bring an imported recorder up to date with its changed source run."""
         table, _ = self.points(run)
         rec_dir = self.store.recorder_dir(experiment_id, run.run_id)
-        metrics_dir = rec_dir / layout.METRICS_DIR
         # One lock for the segment swap and the metadata rewrite (compaction takes it too).
-        with locked(rec_dir / layout.RECORDER_LOCK):
+        with (
+            locked(rec_dir / layout.RECORDER_LOCK),
+            safefs.open_under(self.store.root, [experiment_id, run.run_id]) as rec,
+            rec.child(layout.METRICS_DIR, create=True) as metrics,
+        ):
             meta = self.store.read_recorder(experiment_id, run.run_id)
             if meta is None:
                 raise _RunError(f"recorder {run.run_id} vanished during the import")
             origin: dict[str, Any] = meta.get("imported_from") or {}
-            self.copy_artifacts(run, rec_dir / layout.ARTIFACTS_DIR, fresh=False)
+            self.copy_artifacts(run, rec, fresh=False)
+            # The open folders themselves (descriptor paths): never a link swapped in later.
+            metrics_dir = Path(metrics.fd_path(metrics.fd))
             ours = _imported_segments(metrics_dir, origin.get("segment"))
             segment = None
             if table.num_rows:
                 # The new segment names the ones it replaces, so a reader listing both skips the
                 # old points until they are deleted just below: no point is seen twice.
                 segment = segments.write_segment(
-                    metrics_dir,
+                    Path(rec.fd_path(rec.fd)) / layout.METRICS_DIR,
                     table,
                     replaces=ours or None,
                     name=_segment_name(ours[0] if ours else None),
                 ).name
             for name in ours:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(metrics_dir / name)
+                metrics.unlink(name)
             fresh = _recorder_meta(run, experiment_id)
             for key in ("name", "status", "start_time", "end_time"):
                 meta[key] = fresh[key]
@@ -420,7 +430,7 @@ class _Importer:
             meta["metrics"] = _summary(segments.read_points(metrics_dir))
             meta["imported_from"] = _run_origin(run, fingerprint, segment)
             with changes.noting(rec_dir.parent, rec_dir.name):
-                atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
+                rec.publish(layout.RECORDER_FILE, _json_writer(meta))
 
     def points(self, run: MlflowRun) -> tuple[pa.Table, dict[str, Any]]:
         """The run's full metric history as one segment table, and its latest-value summary.
@@ -485,8 +495,9 @@ class _Importer:
 
     # ------------------------------------------------------------------ artifacts
 
-    def copy_artifacts(self, run: MlflowRun, dest: Path, *, fresh: bool) -> None:
-        """Copy (or link) every artifact file of ``run`` into ``dest``.
+    def copy_artifacts(self, run: MlflowRun, dest: safefs.Dir, *, fresh: bool) -> None:
+        """Copy (or link) every artifact file of ``run`` into ``artifacts/`` of the open
+        recorder folder ``dest`` (its folders opened, or created, without following a link).
 
         ``fresh``: ``dest`` is in a staging folder nobody sees, so files go straight in.
         Otherwise a file already matching (same inode, or same size and mtime, which copies
@@ -497,31 +508,30 @@ class _Importer:
         for rel in run.iter_artifacts():
             parts = rel.split("/")
             source = os.path.join(run.artifacts_dir, *parts)
-            target = dest.joinpath(*parts)
             try:
                 st = os.stat(source)
             except FileNotFoundError:
                 self.report.notes.append(f"{source}: artifact vanished or is a broken link")
                 continue
-            if not fresh and _same_file(target, st):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if fresh:
-                self.place(source, target, st)
-            else:
-                tmp = atomic.temp_name(target)
-                try:
-                    self.place(source, tmp, st)
-                    os.replace(tmp, target)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                    raise
+            name = parts[-1]
+            with dest.walk([layout.ARTIFACTS_DIR, *parts[:-1]], create=True) as folder:
+                if not fresh and _same_file(folder, name, st):
+                    continue
+                if fresh:
+                    self.place(source, folder, name, st)
+                else:
+                    tmp = safefs.temp_name(name)
+                    try:
+                        self.place(source, folder, tmp, st)
+                        folder.commit(tmp, name)  # a link at ``name`` is replaced, not followed
+                    except BaseException:
+                        folder.discard(tmp)
+                        raise
 
-    def place(self, source: str, target: Path, st: os.stat_result) -> None:
+    def place(self, source: str, folder: safefs.Dir, name: str, st: os.stat_result) -> None:
         if self.link and not self.link_failed:
             try:
-                os.link(source, target)
+                os.link(source, name, dst_dir_fd=folder.fd)
                 self.report.artifacts_linked += 1
                 return
             except FileNotFoundError:
@@ -529,15 +539,16 @@ class _Importer:
             except OSError as exc:  # another filesystem, no permission, link count limit
                 self.link_failed = True
                 self.report.notes.append(f"artifacts copied instead of hard-linked: {exc}")
-        shutil.copyfile(source, target)
-        # Keeping the source's mtime lets a later import see the file is unchanged.
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-        if atomic.FSYNC:
-            fd = os.open(target, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        if not stat.S_ISREG(st.st_mode):  # a named pipe would block the import forever
+            raise shutil.SpecialFileError(f"{source} is not a regular file")
+        fd = folder.open_fd(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            # Keeping the source's mtime lets a later import see the file is unchanged.
+            os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+            if atomic.FSYNC:
+                os.fsync(out.fileno())
         self.report.artifacts_copied += 1
 
 
@@ -672,9 +683,18 @@ def _names(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def _same_file(target: Path, st: os.stat_result) -> bool:
+def _json_writer(meta: Meta) -> Callable[[IO[bytes]], None]:
+    data = atomic.dump_json(meta)
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    return write
+
+
+def _same_file(folder: safefs.Dir, name: str, st: os.stat_result) -> bool:
     try:
-        current = os.stat(target)
+        current = folder.lstat(name)  # a link there is never the same file: it is replaced
     except (FileNotFoundError, NotADirectoryError):
         return False
     if (current.st_ino, current.st_dev) == (st.st_ino, st.st_dev):

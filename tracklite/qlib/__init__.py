@@ -26,8 +26,9 @@ qlib's ``R`` tracklite's (:mod:`tracklite.qlib.bridge`).
 
 from __future__ import annotations
 
+import os
 import pickle
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qlib.config import C as _qlib_config
 from qlib.utils import exceptions as _qlib_errors
@@ -36,6 +37,7 @@ from qlib.workflow.expm import ExpManager as _QlibExpManager
 from qlib.workflow.recorder import Recorder as _QlibRecorder
 
 from .. import errors as _errors
+from .. import parquet_copies as _parquet_copies
 from ..api import kinds as _kinds
 from ..api.experiment import Experiment as _Experiment
 from ..api.manager import DEFAULT_EXP_NAME
@@ -71,7 +73,32 @@ class ExpAlreadyExistError(
 
 
 class TrackliteRecorder(_Recorder, _QlibRecorder):  # type: ignore[misc]
-    """A tracklite recorder that qlib accepts as one of its own."""
+    """A tracklite recorder that qlib accepts as one of its own.
+
+    Objects saved at qlib's standard analysis paths (``sig_analysis/ic.pkl``,
+    ``portfolio_analysis/report_normal_1day.pkl``...) also get a Parquet copy beside the pickle,
+    whichever template saves them (qlib's own too), so the page's qlib panels read no pickle.
+    """
+
+    #: This recorder copies qlib's analysis objects itself (tracklite's templates skip them).
+    copies_qlib_analysis: ClassVar[bool] = True
+
+    def save_objects(
+        self,
+        local_path: str | os.PathLike[str] | None = None,
+        artifact_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """tracklite's ``save_objects``, plus the Parquet copies of qlib's analysis objects."""
+        super().save_objects(local_path, artifact_path, **kwargs)
+        prefix = f"{artifact_path.strip('/')}/" if artifact_path else ""
+        analysis = {
+            name: obj
+            for name, obj in kwargs.items()
+            if _parquet_copies.is_qlib_analysis(prefix + name)
+        }
+        if analysis:
+            _parquet_copies.save(self, analysis, artifact_path)
 
     @property
     def client(self) -> MlflowClient:

@@ -36,14 +36,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import CorruptMetadataError
-from ..store import atomic, changes, layout, metadata
+from ..errors import CorruptMetadataError, UnsafeLinkError
+from ..store import atomic, changes, layout, metadata, safefs
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,23 +86,39 @@ class BuildReport:
         self.wrote = self.full = False
 
 
-def folder_names(exp_dir: Path) -> list[str]:
-    """Recorder folders of an experiment (one listing, nothing else read)."""
+def folder_names(exp_dir: Path, shown: Path | None = None) -> list[str]:
+    """Recorder folders of an experiment (one listing, nothing else read); ``shown`` is the
+    folder's path for messages when ``exp_dir`` is a descriptor's."""
     try:
         with os.scandir(exp_dir) as listing:
             # layout.is_id_name, inlined: ids hold no dot, and every name tracklite keeps
             # beside them (hidden files, experiment.json) does. is_dir() costs no syscall.
-            return [
-                e.name for e in listing if "." not in e.name and e.is_dir(follow_symlinks=False)
-            ]
+            entries = [e for e in listing if "." not in e.name]
     except (FileNotFoundError, NotADirectoryError):
         return []
+    names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+    if len(names) < len(entries):
+        # A recorder folder replaced by a link is never read through: left out, with a warning.
+        for entry in entries:
+            if entry.is_symlink() and layout.is_id_name(entry.name):
+                metadata.skipped(UnsafeLinkError((shown or exp_dir) / entry.name), 7, recorder=True)
+    return names
 
 
-def _read_bytes(path: str) -> bytes:
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_FILE_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = _FILE_FLAGS | getattr(os, "O_DIRECTORY", 0)
+
+
+def _read_bytes(exp_fd: int, name: str) -> bytes:
+    """``<name>/recorder.json`` below the open experiment folder ``exp_fd``, neither the
+    recorder folder nor the file followed if it is a link (``OSError``)."""
     # os.open/os.read skip the buffered file object: a third of the cost of open() per file.
-    # Never through a link (a recorder.json planted as one is skipped, like any unreadable file).
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    rec_fd = os.open(name, _DIR_FLAGS, dir_fd=exp_fd)
+    try:
+        fd = os.open(layout.RECORDER_FILE, _FILE_FLAGS, dir_fd=rec_fd)
+    finally:
+        os.close(rec_fd)
     try:
         chunks = [os.read(fd, 1 << 16)]
         while len(chunks[-1]) == 1 << 16:
@@ -130,22 +147,32 @@ READERS: Final = int(os.environ.get("TRACKLITE_SEARCH_READERS", "8"))
 _READ_BATCH: Final = 256
 
 
-def rows_table(experiment_id: str, names: Iterable[str], exp_dir: Path) -> pa.Table:
-    """Reads the given recorder folders' metadata into a table of rows (column-wise)."""
+def rows_table(
+    experiment_id: str, names: Iterable[str], exp_dir: Path, exp: safefs.Dir | None = None
+) -> pa.Table:
+    """Reads the given recorder folders' metadata into a table of rows (column-wise); ``exp``
+    is the experiment folder ``exp_dir`` opened (else it is opened here, from its parent)."""
     import pyarrow as pa
 
-    # String paths: pathlib's joins cost more than the read itself.
+    # String paths (for messages): pathlib's joins cost more than the read itself.
     prefix = f"{os.fspath(exp_dir)}{os.sep}"
     suffix = f"{os.sep}{layout.RECORDER_FILE}"
     todo = [(name, f"{prefix}{name}{suffix}") for name in names]
     tables: list[pa.Table] = []
     pending: list[tuple[str, str, bytes]] = []
-    for batch in _read_batches(todo):
-        pending.extend(batch)
-        if len(pending) >= CHUNK:
-            # Parsed while the reader threads go on with the next files.
-            tables.append(_chunk_rows(experiment_id, pending))
-            pending = []
+    with contextlib.ExitStack() as stack:
+        if exp is None and todo:
+            exp = _open_experiment(exp_dir)
+            if exp is None:
+                todo = []
+            else:
+                stack.enter_context(exp)
+        for batch in _read_batches(exp.fd if exp is not None else -1, todo):
+            pending.extend(batch)
+            if len(pending) >= CHUNK:
+                # Parsed while the reader threads go on with the next files.
+                tables.append(_chunk_rows(experiment_id, pending))
+                pending = []
     if pending or not tables:
         tables.append(_chunk_rows(experiment_id, pending))
     if len(tables) == 1:
@@ -154,30 +181,53 @@ def rows_table(experiment_id: str, names: Iterable[str], exp_dir: Path) -> pa.Ta
 
 
 def _read_batches(
-    todo: list[tuple[str, str]],
+    exp_fd: int, todo: list[tuple[str, str]]
 ) -> Iterator[list[tuple[str, str, bytes]]]:
     """The files' contents in order, batch by batch (read by a thread pool when many)."""
     batches = [todo[lo : lo + _READ_BATCH] for lo in range(0, len(todo), _READ_BATCH)]
     if len(batches) < 2 or READERS < 2:
-        yield from map(_read_batch, batches)
+        yield from (_read_batch(exp_fd, batch) for batch in batches)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     # A pool per call: no thread outlives the search (forks and interpreter exit stay simple).
     with ThreadPoolExecutor(min(READERS, len(batches)), "tracklite-search") as pool:
-        yield from pool.map(_read_batch, batches)
+        yield from pool.map(_read_batch, [exp_fd] * len(batches), batches)
 
 
-def _read_batch(batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes]]:
+def _read_batch(exp_fd: int, batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes]]:
     done = []
     for name, path in batch:
         try:
-            done.append((name, path, _read_bytes(path)))
+            done.append((name, path, _read_bytes(exp_fd, name)))
         except (FileNotFoundError, NotADirectoryError):
-            continue  # a folder being created, deleted or quarantined right now
-        except OSError as exc:  # a folder in the file's place, an unreadable file
-            metadata.skipped(metadata.error(path, exc.strerror or str(exc)), stacklevel=6)
+            if _is_link(exp_fd, name):  # a recorder folder replaced by a link
+                metadata.skipped(UnsafeLinkError(os.path.dirname(path)), 6, recorder=True)
+            # otherwise a folder being created, deleted or quarantined right now
+        except OSError as exc:  # a link or folder in the file's place, an unreadable file
+            if _is_link(exp_fd, name):
+                metadata.skipped(UnsafeLinkError(os.path.dirname(path)), 6, recorder=True)
+            else:
+                metadata.skipped(metadata.error(path, exc.strerror or str(exc)), stacklevel=6)
     return done
+
+
+def _open_experiment(exp_dir: Path) -> safefs.Dir | None:
+    """The experiment folder, opened from the store root without following a link; None (with
+    a warning if it is a link) when there is none to read."""
+    try:
+        return safefs.open_under(exp_dir.parent, [exp_dir.name])
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except UnsafeLinkError as exc:
+        metadata.skipped(exc, 6)
+        return None
+
+
+def _is_link(exp_fd: int, name: str) -> bool:
+    with contextlib.suppress(OSError):
+        return stat.S_ISLNK(os.stat(name, dir_fd=exp_fd, follow_symlinks=False).st_mode)
+    return False
 
 
 def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]]) -> pa.Table:
@@ -514,19 +564,39 @@ def experiment_rows(
     """
     report = report if report is not None else BuildReport()
     exp_dir = root / experiment_id
-    if not use_cache:
-        names = folder_names(exp_dir)
-        report.folders, report.full = len(names), True
-        table = rows_table(experiment_id, names, exp_dir)
-        report.read = table.num_rows
-        return table
-    racy = RACY_NS if racy_ns is None else racy_ns
-    for _attempt in range(3):
-        rows = _Fold(exp_dir, experiment_id, racy, report).run()
-        if rows is not None:
-            return rows
-        report.reset()  # another reader moved on: start again
-    return _Fold(exp_dir, experiment_id, racy, report).full(publish=False)
+    exp = _open_experiment(exp_dir)
+    if exp is None:
+        return rows_table(experiment_id, [], exp_dir)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(exp)
+        # Everything below is reached through the open folder (a /proc/self/fd path), so
+        # neither the experiment folder nor .changes/ can be swapped for a link meanwhile.
+        here = Path(exp.fd_path(exp.fd))
+        journals = _open_changes(exp) if use_cache else None
+        if journals is None:
+            names = folder_names(here, exp_dir)
+            report.folders, report.full = len(names), True
+            table = rows_table(experiment_id, names, exp_dir, exp)
+            report.read = table.num_rows
+            return table
+        stack.enter_context(journals)
+        folder = Path(journals.fd_path(journals.fd))
+        racy = RACY_NS if racy_ns is None else racy_ns
+        for _attempt in range(3):
+            rows = _Fold(exp_dir, experiment_id, racy, report, exp, folder).run()
+            if rows is not None:
+                return rows
+            report.reset()  # another reader moved on: start again
+        return _Fold(exp_dir, experiment_id, racy, report, exp, folder).full(publish=False)
+
+
+def _open_changes(exp: safefs.Dir) -> safefs.Dir | None:
+    """The experiment's ``.changes/`` folder (created if missing), or None if it cannot be
+    (a read-only store) or is a link (``tracklite check`` reports it): then read uncached."""
+    try:
+        return exp.child(changes.CHANGES_DIR, create=True)
+    except (OSError, UnsafeLinkError):
+        return None
 
 
 def _listing(folder: Path) -> tuple[list[str], list[int]]:
@@ -552,9 +622,19 @@ def summary_path(folder: Path, generation: int) -> Path:
 class _Fold:
     """One read of an experiment's rows: the newest summary plus what changed since."""
 
-    def __init__(self, exp_dir: Path, experiment_id: str, racy: int, report: BuildReport):
-        self.exp_dir = exp_dir
-        self.folder = changes.journal_dir(exp_dir)
+    def __init__(
+        self,
+        exp_dir: Path,
+        experiment_id: str,
+        racy: int,
+        report: BuildReport,
+        exp: safefs.Dir,
+        folder: Path,
+    ):
+        self.shown = exp_dir  # in messages
+        self.exp = exp
+        self.exp_dir = Path(exp.fd_path(exp.fd))  # the open folder itself
+        self.folder = folder  # .changes/, likewise
         self.experiment_id = experiment_id
         self.racy = racy
         self.report = report
@@ -606,13 +686,13 @@ class _Fold:
             if folder_id[1] < time.time_ns() - self.racy:
                 temp, built = _open_temp(self.folder)
                 folder_id = _folder_id(self.exp_dir)
-            listed = set(folder_names(self.exp_dir))
+            listed = set(folder_names(self.exp_dir, self.shown))
         cached = base.rows.column(RUN_ID)
         if listed is not None:
             report.folders = len(listed)
             todo |= listed - set(cached.to_pylist())
             todo &= listed
-        fresh = rows_table(self.experiment_id, sorted(todo), self.exp_dir)
+        fresh = rows_table(self.experiment_id, sorted(todo), self.shown, self.exp)
         kept = _without(base.rows, todo, listed)
         report.reused, report.read = kept.num_rows, fresh.num_rows
         if listed is not None:
@@ -649,9 +729,9 @@ class _Fold:
                 tails[name] = changes.read_tail(self.folder / name, 0)
         # Judged before anything is read: a writer gone now renamed nothing after the reads.
         done = {n for n, t in tails.items() if changes.writer_gone(t)}
-        names = folder_names(self.exp_dir)
+        names = folder_names(self.exp_dir, self.shown)
         self.report.folders = len(names)
-        rows = rows_table(self.experiment_id, names, self.exp_dir)
+        rows = rows_table(self.experiment_id, names, self.shown, self.exp)
         self.report.read = rows.num_rows
         if temp is not None:
             generation = (self.generations[-1] if self.generations else 0) + 1
@@ -714,7 +794,17 @@ def read_summary(path: Path) -> Summary | None:
 
     # Read, never memory-mapped: on NFS another client replacing the file would turn a mapped
     # page into SIGBUS. An open file stays readable whole when it is replaced or deleted.
-    source = pa.OSFile(os.fspath(path), "r")
+    # Opened without following a link planted at its name, then read through that descriptor.
+    try:
+        fd = os.open(path, _FILE_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError:  # a link or a folder in its place: no summary (check reports it)
+        return None
+    try:
+        source = pa.OSFile(safefs.Dir.fd_path(fd), "r")
+    finally:
+        os.close(fd)
     try:
         table = pa.ipc.open_file(source).read_all()
         info = json.loads((table.schema.metadata or {})[META_KEY])

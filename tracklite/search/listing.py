@@ -381,8 +381,9 @@ def _probe(
     """The columns a filter and an order read, as Arrow columns named as in the frame."""
     import pyarrow as pa
 
+    # By position, and only the few wanted: a recorder may have a hundred thousand keys.
     columns: dict[str, Any] = {
-        name: rows.column(name) for name in rows.column_names if name in wanted
+        name: rows.column(i) for i, name in enumerate(rows.column_names) if name in wanted
     }
     if "status" in wanted:
         columns["status"] = pa.array(statuses, pa.string())
@@ -407,10 +408,10 @@ def _frame(
 
     n = rows.num_rows
     user = _user_columns(rows, drop_empty)
-    metrics = {c: rows.column(c).to_numpy() for c in user if c.startswith("metrics.")}
+    metrics = {c: column.to_numpy() for c, column in user.items() if c.startswith("metrics.")}
     strings = {
-        c: rows.column(c).to_numpy(zero_copy_only=False)
-        for c in user
+        c: column.to_numpy(zero_copy_only=False)
+        for c, column in user.items()
         if not c.startswith("metrics.")
     }
     # One 2-D block per dtype: pandas builds a frame from a few blocks far faster than from
@@ -427,14 +428,18 @@ def _frame(
     return frame
 
 
-def _user_columns(rows: pa.Table, drop_empty: bool) -> list[str]:
+def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray[Any]]:
     """The metric, param and tag columns, sorted by key within each group; with
     ``drop_empty``, only those that some row has (as in MLflow)."""
     n = rows.num_rows
-    user = [c for c in rows.column_names if c.startswith(_PREFIXES)]
-    if drop_empty:
-        user = [c for c in user if rows.column(c).null_count < n]
-    return sorted(user, key=lambda c: (_PREFIXES.index(c[: c.index(".") + 1]), c))
+    # Paired by position: looking a column up by name scans the schema, which made a
+    # recorder with many keys cost keys x keys.
+    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in _PREFIXES}
+    for name, column in zip(rows.column_names, rows.columns, strict=True):
+        if name.startswith(_PREFIXES) and not (drop_empty and column.null_count == n):
+            groups[name[: name.index(".") + 1]].append((name, column))
+    # Names are unique: the pairs sort by name alone, with no key function per column.
+    return {name: column for group in groups.values() for name, column in sorted(group)}
 
 
 def _base_columns(

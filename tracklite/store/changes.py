@@ -128,7 +128,8 @@ def read_tail(path: Path, offset: int, begun: dict[str, int] | None = None) -> T
     A last line without its newline (a writer killed mid-append, or appending right now) is
     left for the next read.
     """
-    fd = os.open(path, os.O_RDONLY)
+    # Never through a link planted at the journal's name.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         chunks: list[bytes] = []
         at = offset

@@ -9,6 +9,10 @@ an ``id`` that is not its folder's, a symbolic link) harms only its own experime
   file and saying to run ``tracklite check`` (:func:`skipped`).
 
 A missing file is no error: the folder is not (or no longer) an experiment or recorder.
+
+Files are reached from the store root one folder at a time, never through a link
+(:mod:`.safefs`): an experiment or recorder folder replaced by a link raises
+:class:`UnsafeLinkError` asked for directly, and is skipped with the same warning in a listing.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptMetadataError, CorruptMetadataWarning
-from . import layout
+from ..errors import CorruptMetadataError, CorruptMetadataWarning, UnsafeLinkError
+from . import layout, safefs
 
 Meta = dict[str, Any]
 
@@ -28,22 +33,70 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def read(path: str | os.PathLike[str], folder_id: str) -> Meta | None:
-    """The metadata file at ``path`` (of the folder named ``folder_id``), or None if there is
-    none; :class:`CorruptMetadataError` if it cannot be used."""
+def read(root: str | os.PathLike[str], parts: Sequence[str], folder_id: str) -> Meta | None:
+    """The metadata file ``root/<parts>`` (of the folder named ``folder_id``), or None if there
+    is none; :class:`CorruptMetadataError` if it cannot be used, :class:`UnsafeLinkError` if a
+    folder on the way is a link."""
+    try:
+        top = safefs.open_dir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with top:
+        return read_in(top, parts, folder_id)
+
+
+def read_in(base: safefs.Dir, parts: Sequence[str], folder_id: str) -> Meta | None:
+    """:func:`read` of ``<base>/<parts>``, every folder below ``base`` opened without following
+    a link."""
+    found = load_in(base, parts)
+    if found is None:
+        return None
+    path, meta = found
+    problem = _problem(meta, folder_id)
+    if problem is not None:
+        raise error(path, problem)
+    return meta  # type: ignore[return-value]
+
+
+def load(root: str | os.PathLike[str], parts: Sequence[str]) -> object:
+    """Whatever JSON value the file ``root/<parts>`` holds, for ``tracklite check`` to judge
+    (:func:`read` without its checks); None if there is no file; :class:`CorruptMetadataError`
+    if it cannot be read or decoded, :class:`UnsafeLinkError` if a folder on the way is a link."""
+    try:
+        top = safefs.open_dir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with top:
+        found = load_in(top, parts)
+    return None if found is None else found[1]
+
+
+def load_in(base: safefs.Dir, parts: Sequence[str]) -> tuple[Path, object] | None:
+    """(path, decoded JSON) of the file ``<base>/<parts>``, or None if there is none."""
+    try:
+        folder = base.walk(parts[:-1]) if len(parts) > 1 else base
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    path = folder.path / parts[-1]
     try:
         # Never through a link: a metadata file planted as a link must not read a file elsewhere.
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder.fd)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise error(path, exc.strerror or str(exc)) from exc
+    finally:
+        if folder is not base:
+            folder.close()
     try:
         with os.fdopen(fd, "rb") as handle:
             data = handle.read()
     except OSError as exc:  # IsADirectoryError: a folder where the file should be
         raise error(path, exc.strerror or str(exc)) from exc
-    return parse(path, data, folder_id)
+    try:
+        return path, json.loads(data)
+    except ValueError as exc:
+        raise error(path, f"not valid JSON: {exc}") from exc
 
 
 def parse(path: str | os.PathLike[str], data: bytes, folder_id: str) -> Meta:
@@ -83,7 +136,11 @@ def error(path: str | os.PathLike[str], reason: str) -> CorruptMetadataError:
     )
 
 
-def skipped(error: CorruptMetadataError, stacklevel: int = 3) -> None:
-    """Tell that a listing or search left out the experiment or recorder of ``error``."""
-    what = "a recorder" if error.recorder_id is not None else "an experiment"
+def skipped(
+    error: CorruptMetadataError | UnsafeLinkError, stacklevel: int = 3, *, recorder: bool = False
+) -> None:
+    """Tell that a listing or search left out the experiment or recorder of ``error`` (a
+    ``recorder`` when the error is a link, which does not say)."""
+    is_recorder = recorder or getattr(error, "recorder_id", None) is not None
+    what = "a recorder" if is_recorder else "an experiment"
     warnings.warn(f"skipped {what}: {error}", CorruptMetadataWarning, stacklevel=stacklevel)

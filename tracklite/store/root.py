@@ -11,8 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptMetadataError, ExpAlreadyExistError, NotFoundError, StoreError
-from . import atomic, changes, layout, metadata
+from ..errors import (
+    CorruptMetadataError,
+    ExpAlreadyExistError,
+    NotFoundError,
+    StoreError,
+    UnsafeLinkError,
+)
+from . import atomic, changes, layout, metadata, safefs
 from .clock import now_iso
 from .ids import new_id
 from .locks import locked
@@ -119,10 +125,11 @@ class Store:
 
     def read_experiment(self, experiment_id: str) -> Meta | None:
         """An experiment's metadata by id (deleted ones included), or None;
-        :class:`CorruptMetadataError` if its ``experiment.json`` cannot be read."""
+        :class:`CorruptMetadataError` if its ``experiment.json`` cannot be read,
+        :class:`UnsafeLinkError` if its folder is a link."""
         if not _plain_id(experiment_id):
             return None
-        return metadata.read(layout.experiment_file(self.root, experiment_id), experiment_id)
+        return metadata.read(self.root, (experiment_id, layout.EXPERIMENT_FILE), experiment_id)
 
     def iter_experiments(self, include_deleted: bool = False) -> Iterator[Meta]:
         """Every experiment's metadata, oldest first; one whose ``experiment.json`` cannot be
@@ -134,7 +141,7 @@ class Store:
                 continue
             try:
                 meta = self.read_experiment(name)
-            except CorruptMetadataError as exc:
+            except (CorruptMetadataError, UnsafeLinkError) as exc:
                 metadata.skipped(exc)
                 continue
             if meta is None:
@@ -272,11 +279,12 @@ class Store:
 
     def read_recorder(self, experiment_id: str, recorder_id: str) -> Meta | None:
         """A recorder's metadata, or None if there is no such recorder in that experiment;
-        :class:`CorruptMetadataError` if its ``recorder.json`` cannot be read."""
+        :class:`CorruptMetadataError` if its ``recorder.json`` cannot be read,
+        :class:`UnsafeLinkError` if its folder or its experiment's is a link."""
         if not (_plain_id(experiment_id) and _plain_id(recorder_id)):
             return None
-        path = layout.recorder_file(self.root, experiment_id, recorder_id)
-        return metadata.read(path, recorder_id)
+        parts = (experiment_id, recorder_id, layout.RECORDER_FILE)
+        return metadata.read(self.root, parts, recorder_id)
 
     def recorder_ids(self, experiment_id: str) -> list[str]:
         """Ids of every recorder folder in an experiment, newest first (ids sort by time)."""
@@ -289,16 +297,28 @@ class Store:
     def iter_recorders(self, experiment_id: str, include_deleted: bool = False) -> Iterator[Meta]:
         """Metadata of the recorders of an experiment, newest created first; one whose
         ``recorder.json`` cannot be read is skipped with a :class:`CorruptMetadataWarning`."""
-        for rec_id in self.recorder_ids(experiment_id):
-            try:
-                meta = self.read_recorder(experiment_id, rec_id)
-            except CorruptMetadataError as exc:
-                metadata.skipped(exc)
-                continue
-            if meta is None:
-                continue
-            if include_deleted or meta.get("lifecycle") == "active":
-                yield meta
+        rec_ids = self.recorder_ids(experiment_id)
+        if not rec_ids or not _plain_id(experiment_id):
+            return
+        try:
+            # Opened once: each recorder then costs a folder and a file opened below it.
+            exp = safefs.open_under(self.root, [experiment_id])
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except UnsafeLinkError as exc:
+            metadata.skipped(exc)
+            return
+        with exp:
+            for rec_id in rec_ids:
+                try:
+                    meta = metadata.read_in(exp, (rec_id, layout.RECORDER_FILE), rec_id)
+                except (CorruptMetadataError, UnsafeLinkError) as exc:
+                    metadata.skipped(exc, recorder=True)
+                    continue
+                if meta is None:
+                    continue
+                if include_deleted or meta.get("lifecycle") == "active":
+                    yield meta
 
     def update_recorder(
         self, experiment_id: str, recorder_id: str, mutate: Callable[[Meta], None]

@@ -108,6 +108,13 @@ class Dir:
         """Names of the entries, sorted."""
         return sorted(os.listdir(self.fd))
 
+    def kinds(self) -> list[tuple[str, str]]:
+        """(name, kind) of every entry, sorted by name, from one listing: the kinds come with
+        it (no ``stat`` per entry where the filesystem reports them). Never follows a link."""
+        with os.scandir(self.fd) as listing:
+            found = [(e.name, _kind_of(e)) for e in listing]
+        return sorted(found)
+
     def kind(self, name: str) -> str | None:
         """``"dir"``, ``"file"``, ``"link"``, ``"other"``, or None if absent (never follows)."""
         try:
@@ -146,7 +153,8 @@ class Dir:
             raise IsADirectoryError(errno.EISDIR, "not a file", str(self.path / name))
         return os.fdopen(fd, "rb")
 
-    def fd_path(self, fd: int) -> str:
+    @staticmethod
+    def fd_path(fd: int) -> str:
         """A path that reopens open descriptor ``fd`` itself (for libraries that want a path);
         on systems without ``/proc`` the descriptor's name (checked when it was opened)."""
         if sys.platform.startswith("linux"):
@@ -251,10 +259,7 @@ class Dir:
     def tree(self) -> Iterator[tuple[str, str]]:
         """Every entry below this folder as (relative posix path, kind), parents first; links
         are reported as ``"link"`` and never entered."""
-        for name in self.names():
-            kind = self.kind(name)
-            if kind is None:
-                continue  # removed while we walked
+        for name, kind in self.kinds():
             yield name, kind
             if kind == "dir":
                 try:
@@ -299,6 +304,16 @@ def open_holder(target: Path) -> Dir:
         if target.name == layout.MARKER or os.path.isfile(target.parent / layout.MARKER):
             return open_dir(target.parent)
         raise
+
+
+def _kind_of(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return "link"
+    if entry.is_dir(follow_symlinks=False):
+        return "dir"
+    if entry.is_file(follow_symlinks=False):
+        return "file"
+    return "other"
 
 
 def open_under(root: str | os.PathLike[str], parts: Iterable[str], *, create: bool = False) -> Dir:

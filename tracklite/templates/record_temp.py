@@ -28,6 +28,7 @@ import builtins
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from .. import parquet_copies
 from . import signal_analysis
 from ._qlib import QlibRequiredError, load_errors, loaded, require_qlib
 
@@ -213,30 +214,16 @@ class ACRecordTemp(RecordTemp):
 
 def save_parquet_copies(record: RecordTemp, objects: dict[str, Any]) -> None:
     """Also save each pandas Series or DataFrame of ``objects`` as ``<stem>.parquet`` beside its
-    pickle, so that readers (``tracklite ui``/``report``) never need to unpickle. A frame Parquet
-    cannot hold is skipped with a log message: the pickle is the record's file."""
-    import tempfile
-    from pathlib import Path
-
-    import pandas as pd
-
-    with tempfile.TemporaryDirectory(prefix="tracklite-parquet-") as folder:
-        written = 0
-        for name, obj in objects.items():
-            frame = obj.to_frame(str(obj.name or "value")) if isinstance(obj, pd.Series) else obj
-            if not isinstance(frame, pd.DataFrame):
-                continue
-            frame = frame.copy()
-            frame.columns = [
-                ".".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns
-            ]
-            try:
-                frame.to_parquet(Path(folder) / f"{name.rsplit('.', 1)[0]}.parquet")
-                written += 1
-            except Exception as exc:  # any conversion failure: the pickle stays the record
-                logger.info("no Parquet copy of %s: %s", name, exc)
-        if written:
-            record.recorder.save_objects(local_path=folder, artifact_path=record.get_path() or None)
+    pickle (:func:`tracklite.parquet_copies.save`), so that readers never need to unpickle. A
+    recorder that copies qlib's analysis files itself (``copies_qlib_analysis``, the recorders
+    of :mod:`tracklite.qlib`) already wrote those: they are not written twice."""
+    folder = record.get_path() or None
+    if getattr(record.recorder, "copies_qlib_analysis", False):
+        prefix = f"{folder}/" if folder else ""
+        objects = {
+            n: o for n, o in objects.items() if not parquet_copies.is_qlib_analysis(prefix + n)
+        }
+    parquet_copies.save(record.recorder, objects, folder)
 
 
 def _as_frame(data: Any, column: str) -> Any:

@@ -1,8 +1,9 @@
 """qlib's analysis panels from a recorder's artifacts: IC and Rank IC per date, cumulative
 excess return with and without cost, and the drawdown table.
 
-The series are read from the Parquet copies that tracklite's record templates store beside
-qlib's pickles (``sig_analysis/ic.parquet``, ``portfolio_analysis/report_normal_1day.parquet``).
+The series are read from the Parquet copies (``sig_analysis/ic.parquet``,
+``portfolio_analysis/report_normal_1day.parquet``) that tracklite's record templates and the
+recorders of :mod:`tracklite.qlib` store beside qlib's pickles (:mod:`tracklite.parquet_copies`).
 Pickles are code: they are read only with ``trust_pickles=True``.
 """
 
@@ -13,15 +14,11 @@ import pickle
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from ..parquet_copies import PORTFOLIO_FOLDER, REPORT_PREFIX, RISK_PREFIX, SIGNAL_FOLDERS
 from .data import number
 
 if TYPE_CHECKING:
     import pandas as pd
-
-SIGNAL_FOLDERS = ("sig_analysis", "hg_sig_analysis")
-PORTFOLIO_FOLDER = "portfolio_analysis"
-REPORT_PREFIX = "report_normal_"
-RISK_PREFIX = "port_analysis_"
 
 
 Reader = Callable[[str], "IO[bytes] | None"]

@@ -1,0 +1,67 @@
+"""``tracklite check`` (read-only, no ``--fix``) at 10,000 and 100,000 recorders, against a
+floor measured in the same run: ``os.walk`` of the same store with an ``lstat`` of every entry
+(what any check must at least do to see every file).
+
+Uses the stores of ``bench_scale.py`` (built there once, in ``--data``, outside the
+repository). Each check must come out clean: the stores are consistent by construction.
+
+    python benchmarks/bench_check.py [--sizes 10000,100000] [--data /work/data] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench_scale import Row, _load, report, store_for, timing
+
+
+def walk_floor(root: Path) -> int:
+    """Every entry below ``root`` listed and ``lstat``-ed once; returns how many."""
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.lstat(os.path.join(folder, name))
+            seen += 1
+    return seen
+
+
+def measure(root: Path, n: int, repeat: int) -> Row:
+    import tracklite
+
+    def run_check() -> None:
+        result = tracklite.check(root)
+        assert result.clean, str(result)[:2000]
+
+    floor = timing(lambda: walk_floor(root), repeat)
+    ours = timing(run_check, repeat)
+    return ("`tracklite check` (read-only)", n, ours, floor, "< 30 s at 100,000")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--data", type=Path, default=Path("/work/data"))
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        f"{platform.platform()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load {_load()} at the start",
+        file=sys.stderr,
+    )
+    rows: list[Row] = []
+    for n in sizes:
+        root, _ = store_for(args.data, n)
+        walk_floor(root)  # the first pass warms the page cache for both contenders alike
+        rows.append(measure(root, n, args.repeat))
+        print(report(rows[-1:]).splitlines()[-1], file=sys.stderr)
+    print(f"load {_load()} at the end", file=sys.stderr)
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()
