@@ -60,12 +60,12 @@ def test_beats_come_no_more_often_than_the_interval(
     try:
         with R.start(experiment_name="beat"):
             heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
-            past = time.time() - 1000
-            os.utime(heartbeat, (past, past))
-            wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=30)  # one beat
-            os.utime(heartbeat, (past, past))
+            past = time.time_ns() - 1000 * 10**9
+            os.utime(heartbeat, ns=(past, past))
+            wait_until(lambda: heartbeat.stat().st_mtime_ns != past, timeout=30)  # one beat
+            os.utime(heartbeat, ns=(past, past))
             time.sleep(0.5)  # the next beat is due about 5 s after the last one
-            assert heartbeat.stat().st_mtime == pytest.approx(past)
+            assert heartbeat.stat().st_mtime_ns == past
     finally:
         writer.close()
 
