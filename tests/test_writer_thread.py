@@ -5,7 +5,6 @@ on, and ``tracklite.configure`` sets its bounds."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from _metric_support import new_R, on_disk, pairs, wait_until, writer_settings
 
 import tracklite
-from tracklite import QlibRecorder
+from tracklite import MetricWriteError, QlibRecorder
 from tracklite.metrics import writer as writer_module
 from tracklite.metrics.writer import MetricWriter, get_writer
 from tracklite.store import layout
@@ -55,40 +54,81 @@ def test_beats_come_no_more_often_than_the_interval(
     R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 5.0)
-    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
-        heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
-        past = time.time() - 1000
-        os.utime(heartbeat, (past, past))
-        wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=30)  # one beat
-        os.utime(heartbeat, (past, past))
-        time.sleep(0.5)  # the next beat is due about 5 s after the last one
-        assert heartbeat.stat().st_mtime == pytest.approx(past)
+    monkeypatch.setattr(writer_module, "_writer", None)  # a writer thread started here
+    writer = get_writer()
+    writer.configure(flush_interval=60)
+    try:
+        with R.start(experiment_name="beat"):
+            heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
+            past = time.time_ns() - 1000 * 10**9
+            os.utime(heartbeat, ns=(past, past))
+            wait_until(lambda: heartbeat.stat().st_mtime_ns != past, timeout=30)  # one beat
+            os.utime(heartbeat, ns=(past, past))
+            time.sleep(0.5)  # the next beat is due about 5 s after the last one
+            assert heartbeat.stat().st_mtime_ns == past
+    finally:
+        writer.close()
 
 
 def test_a_heartbeat_that_cannot_be_written_is_reported_and_the_writer_goes_on(
     R: QlibRecorder, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 0.05)
-    with writer_settings(flush_interval=60), R.start(experiment_name="beat"):
+    monkeypatch.setattr(writer_module, "_writer", None)  # a writer thread started here
+    writer = get_writer()
+    writer.configure(flush_interval=60)
+    try:
+        with R.start(experiment_name="beat"):
+            rec = R.get_recorder()
+            heartbeat = rec.ref.dir / layout.HEARTBEAT_FILE
+            heartbeat.unlink()
+            heartbeat.symlink_to(rec.ref.dir / "elsewhere")  # never followed: the beat fails
+            seen = ""
+
+            def reported() -> bool:
+                nonlocal seen
+                seen += capfd.readouterr().err
+                return "tracklite: metric writer error:" in seen
+
+            wait_until(reported, timeout=30)
+            assert not (rec.ref.dir / "elsewhere").exists()
+            heartbeat.unlink()
+            R.log_metrics(step=1, loss=2.0)
+            R.flush()
+            assert pairs(on_disk(rec.ref)) == [("loss", 1, 2.0)]
+            assert writer._thread is not None and writer._thread.is_alive()
+            wait_until(heartbeat.exists, timeout=30)  # beating again
+    finally:
+        writer.close()
+
+
+def test_a_background_failure_names_the_recorder_and_its_folder(R: QlibRecorder) -> None:
+    with writer_settings(flush_interval=0.02), R.start(experiment_name="errors"):
         rec = R.get_recorder()
-        heartbeat = rec.ref.dir / layout.HEARTBEAT_FILE
-        heartbeat.unlink()
-        heartbeat.symlink_to(rec.ref.dir / "elsewhere")  # never followed: the beat fails
-        seen = ""
-
-        def reported() -> bool:
-            nonlocal seen
-            seen += capfd.readouterr().err
-            return "tracklite: metric writer error:" in seen
-
-        wait_until(reported, timeout=30)
-        assert not (rec.ref.dir / "elsewhere").exists()
-        heartbeat.unlink()
-        R.log_metrics(step=1, loss=2.0)
+        metrics = rec.ref.metrics_dir
+        if metrics.exists():
+            metrics.rename(metrics.with_name("metrics.aside"))
+        metrics.write_text("not a folder")  # every segment write fails
+        R.log_metrics(step=0, loss=1.0)
+        buf = get_writer().buffer(rec.ref)
+        wait_until(lambda: buf.error is not None, timeout=30)
+        get_writer().configure(flush_interval=60)
+        with pytest.raises(MetricWriteError) as caught:
+            R.log_metrics(step=1, loss=2.0)
+        assert f"recorder {rec.id} to {rec.ref.dir} failed" in str(caught.value)
+        assert caught.value.recorder_id == rec.id
+        metrics.unlink()
         R.flush()
-        assert pairs(on_disk(rec.ref)) == [("loss", 1, 2.0)]
-        assert "tracklite-writer" in [t.name for t in threading.enumerate()]
-        wait_until(heartbeat.exists, timeout=30)  # beating again
+    assert pairs(rec.get_metric_history()) == [("loss", 0, 1.0)]
+
+
+def test_a_point_stamped_before_1970_is_kept(R: QlibRecorder) -> None:
+    with writer_settings(flush_interval=60), R.start(experiment_name="old"):
+        rec = R.get_recorder()
+        get_writer().buffer(rec.ref).log(3, {"m": 1.0}, stamp=-86_400_000)
+        R.flush()
+        stored = on_disk(rec.ref)
+        assert stored["timestamp"].astype("int64").tolist() == [-86_400_000]
 
 
 def test_configure_sets_the_writers_bounds() -> None:
