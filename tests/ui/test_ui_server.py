@@ -183,3 +183,34 @@ def test_live_page_filter_and_a_running_process(
         child.kill()
         child.wait()
     assert g.refused == [] and g.errors == []
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every entry under ``root`` (links not followed): kind and mode, size, mtime."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            st = path.lstat()
+            found[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return found
+
+
+def test_the_server_writes_nothing_into_the_store(
+    server: tuple[UiServer, dict[str, str]], tmp_path: Path
+) -> None:
+    srv, ids = server
+    root = tmp_path / "store"
+    before = _tree(root)
+    run = ids["run-1"]
+    for path in (
+        "/api/experiments",
+        "/api/runs?exps=lgb&order=metrics.loss+DESC",
+        "/api/runs?filter=params.lr+%3D+%270.1%27",
+        f"/api/summary?ids={run}",
+        f"/api/series?runs={run}&key=loss",
+        f"/api/run?id={run}",
+    ):
+        assert get(srv, path)[0] == 200, path
+    # Not even the search summary, which other readers publish under .changes/.
+    assert _tree(root) == before

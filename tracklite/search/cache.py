@@ -562,12 +562,16 @@ def experiment_rows(
     experiment_id: str,
     *,
     use_cache: bool = True,
+    write_cache: bool = True,
     racy_ns: int | None = None,
     report: BuildReport | None = None,
 ) -> pa.Table:
     """Every recorder row of one experiment (all lifecycles), through the summary.
 
-    With ``use_cache=False`` every ``recorder.json`` is read and nothing is written.
+    With ``use_cache=False`` every ``recorder.json`` is read and nothing is written. With
+    ``write_cache=False`` the newest summary is read and folded with the journals in memory,
+    and nothing is written either (no ``.changes/`` folder, no new summary): for readers that
+    promise to leave the store as they found it, such as ``tracklite ui``.
     ``racy_ns`` defaults to :data:`RACY_NS`.
     """
     report = report if report is not None else BuildReport()
@@ -580,7 +584,7 @@ def experiment_rows(
         # Everything below is reached through the open folder (a /proc/self/fd path), so
         # neither the experiment folder nor .changes/ can be swapped for a link meanwhile.
         here = Path(exp.fd_path(exp.fd))
-        journals = _open_changes(exp) if use_cache else None
+        journals = _open_changes(exp, create=write_cache) if use_cache else None
         if journals is None:
             names = folder_names(here, exp_dir)
             report.folders, report.full = len(names), True
@@ -591,18 +595,19 @@ def experiment_rows(
         folder = Path(journals.fd_path(journals.fd))
         racy = RACY_NS if racy_ns is None else racy_ns
         for _attempt in range(3):
-            rows = _Fold(exp_dir, experiment_id, racy, report, exp, folder).run()
+            rows = _Fold(exp_dir, experiment_id, racy, report, exp, folder, write_cache).run()
             if rows is not None:
                 return rows
             report.reset()  # another reader moved on: start again
         return _Fold(exp_dir, experiment_id, racy, report, exp, folder).full(publish=False)
 
 
-def _open_changes(exp: safefs.Dir) -> safefs.Dir | None:
-    """The experiment's ``.changes/`` folder (created if missing), or None if it cannot be
-    (a read-only store) or is a link (``tracklite check`` reports it): then read uncached."""
+def _open_changes(exp: safefs.Dir, *, create: bool = True) -> safefs.Dir | None:
+    """The experiment's ``.changes/`` folder (created if missing and ``create``), or None if it
+    cannot be (a read-only store) or is a link (``tracklite check`` reports it): then read
+    uncached."""
     try:
-        return exp.child(changes.CHANGES_DIR, create=True)
+        return exp.child(changes.CHANGES_DIR, create=create)
     except (OSError, UnsafeLinkError):
         return None
 
@@ -638,7 +643,9 @@ class _Fold:
         report: BuildReport,
         exp: safefs.Dir,
         folder: Path,
+        write: bool = True,
     ):
+        self.write = write  # False: fold in memory, never publish
         self.shown = exp_dir  # in messages
         self.exp = exp
         self.exp_dir = Path(exp.fd_path(exp.fd))  # the open folder itself
@@ -651,13 +658,13 @@ class _Fold:
     def run(self) -> pa.Table | None:
         """The rows, or None if another reader changed the summaries meanwhile (retry)."""
         if not self.generations:
-            return self.full(publish=True)
+            return self.full(publish=self.write)
         try:
             base = read_summary(summary_path(self.folder, self.generations[-1]))
         except FileNotFoundError:
             return None
         if base is None:
-            return self.full(publish=True)
+            return self.full(publish=self.write)
         if any(name not in self.journal_names for name in base.journals):
             return None  # folded and deleted by a newer summary
         try:
@@ -691,7 +698,7 @@ class _Fold:
             # Recorder folders were added or removed (or may have been, within the racy
             # window): list them again, names only. Once the folder has settled, a new
             # summary records its identity with the filesystem's clock of this listing.
-            if folder_id[1] < time.time_ns() - self.racy:
+            if self.write and folder_id[1] < time.time_ns() - self.racy:
                 temp, built = _open_temp(self.folder)
                 folder_id = _folder_id(self.exp_dir)
             listed = set(folder_names(self.exp_dir, self.shown))
@@ -717,7 +724,7 @@ class _Fold:
             or len(todo) >= max(1, base.rows.num_rows // 100)
             or bool(done)
         )
-        if not worth:
+        if not worth or not self.write:
             return rows
         if temp is None:
             temp, _ = _open_temp(self.folder)

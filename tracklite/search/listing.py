@@ -52,6 +52,7 @@ def search_records(
     *,
     experiment_names: str | Iterable[str] | None = None,
     use_cache: bool = True,
+    write_cache: bool = True,
     **mlflow_keywords: Any,
 ) -> pd.DataFrame:
     """Recorders as ``mlflow.search_runs``' DataFrame, newest first unless ``order_by`` says.
@@ -63,7 +64,8 @@ def search_records(
     ``artifact_uri``, ``start_time``, ``end_time`` (UTC datetimes), ``metrics.<key>`` (float,
     NaN when absent), ``params.<key>`` and ``tags.<key>`` (str, None when absent), keys sorted.
     ``run_view_type`` is 1 (active), 2 (deleted) or 3 (all); ``max_results`` has no cap.
-    ``use_cache=False`` reads every ``recorder.json`` and writes nothing.
+    ``use_cache=False`` reads every ``recorder.json`` and writes nothing; ``write_cache=False``
+    reads the search summary where there is one and writes nothing either.
 
     The store comes first, as in every module-level function; ``R.search_records`` and
     ``Experiment.search_records`` work on the store in use and take ``experiment_ids`` first,
@@ -74,7 +76,7 @@ def search_records(
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     resolved = _as_store(uri)
     ids = _experiment_ids(resolved, experiment_ids, experiment_names)
-    rows = _rows(resolved, ids, run_view_type, use_cache)
+    rows = _rows(resolved, ids, run_view_type, use_cache, write_cache)
     statuses = _statuses(resolved, rows)
     chosen = _select(resolved, rows, statuses, query)
     return _frame(resolved, rows.take(chosen), statuses[chosen], drop_empty=True)
@@ -279,7 +281,9 @@ class _Query:
 # ------------------------------------------------------------------------------ rows
 
 
-def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> pa.Table:
+def _rows(
+    store: Store, ids: list[str], run_view_type: int, use_cache: bool, write_cache: bool = True
+) -> pa.Table:
     """Every row of the experiments, restricted to the lifecycle wanted."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -287,7 +291,10 @@ def _rows(store: Store, ids: list[str], run_view_type: int, use_cache: bool) -> 
     from ..metrics.writer import get_writer
 
     get_writer().flush()  # searches in this process see every point logged before them
-    tables = [cache.experiment_rows(store.root, e, use_cache=use_cache) for e in ids]
+    tables = [
+        cache.experiment_rows(store.root, e, use_cache=use_cache, write_cache=write_cache)
+        for e in ids
+    ]
     if not tables:
         return cache.metas_table("", [], [])
     rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")

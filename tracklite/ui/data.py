@@ -116,7 +116,7 @@ class StoreData:
 
         found = []
         for meta in self.store.iter_experiments():
-            rows = cache.experiment_rows(self.store.root, meta["id"])
+            rows = cache.experiment_rows(self.store.root, meta["id"], write_cache=False)
             lifecycle = rows.column(cache.LIFECYCLE).to_pylist()
             found.append(
                 {
@@ -158,8 +158,13 @@ class StoreData:
                 quoted = "''"
             clause = f"attributes.run_id IN ({quoted})"
             filter_string = f"({filter_string}) AND {clause}" if filter_string else clause
+        # The page never writes to the store, not even the search summary.
         return search_records(
-            self.store, list(experiment_ids), filter_string or "", order_by=list(order_by or [])
+            self.store,
+            list(experiment_ids),
+            filter_string or "",
+            order_by=list(order_by or []),
+            write_cache=False,
         )
 
     @staticmethod
