@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from ..store import layout
 from ..store.root import Meta, Store
 from .errors import CliError
+from .text import common_prefix_length
 
 #: Shortest id prefix shown in tables (ids start with a timestamp, so short prefixes collide).
 MIN_PREFIX = 8
@@ -201,7 +202,7 @@ def prefix_length(all_ids: Iterable[str], shown: Iterable[str], minimum: int = M
     for ident in shown:
         at = bisect.bisect_left(ordered, ident)
         for neighbour in (ordered[at - 1] if at > 0 else "", _after(ordered, at, ident)):
-            length = max(length, _common(ident, neighbour) + 1)
+            length = max(length, common_prefix_length(ident, neighbour) + 1)
     return length
 
 
@@ -209,15 +210,6 @@ def _after(ordered: list[str], at: int, ident: str) -> str:
     if at < len(ordered) and ordered[at] == ident:
         at += 1
     return ordered[at] if at < len(ordered) else ""
-
-
-def _common(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _listing(items: Iterable[str]) -> str:

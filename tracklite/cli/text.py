@@ -54,13 +54,14 @@ def distinct_widths(texts: list[str]) -> list[int]:
     unique = sorted(set(texts))
     shared = dict.fromkeys(unique, 0)
     for first, second in itertools.pairwise(unique):
-        common = _common_prefix(first, second)
+        common = common_prefix_length(first, second)
         shared[first] = max(shared[first], common)
         shared[second] = max(shared[second], common)
     return [min(display_width(t), display_width(t[: shared[t] + 1]) + 1) for t in texts]
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix_length(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
