@@ -104,8 +104,13 @@ def test_restore_recorder_of_deleted_experiment_says_so(
 # ------------------------------------------------------------------ gc
 
 
-def test_gc_dry_run_then_for_real(capsys: pytest.CaptureFixture[str], sample: Sample) -> None:
+def test_gc_dry_run_then_for_real(
+    capsys: pytest.CaptureFixture[str], sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = Path(sample.uri)
+    # An 80-column terminal: ids made in the same millisecond share a longer prefix, and the
+    # name columns then give way rather than the row running over.
+    monkeypatch.setenv("COLUMNS", "80")
     run_cli(capsys, "--uri", sample.uri, "delete", sample.slow)
     run_cli(capsys, "--uri", sample.uri, "delete", "-e", "other")
     dry = run_cli(capsys, "--uri", sample.uri, "gc", "--dry-run")
