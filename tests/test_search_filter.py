@@ -607,6 +607,18 @@ COLUMN = "expected a column: metrics.<key>, params.<key>, tags.<key> or attribut
         ("metrics.a = 1 AND (metrics.b = 2))", "unmatched ')'", 33),
         ("(" * 101 + "metrics.a = 1" + ")" * 101, "filter nested more than 100 levels deep", 100),
         ("NOT " * 101 + "metrics.a = 1", "filter nested more than 100 levels deep", 400),
+        # Depth is counted per nesting, not per expression: a closed NOT or '(' before a nest
+        # of 101 levels leaves the bound where it was.
+        (
+            "NOT metrics.b = 1 AND " + "(" * 101 + "metrics.a = 1" + ")" * 101,
+            "filter nested more than 100 levels deep",
+            122,
+        ),
+        (
+            "(metrics.b = 1) AND " + "NOT " * 101 + "metrics.a = 1",
+            "filter nested more than 100 levels deep",
+            420,
+        ),
         # comparators and types
         (
             "metrics.loss = '1'",

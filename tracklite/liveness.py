@@ -29,9 +29,10 @@ import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Final
 
-from .errors import TrackliteWarning
+from .errors import TrackliteWarning, UnsafeLinkError
 from .store import layout, safefs
 from .store.clock import now_iso
 
@@ -148,15 +149,22 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
 def heartbeat_age(recorder_dir: str | os.PathLike[str], now: float | None = None) -> float | None:
     """Seconds since the last sign of life: the heartbeat's mtime, else ``recorder.json``'s.
 
-    None if neither file exists.
+    None if neither file exists (a link is not a file, and never followed).
     """
     folder = Path(recorder_dir)
-    for name in (layout.HEARTBEAT_FILE, layout.RECORDER_FILE):
-        try:
-            mtime = os.stat(folder / name).st_mtime
-        except OSError:
-            continue
-        return (time.time() if now is None else now) - mtime
+    try:
+        # Reached as beat() reaches it, never through a link: a file planted as a link (or a
+        # recorder folder replaced by one) is no sign of life, whatever its target's mtime.
+        with safefs.open_under(folder.parent.parent, [folder.parent.name, folder.name]) as rec:
+            for name in (layout.HEARTBEAT_FILE, layout.RECORDER_FILE):
+                try:
+                    info = rec.lstat(name)
+                except OSError:
+                    continue
+                if S_ISREG(info.st_mode):
+                    return (time.time() if now is None else now) - info.st_mtime
+    except (OSError, UnsafeLinkError):
+        pass
     return None
 
 
