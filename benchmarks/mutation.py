@@ -70,8 +70,7 @@ TARGETS: dict[str, tuple[list[str], str]] = {
             "tests/test_batch_api.py",
             "tests/test_writer_thread.py",
         ],
-        # The warning's stacklevel test is left out: mutmut's trampolines add stack frames.
-        "not another_process and not import_tracklite and not warns_once_the_points_are_safe",
+        "not another_process and not import_tracklite",
     ),
 }
 

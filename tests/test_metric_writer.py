@@ -3,6 +3,7 @@ the latest-value summary, error surfacing, back-pressure, and the lazy import of
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -443,6 +444,36 @@ def test_a_flush_after_a_background_failure_warns_once_the_points_are_safe(
             R.flush()
         assert caught[0].filename == __file__  # pointed at the caller's flush
         R.end_exp()
+    assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
+
+
+@pytest.mark.parametrize("how", ["flush", "recorder_flush", "end_exp", "end_run"])
+def test_the_retried_write_warning_points_at_the_callers_line(R: QlibRecorder, how: str) -> None:
+    """However the caller reaches the retried write (a flush, the end of the run, through
+    ``R`` or the recorder), the warning names the caller's own line."""
+    with writer_settings(flush_interval=0.02):
+        R.start_exp(experiment_name="errors")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        R.flush()
+        aside = break_metrics_dir(rec)
+        R.log_metrics(step=1, loss=1.0)
+        buf = get_writer().buffer(rec.ref)
+        wait_until(lambda: buf.error is not None, timeout=10)
+        get_writer().configure(flush_interval=60)
+        repair_metrics_dir(rec, aside)
+        calls = {
+            "flush": R.flush,
+            "recorder_flush": rec.flush,
+            "end_exp": R.end_exp,
+            "end_run": functools.partial(rec.end_run, "FINISHED"),
+        }
+        with pytest.warns(RuntimeWarning, match="earlier background write") as caught:
+            line = sys._getframe().f_lineno + 1
+            calls[how]()
+        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+        if how != "end_exp":
+            R.end_exp()
     assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
 
 

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = float(os.environ.get("TRACKLITE_FLUSH_INTERVAL", "1.0"))
 FLUSH_POINTS = int(os.environ.get("TRACKLITE_FLUSH_POINTS", "262144"))
 MAX_POINTS = int(os.environ.get("TRACKLITE_MAX_BUFFERED_POINTS", "1048576"))
+#: Where tracklite's own files lie (as its frames name them), for warnings that point past them.
+_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "")
 
 _time_ns = time.time_ns
 _INT64_MIN = -(2**63)
@@ -360,7 +362,7 @@ def _strings(keys: list[str]) -> pa.Array[Any]:
     import numpy as np
     import pyarrow as pa
 
-    encoded = [key.encode("utf-8") for key in keys]
+    encoded = [key.encode() for key in keys]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(item) for item in encoded], out=offsets[1:])
     return pa.StringArray.from_buffers(  # type: ignore[no-any-return]
@@ -412,6 +414,18 @@ def _batch_latest(
         }
         for i in rows[first]
     }
+
+
+def _outside_tracklite() -> int:
+    """The ``stacklevel`` that points a warning raised by the calling function at the first
+    frame outside tracklite: the user's line, however deep the call (``R.flush``,
+    ``Recorder.flush``, ``R.end_exp``, a ``with R.start()`` block) came in."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class MetricWriter:
@@ -504,7 +518,7 @@ class MetricWriter:
                 f"an earlier background write of recorder {buf.ref.recorder_id} failed "
                 f"({earlier}); its points were kept and are now written",
                 RuntimeWarning,
-                stacklevel=4,  # the caller of Recorder.flush or R.flush
+                stacklevel=_outside_tracklite(),
             )
 
     def finish(self, ref: RecorderRef, finish: Callable[[Meta], None]) -> None:
