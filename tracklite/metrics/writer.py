@@ -39,6 +39,8 @@ from . import latest, segments
 from .values import PLAIN_TYPES, check_values, to_float, to_step
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import pyarrow as pa
 
 FLUSH_INTERVAL = float(os.environ.get("TRACKLITE_FLUSH_INTERVAL", "1.0"))
@@ -416,12 +418,11 @@ def _batch_latest(
     }
 
 
-def _outside_tracklite() -> int:
-    """The ``stacklevel`` that points a warning raised by the calling function at the first
-    frame outside tracklite: the user's line, however deep the call (``R.flush``,
-    ``Recorder.flush``, ``R.end_exp``, a ``with R.start()`` block) came in."""
+def _outside_tracklite(frame: FrameType) -> int:
+    """The ``stacklevel`` that points a warning raised in ``frame`` at the first frame outside
+    tracklite: the user's line, however deep the call (``R.flush``, ``Recorder.flush``,
+    ``R.end_exp``, a ``with R.start()`` block) came in."""
     level = 1
-    frame = sys._getframe(1)
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame = frame.f_back
         level += 1
@@ -518,7 +519,7 @@ class MetricWriter:
                 f"an earlier background write of recorder {buf.ref.recorder_id} failed "
                 f"({earlier}); its points were kept and are now written",
                 RuntimeWarning,
-                stacklevel=_outside_tracklite(),
+                stacklevel=_outside_tracklite(sys._getframe()),
             )
 
     def finish(self, ref: RecorderRef, finish: Callable[[Meta], None]) -> None:
