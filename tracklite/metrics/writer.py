@@ -419,14 +419,16 @@ def _batch_latest(
 
 
 def _outside_tracklite(frame: FrameType) -> int:
-    """The ``stacklevel`` that points a warning raised in ``frame`` at the first frame outside
-    tracklite: the user's line, however deep the call (``R.flush``, ``Recorder.flush``,
-    ``R.end_exp``, a ``with R.start()`` block) came in."""
-    level = 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    """The ``stacklevel`` that points a warning raised in ``frame`` at the line that called
+    into tracklite (the caller of its outermost frame), however deep the call came in
+    (``R.flush``, ``Recorder.flush``, ``R.end_exp``, a ``with R.start()`` block)."""
+    level = found = 1
+    while frame.f_back is not None:
+        if frame.f_code.co_filename.startswith(_PACKAGE):
+            found = level + 1
         frame = frame.f_back
         level += 1
-    return level
+    return found
 
 
 class MetricWriter:
