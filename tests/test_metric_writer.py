@@ -267,8 +267,14 @@ def test_write_error_raised_by_flush_other_recorders_go_on(R: QlibRecorder) -> N
         aside = break_metrics_dir(broken)
         R.log_metrics(step=1, loss=1.0)
         other.log_metrics(step=1, x=1.0)
-        with pytest.raises(MetricWriteError, match=broken.id):
+        with pytest.raises(MetricWriteError, match=broken.id) as caught:
             broken.flush()
+        # The message names the cause, and the error the file that could not be written.
+        cause = caught.value.__cause__
+        assert isinstance(cause, OSError) and cause.filename is not None
+        assert f"failed: {cause}; the points are kept" in str(caught.value)
+        assert caught.value.path == cause.filename
+        assert caught.value.recorder_id == broken.id
         with pytest.raises(MetricWriteError, match=broken.id):
             R.flush()  # every recorder is tried; the broken one is reported
         other.log_metrics(step=2, x=2.0)

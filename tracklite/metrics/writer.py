@@ -123,7 +123,9 @@ class RecorderBuffer:
         elif type(step) is not int:
             step = to_step(step)
         keys = tuple(items)
-        codes = self.shapes.get(keys)
+        # A memo of each key set's codes (``_codes_for`` gives the same ones again): only
+        # timing could tell it missing (not mutation-tested).
+        codes = self.shapes.get(keys)  # pragma: no mutate
         if codes is None:
             if not keys:
                 return
@@ -196,9 +198,10 @@ class RecorderBuffer:
                     self.key_codes[key] = len(self.keys)
                     self.keys.append(key)
             codes = array("i", [self.key_codes[key] for key in keys])
-            if len(self.shapes) > 1024:
-                self.shapes.clear()  # keys vary per call: don't let the cache grow forever
-            self.shapes[keys] = codes
+            # The memo of key sets (see ``log``; not mutation-tested).
+            if len(self.shapes) > 1024:  # pragma: no mutate
+                self.shapes.clear()  # pragma: no mutate  # keys vary per call: bound the memo
+            self.shapes[keys] = codes  # pragma: no mutate
         return codes
 
     def update_meta(
@@ -303,11 +306,13 @@ class RecorderBuffer:
 
 
 def _warm_up() -> None:
+    # Pays the first use of numpy and pyarrow in the writer thread; the table is thrown away
+    # and errors are ignored, so only timing could tell a change here (not mutation-tested).
     import numpy as np
 
-    codes = np.zeros(1, dtype=np.int32)
-    stamps = np.zeros(1, dtype=np.int64)
-    _to_table(["warm-up"], codes, np.zeros(1), stamps, stamps)
+    codes = np.zeros(1, dtype=np.int32)  # pragma: no mutate
+    stamps = np.zeros(1, dtype=np.int64)  # pragma: no mutate
+    _to_table(["warm-up"], codes, np.zeros(1), stamps, stamps)  # pragma: no mutate
     import portalocker  # noqa: F401  # the metadata rewrite's lock
     import pyarrow.parquet  # noqa: F401
 
