@@ -164,7 +164,8 @@ class RecorderBuffer:
         # The types were checked above, so only an int beyond the float range gets here.
         for key, value in items.items():
             to_float(key, value)  # raises, naming the key
-        raise AssertionError(f"a value of {sorted(items)} was refused but passes to_float")
+        # Unreachable while to_float and array("d") agree (not mutation-tested).
+        raise AssertionError(f"{sorted(items)} refused but pass to_float")  # pragma: no mutate
 
     def log_key_columns(self, key: str, steps: Any, values: Any, stamps: Any) -> None:
         """Append one key's already validated numpy columns (int64, float64, int64)."""
@@ -174,9 +175,7 @@ class RecorderBuffer:
             self.writer.relieve(self)
         import numpy as np
 
-        code = self.key_codes.get(key)
-        if code is None:
-            code = self._codes_for((key,))[0]
+        code = self._codes_for((key,))[0]
         count = len(values)
         with self.lock:
             self.codes.frombytes(np.full(count, code, dtype=np.int32).tobytes())
