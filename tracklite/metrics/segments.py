@@ -171,7 +171,8 @@ def footer_in(folder: safefs.Dir, name: str) -> pq.FileMetaData:
 
 def replaces_of(footer: pq.FileMetaData) -> list[str]:
     """The segment names a segment's footer says it replaces (a compaction's output)."""
-    return list(json.loads((footer.metadata or {}).get(REPLACES_KEY, b"[]")))
+    raw = (footer.metadata or {}).get(REPLACES_KEY)
+    return list(json.loads(raw)) if raw else []  # most segments replace nothing
 
 
 def read_file(path: Path) -> pa.Table:
