@@ -17,8 +17,9 @@ from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import artifacts, sharing
 from ..store.clock import iso_to_local_string, now_iso
 from ..store.names import check_key
+from ..store.owner import owner_record
 from ..store.ref import RecorderRef
-from ..store.root import Meta, owner
+from ..store.root import Meta
 from . import provenance
 from .stores import store_for
 
@@ -254,7 +255,7 @@ class Recorder:
             def resume(meta: Meta) -> None:
                 meta["status"] = Recorder.STATUS_R
                 meta["end_time"] = None
-                meta["owner"] = owner()
+                meta["owner"] = owner_record()
                 # Resuming from another command line replaces cmd-sys.argv (qlib's MLflow
                 # raised here and silently lost every later log of the run).
                 meta["params"].update(params)
