@@ -6,8 +6,12 @@ For each key count N, one recorder logs N keys once (step 0), then one key again
   rewrite, which carries the latest-metrics summary);
 - ``search cold``: ``tracklite.search_records(..., use_cache=False)``: reads ``recorder.json``;
 - ``search warm``: ``tracklite.search_records`` with the experiment's summary cache current;
-- ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current), output discarded;
-- ``floor``: ``json.loads`` of the recorder's ``recorder.json``, the least any reader pays.
+- ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current) on a 160-column
+  terminal (``COLUMNS=160``: the table shows what fits), output discarded;
+- ``runs csv``: ``tracklite --format csv runs EXPERIMENT``: every key of the row written out;
+- ``floor``: ``json.loads`` of the recorder's ``recorder.json`` plus, past a thousand keys,
+  ``pyarrow.parquet.read_table`` of its ``latest.parquet``: the least any reader of the
+  summary pays. ``json KB`` and ``file MB`` are their sizes.
 
 Each time is the best of ``--repeat`` runs, with its ratio to the floor and its cost per key
 (constant per key = linear)::
@@ -62,26 +66,46 @@ def measure(keys: int, repeat: int, root: Path) -> dict[str, float]:
             R.flush()
 
         flush = best(flush_one, repeat)
+    import pyarrow.parquet as pq
+
     meta_file = rec.ref.meta_path
     data = meta_file.read_bytes()
-    floor = best(lambda: json.loads(data), repeat)
+    side = rec.ref.dir / "latest.parquet"
+
+    def read_floor() -> None:
+        json.loads(data)
+        if side.exists():
+            pq.read_table(side)
+
+    floor = best(read_floor, repeat)
+    file_mb = side.stat().st_size / 1e6 if side.exists() else 0.0
     cold = best(lambda: tracklite.search_records(str(store), use_cache=False), repeat)
     tracklite.search_records(str(store))  # builds the summary cache
     search = best(lambda: tracklite.search_records(str(store)), repeat)
 
-    def runs() -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert main(["--uri", str(store), "runs", "keys"]) == 0
+    def runs(*options: str) -> Callable[[], None]:
+        def run() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main(["--uri", str(store), *options, "runs", "keys"]) == 0
 
-    listing = best(runs, repeat)
+        return run
+
+    os.environ["COLUMNS"] = "160"
+    try:
+        listing = best(runs(), repeat)
+    finally:
+        del os.environ["COLUMNS"]
+    csv = best(runs("--format", "csv"), repeat)
     shutil.rmtree(store, ignore_errors=True)
     return {
         "flush": flush,
         "cold": cold,
         "search": search,
         "runs": listing,
+        "csv": csv,
         "floor": floor,
-        "mb": len(data) / 1e6,
+        "kb": len(data) / 1e3,
+        "file_mb": file_mb,
     }
 
 
@@ -93,15 +117,15 @@ def main() -> None:
     python = platform.python_version()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
     print(f"load: {os.getloadavg()[0]:.1f}")
-    head = f"{'keys':>8} {'json MB':>7} {'floor s':>8}"
-    for what in ("flush 1 key", "search cold", "search warm", "runs"):
+    head = f"{'keys':>8} {'json KB':>8} {'file MB':>7} {'floor s':>8}"
+    for what in ("flush 1 key", "search cold", "search warm", "runs", "runs csv"):
         head += f" {what + ' s':>13} {'x floor':>7} {'us/key':>6}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for keys in args.keys:
             row = measure(keys, args.repeat, Path(tmp))
-            line = f"{keys:8,} {row['mb']:7.2f} {row['floor']:8.3f}"
-            for what in ("flush", "cold", "search", "runs"):
+            line = f"{keys:8,} {row['kb']:8.1f} {row['file_mb']:7.2f} {row['floor']:8.3f}"
+            for what in ("flush", "cold", "search", "runs", "csv"):
                 value = row[what]
                 line += f" {value:13.3f} {value / row['floor']:7.1f} {value / keys * 1e6:6.1f}"
             print(line, flush=True)

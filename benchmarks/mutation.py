@@ -29,6 +29,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The liveness tests, for the heartbeat (liveness.py) and the owner's process identity
+#: (store/owner.py) alike.
+_LIVENESS: tuple[list[str], str] = (
+    [
+        "tests/test_liveness.py",
+        "tests/test_heartbeat.py",
+        "tests/test_liveness_parts.py",
+        "tests/test_liveness_edges.py",
+    ],
+    "other_host or missing_heartbeat or ended_statuses or own_run or beat_on_missing"
+    " or default_stale or liveness_parts or liveness_edges or pid_reuse_without",
+)
+
 #: Module -> the tests that exercise it (the whole suite per mutant would take hours), and a
 #: ``-k`` expression leaving out tests that start child Python processes: mutmut's coverage run
 #: cannot follow a child that runs in another folder (the test's own temporary one). The suite
@@ -43,16 +56,8 @@ TARGETS: dict[str, tuple[list[str], str]] = {
         ],
         "not process",
     ),
-    "tracklite/liveness.py": (
-        [
-            "tests/test_liveness.py",
-            "tests/test_heartbeat.py",
-            "tests/test_liveness_parts.py",
-            "tests/test_liveness_edges.py",
-        ],
-        "other_host or missing_heartbeat or ended_statuses or own_run or beat_on_missing"
-        " or default_stale or liveness_parts or liveness_edges or pid_reuse_without",
-    ),
+    "tracklite/liveness.py": _LIVENESS,
+    "tracklite/store/owner.py": _LIVENESS,
     "tracklite/search/filter.py": (["tests/test_search_filter.py"], "not process"),
     "tracklite/metrics/writer.py": (
         [

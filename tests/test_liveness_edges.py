@@ -15,6 +15,7 @@ import pytest
 
 from tracklite import TrackliteWarning, liveness
 from tracklite.store import layout
+from tracklite.store import owner as owners
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs procfs")
 
@@ -54,13 +55,13 @@ def test_a_zombie_owner_is_gone(tmp_path: Path) -> None:
     child = subprocess.Popen(["sleep", "0"])  # exits at once; never reaped until wait()
     try:
         deadline = time.monotonic() + 30
-        while (liveness._proc_stat(child.pid) or ("",))[0] != "Z":
+        while (owners._proc_stat(child.pid) or ("",))[0] != "Z":
             assert time.monotonic() < deadline, "the child never became a zombie"
             time.sleep(0.01)
-        stat = liveness._proc_stat(child.pid)
+        stat = owners._proc_stat(child.pid)
         assert stat is not None
         owner = {"host": socket.gethostname(), "pid": child.pid, "pid_start": stat[1]}
-        assert liveness._pid_is_owner(owner) is False
+        assert owners.pid_is_owner(owner) is False
         assert liveness.process_gone(owner) is True
         meta = {"status": "RUNNING", "owner": owner}
         assert liveness.effective_status(meta, tmp_path) == liveness.DEAD
@@ -72,27 +73,27 @@ def test_owner_without_exact_start_is_judged_by_the_run_start() -> None:
     """A live pid is the owner unless its process started after the run did."""
     parent = os.getppid()  # started before this test: alive and may own a run started now
     now = datetime.now(timezone.utc).isoformat()
-    assert liveness._pid_is_owner({"pid": parent, "started": now}) is True
-    assert liveness._pid_is_owner({"pid": parent, "started": "1970-01-02T00:00:00+00:00"}) is False
+    assert owners.pid_is_owner({"pid": parent, "started": now}) is True
+    assert owners.pid_is_owner({"pid": parent, "started": "1970-01-02T00:00:00+00:00"}) is False
     # Nothing to compare with: never called dead on a guess.
-    assert liveness._pid_is_owner({"pid": parent}) is True
-    assert liveness._pid_is_owner({"pid": parent, "started": "not a time"}) is True
-    assert liveness._pid_is_owner({"pid": parent, "started": 12}) is True
+    assert owners.pid_is_owner({"pid": parent}) is True
+    assert owners.pid_is_owner({"pid": parent, "started": "not a time"}) is True
+    assert owners.pid_is_owner({"pid": parent, "started": 12}) is True
     # A process that started within the slack after the run is still taken as the owner.
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        stat = liveness._proc_stat(sleeper.pid)
+        stat = owners._proc_stat(sleeper.pid)
         assert stat is not None
-        boot = liveness._boot_time()
+        boot = owners._boot_time()
         assert boot is not None
         began = boot + stat[1] / os.sysconf("SC_CLK_TCK")
-        at = datetime.fromtimestamp(began - liveness.PID_START_SLACK / 2, timezone.utc)
-        assert liveness._pid_is_owner({"pid": sleeper.pid, "started": at.isoformat()}) is True
+        at = datetime.fromtimestamp(began - owners.PID_START_SLACK / 2, timezone.utc)
+        assert owners.pid_is_owner({"pid": sleeper.pid, "started": at.isoformat()}) is True
         before = datetime.fromtimestamp(began - 60, timezone.utc).isoformat()
-        assert liveness._pid_is_owner({"pid": sleeper.pid, "started": before}) is False
+        assert owners.pid_is_owner({"pid": sleeper.pid, "started": before}) is False
         # The exact start time, when recorded, decides alone.
         exact = {"pid": sleeper.pid, "pid_start": stat[1], "started": before}
-        assert liveness._pid_is_owner(exact) is True
+        assert owners.pid_is_owner(exact) is True
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -100,16 +101,16 @@ def test_owner_without_exact_start_is_judged_by_the_run_start() -> None:
 
 def test_boot_time_is_the_kernels() -> None:
     line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime "))
-    assert liveness._boot_time() == float(line.split()[1])
+    assert owners._boot_time() == float(line.split()[1])
 
 
 def test_malformed_owner_records_are_never_this_machines_processes(tmp_path: Path) -> None:
     mine = liveness.owner_record()
-    assert not liveness._same_machine({**mine, "pid": str(os.getpid())})
-    assert not liveness._same_machine({k: v for k, v in mine.items() if k != "pid"})
+    assert not owners.same_machine({**mine, "pid": str(os.getpid())})
+    assert not owners.same_machine({k: v for k, v in mine.items() if k != "pid"})
     # A record without the optional identity fields is judged by host and pid alone.
     bare = {"host": mine["host"], "pid": mine["pid"]}
-    assert liveness._same_machine(bare)
+    assert owners.same_machine(bare)
     assert liveness.process_gone(bare) is False
     meta = {"status": "RUNNING", "owner": "pid 12"}
     assert liveness.owner_alive("pid 12", tmp_path) is None  # no heartbeat: cannot tell
@@ -128,39 +129,39 @@ def test_without_procfs_a_pid_that_exists_is_alive(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where there is no /proc (macOS), only whether the pid exists can be seen."""
-    monkeypatch.setattr(liveness, "_PROC", tmp_path / "no-proc")
+    monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        assert liveness._pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is True
+        assert owners.pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is True
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert liveness._pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is False
+    assert owners.pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is False
 
 
 def test_machine_identity_is_read_once_a_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(liveness, "_machine_cache", {})
+    monkeypatch.setattr(owners, "_machine_cache", {})
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     pid_ns = os.readlink("/proc/self/ns/pid")
-    assert (liveness._boot_id(), liveness._pid_namespace()) == (boot, pid_ns)
+    assert (owners._boot_id(), owners._pid_namespace()) == (boot, pid_ns)
     # Read once: later calls (one per recorder judged) do not go back to /proc.
-    monkeypatch.setattr(liveness, "_PROC", tmp_path / "no-proc")
-    assert (liveness._boot_id(), liveness._pid_namespace()) == (boot, pid_ns)
+    monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
+    assert (owners._boot_id(), owners._pid_namespace()) == (boot, pid_ns)
 
 
 def test_an_owner_record_without_procfs_holds_host_pid_and_start_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(liveness, "_machine_cache", {})
-    monkeypatch.setattr(liveness, "_start_cache", {})
-    monkeypatch.setattr(liveness, "_PROC", tmp_path / "no-proc")
+    monkeypatch.setattr(owners, "_machine_cache", {})
+    monkeypatch.setattr(owners, "_start_cache", {})
+    monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
     record = liveness.owner_record()
     assert sorted(record) == ["host", "pid", "started"]
-    assert (liveness._boot_id(), liveness._pid_namespace()) == (None, None)
-    assert liveness._boot_time() is None
-    assert liveness._same_machine(record)
+    assert (owners._boot_id(), owners._pid_namespace()) == (None, None)
+    assert owners._boot_time() is None
+    assert owners.same_machine(record)
 
 
 def test_the_default_heartbeat_interval_is_ten_seconds(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tracklite import TrackliteWarning, UnsafeLinkError, liveness
 from tracklite.store import layout
+from tracklite.store import owner as owners
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs procfs")
 
@@ -32,30 +33,30 @@ def test_owner_record_names_this_process_and_machine() -> None:
 
 
 def test_proc_stat_reads_state_and_start_of_a_process() -> None:
-    state, ticks = liveness._proc_stat(os.getpid()) or ("", -1)
+    state, ticks = owners._proc_stat(os.getpid()) or ("", -1)
     assert state in ("R", "S")
     assert ticks == int(_stat_fields(os.getpid())[19])
-    assert liveness._proc_stat(2**22 + 11) is None
+    assert owners._proc_stat(2**22 + 11) is None
 
 
 def test_own_run_with_another_start_time_is_not_ours() -> None:
     # Our pid, but a start time that is not ours: a pid reused by this very process.
     record = liveness.owner_record()
-    assert liveness._pid_is_owner(record)
-    assert not liveness._pid_is_owner(dict(record, pid_start=record["pid_start"] + 1))
+    assert owners.pid_is_owner(record)
+    assert not owners.pid_is_owner(dict(record, pid_start=record["pid_start"] + 1))
     # The parent process, with its own start time recorded: alive and the owner.
     parent = os.getppid()
     start = int(_stat_fields(parent)[19])
-    assert liveness._pid_is_owner({"pid": parent, "pid_start": start})
-    assert not liveness._pid_is_owner({"pid": parent, "pid_start": start + 1})
+    assert owners.pid_is_owner({"pid": parent, "pid_start": start})
+    assert not owners.pid_is_owner({"pid": parent, "pid_start": start + 1})
 
 
 def test_same_host_name_in_another_pid_namespace_is_another_machine(tmp_path: Path) -> None:
     record = liveness.owner_record()
-    assert liveness._same_machine(record)
-    assert not liveness._same_machine(dict(record, pid_ns="pid:[1]"))
-    assert not liveness._same_machine(dict(record, boot_id="another-boot"))
-    assert not liveness._same_machine(dict(record, host="elsewhere"))
+    assert owners.same_machine(record)
+    assert not owners.same_machine(dict(record, pid_ns="pid:[1]"))
+    assert not owners.same_machine(dict(record, boot_id="another-boot"))
+    assert not owners.same_machine(dict(record, host="elsewhere"))
     # Another namespace: judged by the heartbeat, whatever the pid says.
     (tmp_path / layout.HEARTBEAT_FILE).touch()
     old = time.time() - liveness.STALE_AFTER - 5

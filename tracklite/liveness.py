@@ -23,17 +23,29 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import time
 import warnings
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from .errors import TrackliteWarning
 from .store import layout, safefs
-from .store.clock import now_iso
+from .store.owner import describe_owner, owner_record, pid_is_owner, process_gone, same_machine
+
+__all__ = [
+    "DEAD",
+    "HEARTBEAT_INTERVAL",
+    "RUNNING",
+    "STALE_AFTER",
+    "beat",
+    "describe_owner",
+    "effective_status",
+    "heartbeat_age",
+    "owner_alive",
+    "owner_record",
+    "process_gone",
+]
 
 
 def _seconds(name: str, default: float) -> float:
@@ -93,30 +105,7 @@ HEARTBEAT_INTERVAL: Final[float] = _heartbeat_interval()
 DEAD: Final = "DEAD"
 RUNNING: Final = "RUNNING"
 
-#: Where no exact process start is recorded, a pid whose process started this many seconds after
-#: the run is taken to be reused. ``/proc/stat``'s boot time has one-second resolution.
-PID_START_SLACK: Final[float] = 2.0
-
-_PROC = Path("/proc")
-_machine_cache: dict[str, str | None] = {}
-_start_cache: dict[int, int | None] = {}
-
-
 # ---------------------------------------------------------------------------- the owner's side
-
-
-def owner_record() -> dict[str, Any]:
-    """The ``owner`` entry of ``recorder.json`` for the calling process."""
-    pid = os.getpid()
-    record: dict[str, Any] = {"host": socket.gethostname(), "pid": pid, "started": now_iso()}
-    boot, pid_ns, start = _boot_id(), _pid_namespace(), _own_start_ticks()
-    if boot is not None:
-        record["boot_id"] = boot
-    if pid_ns is not None:
-        record["pid_ns"] = pid_ns
-    if start is not None:
-        record["pid_start"] = start
-    return record
 
 
 def beat(recorder_dir: str | os.PathLike[str]) -> bool:
@@ -164,18 +153,12 @@ def owner_alive(
     owner: object, recorder_dir: str | os.PathLike[str], now: float | None = None
 ) -> bool | None:
     """Whether the process recorded in ``owner`` still runs: True, False, or None (cannot tell)."""
-    if isinstance(owner, Mapping) and _same_machine(owner):
-        return _pid_is_owner(owner)
+    if isinstance(owner, Mapping) and same_machine(owner):
+        return pid_is_owner(owner)
     age = heartbeat_age(recorder_dir, now)
     if age is None:
         return None
     return age <= STALE_AFTER
-
-
-def process_gone(owner: Mapping[str, Any]) -> bool:
-    """Whether the process recorded in ``owner`` is known to have ended (same machine only;
-    elsewhere there is no telling without a heartbeat, so False)."""
-    return _same_machine(owner) and not _pid_is_owner(owner)
 
 
 def effective_status(
@@ -187,122 +170,3 @@ def effective_status(
     if status != RUNNING:
         return status
     return DEAD if owner_alive(meta.get("owner"), recorder_dir, now) is False else status
-
-
-def describe_owner(owner: object) -> str:
-    """``pid 123 on node7`` (for messages and the ``tracklite.dead`` tag)."""
-    if not isinstance(owner, Mapping):
-        return "an unknown process"
-    return f"pid {owner.get('pid')} on {owner.get('host')}"
-
-
-# ---------------------------------------------------------------------------- machine identity
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _boot_id() -> str | None:
-    # A reboot or another node gives another boot id: pids from before it mean nothing here.
-    if "boot" not in _machine_cache:
-        _machine_cache["boot"] = _read_text(_PROC / "sys/kernel/random/boot_id")
-    return _machine_cache["boot"]
-
-
-def _pid_namespace() -> str | None:
-    # Two containers on one host see different pids under the same host name; only a reader in
-    # the owner's pid namespace may look the pid up.
-    if "pid_ns" not in _machine_cache:
-        try:
-            _machine_cache["pid_ns"] = os.readlink(_PROC / "self/ns/pid")
-        except OSError:
-            _machine_cache["pid_ns"] = None
-    return _machine_cache["pid_ns"]
-
-
-def _same_machine(owner: Mapping[str, Any]) -> bool:
-    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
-        return False
-    for key, mine in (("boot_id", _boot_id()), ("pid_ns", _pid_namespace())):
-        theirs = owner.get(key)
-        if theirs is not None and mine is not None and theirs != mine:
-            return False
-    return True
-
-
-# ---------------------------------------------------------------------------- processes
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time in clock ticks since boot) of a pid, or None if it does not exist."""
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[19])
-
-
-def _own_start_ticks() -> int | None:
-    pid = os.getpid()  # cached per pid: a forked child has its own
-    if pid not in _start_cache:
-        try:
-            stat = _proc_stat(pid)
-        except (OSError, ValueError, IndexError):
-            stat = None
-        _start_cache[pid] = None if stat is None else stat[1]
-    return _start_cache[pid]
-
-
-def _pid_is_owner(owner: Mapping[str, Any]) -> bool:
-    pid: int = owner["pid"]
-    if pid == os.getpid() and owner.get("pid_start") in (None, _own_start_ticks()):
-        return True
-    if not _PROC.joinpath("self").exists():  # no procfs (macOS): existence is all we can see
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = _proc_stat(pid)
-    except (OSError, ValueError, IndexError):
-        return True  # unreadable: never call a run dead on a guess
-    if stat is None:
-        return False
-    state, ticks = stat
-    if state in ("Z", "X"):
-        return False  # exited; only its parent has not reaped it yet
-    recorded = owner.get("pid_start")
-    if isinstance(recorded, int):
-        return ticks == recorded
-    return not _started_after(ticks, owner.get("started"))
-
-
-def _started_after(ticks: int, started: object) -> bool:
-    """Whether a process that started ``ticks`` after boot started after the run did."""
-    if not isinstance(started, str):
-        return False
-    try:
-        run_start = datetime.fromisoformat(started).timestamp()
-    except ValueError:
-        return False
-    boot = _boot_time()
-    if boot is None:
-        return False
-    return boot + ticks / os.sysconf("SC_CLK_TCK") > run_start + PID_START_SLACK
-
-
-def _boot_time() -> float | None:
-    text = _read_text(_PROC / "stat")
-    for line in (text or "").splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return None

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadObjectError, MetricWriteError, UsageError
 from ..liveness import beat, effective_status
+from ..metrics import latest
 from ..metrics.latest import values_of
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import artifacts, sharing
 from ..store.clock import iso_to_local_string, now_iso
 from ..store.names import check_key
+from ..store.owner import owner_record
 from ..store.ref import RecorderRef
-from ..store.root import Meta, owner
+from ..store.root import Meta
 from . import provenance
 from .stores import store_for
 
@@ -253,7 +255,7 @@ class Recorder:
             def resume(meta: Meta) -> None:
                 meta["status"] = Recorder.STATUS_R
                 meta["end_time"] = None
-                meta["owner"] = owner()
+                meta["owner"] = owner_record()
                 # Resuming from another command line replaces cmd-sys.argv (qlib's MLflow
                 # raised here and silently lost every later log of the run).
                 meta["params"].update(params)
@@ -410,7 +412,7 @@ class Recorder:
     def list_metrics(self) -> dict[str, float]:
         """The latest value of every metric (highest step, then newest timestamp)."""
         self.flush()
-        return values_of(self._meta()["metrics"])
+        return values_of(latest.summary(self.ref.dir, self._meta()))
 
     def list_params(self) -> dict[str, str]:
         self.flush()

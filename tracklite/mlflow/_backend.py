@@ -21,12 +21,14 @@ from ..api import provenance
 from ..api.stores import store_for
 from ..errors import ExpAlreadyExistError
 from ..liveness import DEAD, beat, effective_status
+from ..metrics import latest
 from ..metrics.values import to_step
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import layout
 from ..store.clock import iso_to_ms, ms_to_iso, now_iso, now_ms
+from ..store.owner import owner_record
 from ..store.ref import RecorderRef
-from ..store.root import Meta, Store, owner
+from ..store.root import Meta, Store
 from .entities import (
     Experiment,
     ExperimentTag,
@@ -285,7 +287,7 @@ def run_entity(store: Store, meta: Meta, ref: RecorderRef | None = None) -> Run:
     )
     metrics = [
         Metric(key, float(entry["value"]), int(entry["timestamp"]), int(entry["step"]))
-        for key, entry in (meta.get("metrics") or {}).items()
+        for key, entry in latest.summary(ref.dir, meta).items()
     ]
     data = RunData(
         metrics=metrics,
@@ -355,7 +357,7 @@ def resume_run(store: Store, ref: RecorderRef, run_name: str | None) -> Meta:
 
     def resume(meta: Meta) -> None:
         meta["status"] = "RUNNING"
-        meta["owner"] = owner()
+        meta["owner"] = owner_record()
         if run_name:
             meta["name"] = run_name
             meta.setdefault("tags", {})[MLFLOW_RUN_NAME] = run_name

@@ -29,6 +29,7 @@ from typing import Final
 
 from . import layout
 from .ids import new_id
+from .owner import owner_record, process_gone
 
 #: The folder, inside each experiment folder, holding journals and search summaries.
 CHANGES_DIR: Final = layout.CHANGES_DIR
@@ -73,8 +74,6 @@ def _append(exp_dir: Path, line: str) -> bool:
 
 
 def _open_journal(exp_dir: Path) -> int:
-    from ..liveness import owner_record
-
     folder = journal_dir(exp_dir)
     folder.mkdir(exist_ok=True)
     path = folder / f"{new_id()}{JOURNAL_SUFFIX}"
@@ -167,8 +166,6 @@ def writer_gone(tail: Tail) -> bool:
         return True
     if tail.owner is None:
         return False
-    from ..liveness import process_gone
-
     return process_gone(tail.owner)
 
 

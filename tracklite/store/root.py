@@ -23,6 +23,7 @@ from .clock import now_iso
 from .ids import new_id
 from .locks import locked
 from .names import check_name
+from .owner import owner_record
 
 Meta = dict[str, Any]
 
@@ -263,7 +264,7 @@ class Store:
             "start_time": start_time,
             "end_time": None,
             "deleted_time": None,
-            "owner": owner(),
+            "owner": owner_record(),
             "params": {},
             "tags": {},
             "metrics": {},
@@ -331,9 +332,10 @@ class Store:
                 raise NotFoundError(
                     f"no recorder {recorder_id!r} in experiment {experiment_id!r} of {self.root}"
                 )
-            mutate(meta)
-            # Journaled, so that searches re-read this recorder and no other.
+            # Journaled, so that searches re-read this recorder and no other (``mutate`` may
+            # replace files beside recorder.json too: the latest-metrics summary).
             with changes.noting(rec_dir.parent, recorder_id):
+                mutate(meta)
                 atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
             return meta
 
@@ -345,13 +347,6 @@ class Store:
             if layout.is_id_name(name) and self.recorder_dir(name, recorder_id).is_dir():
                 return self.read_recorder(name, recorder_id)
         return None
-
-
-def owner() -> Meta:
-    """Who writes a recorder: host, pid and process start, so readers can tell a dead run."""
-    from ..liveness import owner_record
-
-    return owner_record()
 
 
 def _plain_id(value: str) -> bool:

@@ -165,6 +165,15 @@ def recorder_columns(with_experiment: bool = False) -> list[Column]:
     return columns
 
 
+def with_latest_metrics(store: Store, meta: Meta) -> Meta:
+    """``meta`` with its whole latest-metrics summary (part of it may live beside
+    ``recorder.json``, in ``latest.parquet``)."""
+    from ...metrics import latest
+
+    folder = store.recorder_dir(meta["experiment_id"], meta["id"])
+    return {**meta, "metrics": latest.summary(folder, meta)}
+
+
 def metric_value(meta: Meta, key: str) -> float | None:
     """The latest value of a metric; None when missing or NaN (both print as a blank)."""
     entry = meta.get("metrics", {}).get(key)

@@ -25,6 +25,7 @@ from .common import (
     metric_value,
     recorder_columns,
     recorder_row,
+    with_latest_metrics,
 )
 
 EXPERIMENT = "tracklite-demo"
@@ -67,7 +68,11 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
     ids.append(_failed_run(ctx.uri, args.experiment))
 
     exp = resolve.experiment(store, args.experiment)
-    metas = [m for m in (store.read_recorder(exp["id"], i) for i in ids) if m is not None]
+    metas = [
+        with_latest_metrics(store, m)
+        for m in (store.read_recorder(exp["id"], i) for i in ids)
+        if m is not None
+    ]
     short = resolve.prefix_length((r for r, _ in resolve.recorder_locations(store)), ids)
 
     ctx.print(f"store       {store.root}")

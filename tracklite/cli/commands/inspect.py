@@ -25,6 +25,7 @@ from .common import (
     duration_seconds,
     metric_value,
     non_negative,
+    with_latest_metrics,
 )
 
 
@@ -80,7 +81,7 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 def show(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.existing_store()
-    meta = resolve.recorder(store, args.recorder)
+    meta = with_latest_metrics(store, resolve.recorder(store, args.recorder))
     exp = store.read_experiment(meta["experiment_id"]) or {}
     folder = store.recorder_dir(meta["experiment_id"], meta["id"])
     owner = meta.get("owner") or {}
@@ -216,7 +217,7 @@ def _finite(value: Any) -> Any:
 
 def metrics(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.existing_store()
-    meta = resolve.recorder(store, args.recorder)
+    meta = with_latest_metrics(store, resolve.recorder(store, args.recorder))
     ref = RecorderRef(store.root, meta["experiment_id"], meta["id"])
     history = recorder_history(ref, args.key[0] if len(args.key) == 1 else None)
     keys_logged = sorted(set(history["key"])) if len(args.key) != 1 else []
@@ -310,7 +311,7 @@ def compare(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.existing_store()
     metas: list[Meta] = []
     for prefix in args.recorders:
-        meta = resolve.recorder(store, prefix)
+        meta = with_latest_metrics(store, resolve.recorder(store, prefix))
         if any(m["id"] == meta["id"] for m in metas):
             raise CliError(f"recorder {meta['id']} is given twice")
         metas.append(meta)
