@@ -170,3 +170,31 @@ def test_filesystem_type() -> None:
     assert mounts.filesystem_type("/proc/self") == "proc"
     assert not mounts.is_network("/proc/self")
     assert mounts._unescape(r"/mnt/my\040disk") == "/mnt/my disk"
+
+
+def test_footers_of_small_and_large_segments(tmp_path: Path) -> None:
+    """check reads a small segment with one read and a large one through the file: both give
+    the footer pyarrow reads, and a truncated large one is refused."""
+    from tracklite.metrics import segments
+    from tracklite.store import safefs
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name, rows in (("small.parquet", 10), ("large.parquet", 50_000)):
+        table = pa.table(
+            {
+                "key": [f"k{i % 7}" for i in range(rows)],
+                "step": pa.array(range(rows), pa.int64()),
+                "value": [i / 3 for i in range(rows)],
+                "timestamp": pa.array(range(rows), pa.timestamp("ms", tz="UTC")),
+            }
+        )
+        pq.write_table(table, folder / name)
+    assert (folder / "large.parquet").stat().st_size > segments._READ_WHOLE
+    with safefs.open_dir(folder) as opened:
+        for name in ("small.parquet", "large.parquet"):
+            assert segments.footer_in(opened, name).equals(pq.read_metadata(folder / name))
+        data = (folder / "large.parquet").read_bytes()
+        (folder / "large.parquet").write_bytes(data[: len(data) // 2])
+        with pytest.raises(Exception):  # noqa: B017 - pyarrow's error class varies by version
+            segments.footer_in(opened, "large.parquet")

@@ -216,6 +216,8 @@ class _Checker:
         # The experiment folder being walked, held open: each recorder's metrics/ is opened
         # from it in two steps instead of from the store root.
         self._experiment: safefs.Dir | None = None
+        self._experiment_id = ""
+        self._experiment_path = root
         self._stamp = (
             f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
         )
@@ -461,6 +463,8 @@ class _Checker:
     @contextlib.contextmanager
     def holding_experiment(self, exp_id: str) -> Iterator[None]:
         """Hold the experiment folder open meanwhile: each recorder is opened from it."""
+        self._experiment_id = exp_id
+        self._experiment_path = self.root / exp_id
         try:
             self._experiment = safefs.open_under(self.root, [exp_id])
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
@@ -511,7 +515,7 @@ class _Checker:
 
     def check_entry(self, exp_id: str, name: str, is_dir: bool) -> bool:
         """One entry of an experiment folder; whether it was a recorder."""
-        entry = self.root / exp_id / name
+        entry = self._experiment_path / name
         if _is_temp(name):
             self.temp_entry(entry)
         elif layout.is_id_name(name) and is_dir:
@@ -568,7 +572,7 @@ class _Checker:
 
     def _check_recorder(self, exp_id: str, folder: Path) -> None:
         try:
-            recorder = self._open_recorder(folder)
+            recorder = self._open_recorder(exp_id, folder)
         except UnsafeLinkError:
             self.unsafe_link(folder)  # swapped for a link since it was listed
             return
@@ -577,11 +581,11 @@ class _Checker:
         with recorder:
             self._check_open_recorder(exp_id, folder, recorder)
 
-    def _open_recorder(self, folder: Path) -> safefs.Dir:
+    def _open_recorder(self, exp_id: str, folder: Path) -> safefs.Dir:
         """A recorder folder, never through a link: from the experiment folder held open (one
         ``openat``), else from the store root."""
         held = self._experiment
-        if held is not None and held.path == folder.parent:
+        if held is not None and self._experiment_id == exp_id:
             return held.child(folder.name)
         return safefs.open_under(self.root, safefs.parts_below(self.root, folder))
 
@@ -601,7 +605,7 @@ class _Checker:
                 self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
             return
         self.check_recorder_entries(folder, recorder)
-        footers = self.check_segments(folder / layout.METRICS_DIR, recorder)
+        footers = self.check_segments(recorder)
         if problem is not None:
             self.recover_recorder(exp_id, folder, path, problem, meta)
             return
@@ -634,7 +638,7 @@ class _Checker:
             if _is_temp(name):
                 self.temp_entry(folder / name)
             elif name == layout.ARTIFACTS_DIR and kind == "dir":
-                self.check_artifacts(folder / name, recorder)
+                self.check_artifacts(recorder)
             elif not (name == layout.METRICS_DIR and kind == "dir"):
                 self.unknown(folder / name, "recorder folder")
 
@@ -744,9 +748,7 @@ class _Checker:
 
     # ------------------------------------------------------------------ contents
 
-    def check_segments(
-        self, metrics_dir: Path, recorder: safefs.Dir
-    ) -> list[pq.FileMetaData] | None:
+    def check_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
         """Footers of the readable segments (replaced ones excluded); corrupt ones reported or
         quarantined.
 
@@ -755,16 +757,16 @@ class _Checker:
         None when compactions kept racing (the summary is then judged from the points).
         """
         for _attempt in range(20):
-            footers = self._read_segments(metrics_dir, recorder)
+            footers = self._read_segments(recorder)
             if footers is not None:
                 return footers
         return None  # pragma: no cover - compactions kept racing
 
-    def _read_segments(
-        self, metrics_dir: Path, recorder: safefs.Dir
-    ) -> list[pq.FileMetaData] | None:
+    def _read_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
+        """The footers of the segments in ``metrics/`` of an open recorder folder (paths are
+        only made for findings)."""
         try:
-            folder = recorder.child(metrics_dir.name)
+            folder = recorder.child(layout.METRICS_DIR)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return []
         tables: dict[str, pq.FileMetaData] = {}
@@ -778,21 +780,21 @@ class _Checker:
                 if name in _IGNORED:
                     continue
                 if kind == "link":
-                    self.unsafe_link(metrics_dir / name)
+                    self.unsafe_link(folder.path / name)
                     continue
                 if name.startswith("."):
                     # The metric writer's temporaries are all hidden names in metrics/.
-                    self.temp_entry(metrics_dir / name)
+                    self.temp_entry(folder.path / name)
                     continue
                 if not name.endswith(layout.SEGMENT_SUFFIX) or kind != "file":
-                    self.unknown(metrics_dir / name, "metrics folder")
+                    self.unknown(folder.path / name, "metrics folder")
                     continue
                 try:
                     footer = _segment_footer(folder, name)
                 except FileNotFoundError:
                     return None  # merged away while we read: read a fresh listing
                 except Exception as exc:  # pyarrow raises many kinds on a torn file
-                    entry = metrics_dir / name
+                    entry = folder.path / name
                     if self.fix:
                         self.quarantine(entry)
                     message = f"unreadable metric segment: {exc}"
@@ -804,7 +806,7 @@ class _Checker:
         for old, by in sorted(replaced.items()):
             if old in tables:
                 del tables[old]
-                path = metrics_dir / old
+                path = folder.path / old
                 # A compaction deletes the files it replaced right after publishing; survivors
                 # older than the bound mean it died in between. Readers already skip them.
                 if self.age(path) > self.temp_age:
@@ -813,16 +815,16 @@ class _Checker:
                     self.found(path, REPLACED_SEGMENT, f"already merged into {by}", self.fix)
         return list(tables.values())
 
-    def check_artifacts(self, artifacts_dir: Path, recorder: safefs.Dir) -> None:
+    def check_artifacts(self, recorder: safefs.Dir) -> None:
         """Every link in ``artifacts/`` at any depth (never entered), and stale temporaries."""
         try:
-            folder = recorder.child(artifacts_dir.name)
+            folder = recorder.child(layout.ARTIFACTS_DIR)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return
         with folder:
             entries = list(folder.tree())  # most runs log no artifact: one empty listing
         for rel, kind in entries:
-            path = artifacts_dir.joinpath(*rel.split("/"))
+            path = folder.path.joinpath(*rel.split("/"))
             name = path.name
             if kind == "link":
                 self.unsafe_link(path)
@@ -948,6 +950,8 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def _is_temp(name: str) -> bool:
+    if not name.startswith("."):
+        return False  # every temporary name is hidden (most entries are not: no pattern tried)
     return name.startswith(atomic.TEMP_PREFIX) or any(
         pattern.match(name) for pattern in (_TEMP_RE, _STAGING_RE, _GC_TOMB_RE, _NFS_SILLY_RE)
     )

@@ -49,11 +49,9 @@ class Workers:
         return value
 
     def _start(self) -> subprocess.Popen[bytes]:
-        import tracklite
-
         env = dict(os.environ)
         # The caller's own tracklite, wherever it was imported from.
-        home = str(Path(tracklite.__file__).resolve().parent.parent)
+        home = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
         proc = subprocess.Popen(
             [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
