@@ -96,14 +96,14 @@ def test_workers_find_the_same_as_one_process_in_the_same_order(
 
     # Jobs of two entries, so that this experiment is shared out among three workers.
     monkeypatch.setattr(chk, "CHUNK", 2)
-    jobs: list[int] = []
-    real_call = check_workers.Workers.call
+    jobs: list[tuple[Any, ...]] = []
+    real_map = check_workers.Workers.map
 
-    def counting_call(self: check_workers.Workers, job: tuple[Any, ...]) -> Any:
-        jobs.append(os.getpid())
-        return real_call(self, job)
+    def counting_map(self: check_workers.Workers, given: Any) -> Any:
+        jobs.extend(given)
+        return real_map(self, given)
 
-    monkeypatch.setattr(check_workers.Workers, "call", counting_call)
+    monkeypatch.setattr(check_workers.Workers, "map", counting_map)
     shared_progress: list[tuple[int, int]] = []
     shared = tracklite.check(root, workers=3, progress=lambda *a: shared_progress.append(a))
 

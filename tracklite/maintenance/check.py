@@ -34,9 +34,7 @@ import os
 import re
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -206,7 +204,7 @@ class _Checker:
         self.progress = progress
         self.workers = 1 if fix else workers
         # Started on the first experiment big enough to share out, closed at the end.
-        self._pool: tuple[ThreadPoolExecutor, check_workers.Workers] | None = None
+        self._workers: check_workers.Workers | None = None
         self.checked = self.found_recorders = 0
         self.store = Store(root)
         self.fix = fix
@@ -350,10 +348,8 @@ class _Checker:
         try:
             return self._run()
         finally:
-            if self._pool is not None:
-                threads, workers = self._pool
-                threads.shutdown(cancel_futures=True)
-                workers.close()
+            if self._workers is not None:
+                self._workers.close()
 
     def _run(self) -> CheckReport:
         if not self.root.is_dir():
@@ -490,28 +486,16 @@ class _Checker:
     def share_out(self, exp_id: str, names: list[tuple[str, bool]]) -> None:
         """Read-only, so entries are independent: worker processes check them in chunks, and
         each chunk's findings join the report in the listing's order (the serial report)."""
-        if self._pool is None:
-            self._pool = (
-                ThreadPoolExecutor(self.workers, "tracklite-check"),
-                check_workers.Workers(),
-            )
-        threads, workers = self._pool
+        if self._workers is None:
+            self._workers = check_workers.Workers(self.workers)
         root = str(self.root)
-
-        def job(chunk: list[tuple[str, bool]]) -> tuple[list[Finding], int]:
-            found: tuple[list[Finding], int] = workers.call(
-                (root, exp_id, chunk, self.temp_age, self.now)
-            )
-            return found
-
-        chunks = [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
-        results = _in_order(threads, job, chunks, 2 * self.workers)
-        try:
-            for findings, recorders in results:
-                self.report.findings.extend(findings)
-                self.recorders_done(recorders)
-        finally:
-            results.close()  # an error or an interrupt: cancel the jobs not started
+        jobs = [
+            (root, exp_id, names[i : i + CHUNK], self.temp_age, self.now)
+            for i in range(0, len(names), CHUNK)
+        ]
+        for findings, recorders in self._workers.map(jobs):
+            self.report.findings.extend(findings)
+            self.recorders_done(recorders)
 
     def check_entry(self, exp_id: str, name: str, is_dir: bool) -> bool:
         """One entry of an experiment folder; whether it was a recorder."""
@@ -847,27 +831,6 @@ def check_chunk(
         for name, is_dir in names:
             recorders += checker.check_entry(exp_id, name, is_dir)
     return checker.report.findings, recorders
-
-
-def _in_order(
-    pool: ThreadPoolExecutor,
-    task: Callable[[Any], Any],
-    items: Iterable[Any],
-    ahead: int,
-) -> Generator[Any, None, None]:
-    """``task(item)`` of every item, run by ``pool``, yielded in the items' order, with at most
-    ``ahead`` submitted and not yet yielded; closing it early cancels those not started."""
-    pending: deque[Future[Any]] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(task, item))
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 def _rebuilt_recorder(exp_id: str, rec_id: str, old: Meta | None, note: str) -> Meta:

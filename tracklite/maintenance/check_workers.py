@@ -16,8 +16,8 @@ import pickle
 import signal
 import subprocess
 import sys
-import threading
 import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,30 +25,35 @@ from ..errors import StoreError
 
 
 class Workers:
-    """One worker process per calling thread, started on its first job."""
+    """Up to ``count`` worker processes, started when first needed, kept until :meth:`close`."""
 
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._started: list[subprocess.Popen[bytes]] = []
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._procs: list[subprocess.Popen[bytes]] = []
 
-    def call(self, job: tuple[Any, ...]) -> Any:
-        """``check_chunk(*job)`` in this thread's worker; its result, or its error raised."""
-        proc: subprocess.Popen[bytes] | None = getattr(self._local, "proc", None)
-        if proc is None:
-            proc = self._local.proc = self._start()
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.flush()
-            ok, value = pickle.load(proc.stdout)
-        except (EOFError, BrokenPipeError):
-            raise StoreError(f"a check worker process ended (status {proc.wait()})") from None
-        if not ok:
-            raise value
-        return value
+    def map(self, jobs: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        """``check_chunk(*job)`` of every job, yielded in the jobs' order; an error of a job is
+        raised in its place.
 
-    def _start(self) -> subprocess.Popen[bytes]:
+        Job ``i`` goes to worker ``i % n``, which always has its next job waiting in its pipe
+        while it works on one, so it never idles waiting for this process to be scheduled.
+        """
+        procs = [self._worker(i) for i in range(min(self.count, len(jobs)))]
+        ahead = 2 * len(procs)
+        for i in range(min(ahead, len(jobs))):
+            _send(procs[i % len(procs)], jobs[i])
+        for i in range(len(jobs)):
+            proc = procs[i % len(procs)]
+            ok, value = _receive(proc)
+            if not ok:
+                raise value
+            if i + ahead < len(jobs):
+                _send(proc, jobs[i + ahead])
+            yield value
+
+    def _worker(self, index: int) -> subprocess.Popen[bytes]:
+        if index < len(self._procs):
+            return self._procs[index]
         env = dict(os.environ)
         # The caller's own tracklite, wherever it was imported from.
         home = str(Path(__file__).resolve().parents[2])
@@ -56,24 +61,41 @@ class Workers:
         proc = subprocess.Popen(
             [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
-        with self._lock:
-            self._started.append(proc)
+        self._procs.append(proc)
         return proc
 
     def close(self) -> None:
         """End every worker: each finishes the job it has, if any, and exits."""
-        for proc in self._started:
+        for proc in self._procs:
             for pipe in (proc.stdin, proc.stdout):
                 with contextlib.suppress(OSError):
                     if pipe is not None:
                         pipe.close()
-        for proc in self._started:
+        for proc in self._procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self._started.clear()
+        self._procs.clear()
+
+
+def _send(proc: subprocess.Popen[bytes], job: tuple[Any, ...]) -> None:
+    assert proc.stdin is not None
+    try:
+        pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        proc.stdin.flush()
+    except BrokenPipeError:
+        raise StoreError(f"a check worker process ended (status {proc.wait()})") from None
+
+
+def _receive(proc: subprocess.Popen[bytes]) -> tuple[bool, Any]:
+    assert proc.stdout is not None
+    try:
+        answer: tuple[bool, Any] = pickle.load(proc.stdout)
+    except EOFError:
+        raise StoreError(f"a check worker process ended (status {proc.wait()})") from None
+    return answer
 
 
 def _reply(out: IO[bytes], result: tuple[bool, Any]) -> None:
