@@ -88,8 +88,15 @@ class Catalog:
         )
 
     def recorder(self, experiment_id: str, recorder_id: str) -> Meta | None:
-        """A recorder's metadata; None if that experiment has no such recorder."""
-        return self._store.read_recorder(experiment_id, recorder_id)
+        """A recorder's metadata, with its whole latest-metrics summary (part of it may live
+        beside ``recorder.json``, in ``latest.parquet``); None if that experiment has no such
+        recorder."""
+        from ..metrics import latest
+
+        meta = self._store.read_recorder(experiment_id, recorder_id)
+        if meta is None or not latest.has_file(meta):
+            return meta
+        return {**meta, "metrics": latest.summary(self._ref(meta).dir, meta)}
 
     def recorders(self, experiment_ids: list[str], **query: Any) -> list[Meta]:
         """Id, name, experiment id, status (DEAD judged now), times, lifecycle and owner of

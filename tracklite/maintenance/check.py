@@ -512,9 +512,13 @@ class _Checker:
             return  # a live writer's summary may lag its last segment by one flush
         if status == liveness.DEAD:
             self.mark_dead(exp_id, folder, meta)
-        if _footers_agree(meta["metrics"], footers):
+        try:
+            stored: Mapping[str, Any] = latest.summary(folder, meta)
+        except CorruptMetadataError as exc:  # latest.parquet unreadable: rebuilt below
+            stored = {"(latest.parquet)": str(exc)}
+        if _footers_agree(stored, footers):
             return  # the common case: no point needs reading
-        mismatch = _summary_differences(meta["metrics"], self.segments_summary(folder))
+        mismatch = _summary_differences(stored, self.segments_summary(folder))
         if mismatch:
             self.repair_summary(exp_id, folder, mismatch)
 
@@ -541,7 +545,7 @@ class _Checker:
                 # Never overwrite the summary of a run a live process resumed meanwhile.
                 if liveness.effective_status(current, folder) == liveness.RUNNING:
                     return
-                current["metrics"] = self.segments_summary(folder)
+                latest.replace(folder, current, self.segments_summary(folder))
                 rebuilt.append(True)
 
             self.store.update_recorder(exp_id, folder.name, rebuild)
@@ -596,7 +600,7 @@ class _Checker:
                     f" (old file in {moved.relative_to(self.root)})" if moved else ""
                 )
                 meta = _rebuilt_recorder(exp_id, rec_id, old, note)
-                meta["metrics"] = self.segments_summary(folder)
+                latest.replace(folder, meta, self.segments_summary(folder))
                 atomic.write_json(path, meta)
         self.found(path, problem, f"{message}; rebuilt (status FAILED, tracklite.repair tag)", True)
 
@@ -622,7 +626,7 @@ class _Checker:
                 current["status"] = "FAILED"
                 current["end_time"] = last_seen.isoformat(timespec="microseconds")
                 current["tags"]["tracklite.dead"] = note
-                current["metrics"] = self.segments_summary(folder)
+                latest.replace(folder, current, self.segments_summary(folder))
 
             after = self.store.update_recorder(exp_id, folder.name, bury)
             fixed = after.get("status") == "FAILED"

@@ -2,7 +2,9 @@
 
 The summary (``<experiment>/.changes/summary-<generation>.arrow``, an Arrow IPC file) is a
 *cache*, never a second source of truth. It holds one row per recorder (the flattened
-``recorder.json``: info fields, latest metric values, params, tags) and, in its schema metadata,
+``recorder.json``: info fields, params, tags, and the latest metric values in one list column
+of ``(key, value)`` pairs, so that the width of the table does not grow with the number of
+metric keys: a recorder may have a hundred thousand) and, in its schema metadata,
 how far it has read each change journal of the experiment (:mod:`tracklite.store.changes`) and
 the experiment folder's ``stat`` identity.
 
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CorruptMetadataError, UnsafeLinkError
+from ..metrics import latest
 from ..store import atomic, changes, layout, metadata, safefs
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ LEGACY_SUMMARY_FILE: Final = layout.LEGACY_SUMMARY_FILE
 #: Schema metadata key holding the summary's state (see :class:`Summary`).
 META_KEY: Final = b"tracklite.summary"
 #: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
-CACHE_VERSION: Final = 3
+CACHE_VERSION: Final = 4
 #: The experiment folder's identity is trusted only when its ``mtime`` is this much older than
 #: the summary's build (coarse timestamps and clock skew). ``TRACKLITE_SUMMARY_RACY`` (seconds).
 RACY_NS: Final = int(float(os.environ.get("TRACKLITE_SUMMARY_RACY", "5")) * 1e9)
@@ -68,6 +71,8 @@ RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "en
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
 #: Unix milliseconds of the newest latest-metric point (the recorder's last logging activity).
 LAST_POINT = "_last_point_ms"
+#: The latest metric values: ``list<struct<key: string, value: float64>>``, one entry per key.
+METRICS = "_metrics"
 
 
 @dataclass
@@ -167,14 +172,15 @@ def rows_table(
                 todo = []
             else:
                 stack.enter_context(exp)
-        for batch in _read_batches(exp.fd if exp is not None else -1, todo):
+        exp_fd = exp.fd if exp is not None else -1
+        for batch in _read_batches(exp_fd, todo):
             pending.extend(batch)
             if len(pending) >= CHUNK:
                 # Parsed while the reader threads go on with the next files.
-                tables.append(_chunk_rows(experiment_id, pending))
+                tables.append(_chunk_rows(experiment_id, pending, exp_fd))
                 pending = []
     if pending or not tables:
-        tables.append(_chunk_rows(experiment_id, pending))
+        tables.append(_chunk_rows(experiment_id, pending, exp_fd))
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
@@ -230,13 +236,53 @@ def _is_link(exp_fd: int, name: str) -> bool:
     return False
 
 
-def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]]) -> pa.Table:
-    """Rows of one chunk of files: Arrow's parser, else the json module file by file."""
+#: A ``recorder.json`` this large (an older release's, holding a summary of many thousand
+#: keys) is read by the json module: Arrow's parser would make a column per key.
+_LARGE: Final = 1 << 18
+_FILE_MARK: Final = f'"{latest.FILE_FIELD}"'.encode()
+
+
+def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]], exp_fd: int) -> pa.Table:
+    """Rows of one chunk of files: Arrow's parser, else the json module file by file.
+    Recorders whose summary continues in ``latest.parquet`` (and large files) are read one by
+    one."""
+    alone = [c for c in chunk if len(c[2]) > _LARGE or _FILE_MARK in c[2]]
+    if alone:
+        rest = [c for c in chunk if not (len(c[2]) > _LARGE or _FILE_MARK in c[2])]
+        tables = [_single_rows(experiment_id, alone, exp_fd)]
+        if rest:
+            tables.insert(0, _chunk_rows(experiment_id, rest, exp_fd))
+        return _concat(tables) if len(tables) > 1 else tables[0]
     table = _arrow_rows(experiment_id, [c[0] for c in chunk], [c[2] for c in chunk])
     if table is not None:
         return table
     kept = [(n, m) for n, p, b in chunk if (m := parse_meta(p, b)) is not None]
     return metas_table(experiment_id, [k[0] for k in kept], [k[1] for k in kept])
+
+
+def _single_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]], exp_fd: int) -> pa.Table:
+    """Rows of files read by the json module, each summary merged with its ``latest.parquet``
+    (read relative to the experiment folder, never through a link)."""
+    names: list[str] = []
+    metas: list[Mapping[str, Any]] = []
+    summaries: list[pa.Table] = []
+    for name, path, blob in chunk:
+        meta = parse_meta(path, blob)
+        if meta is None:
+            continue
+        inline = meta.get("metrics")
+        entries = latest.table_of(inline if isinstance(inline, dict) else {})
+        if latest.has_file(meta):
+            try:
+                stored = latest.read_file(name, dir_fd=exp_fd)
+            except CorruptMetadataError as exc:
+                metadata.skipped(exc, stacklevel=6, recorder=True)
+                continue
+            entries = latest.combine([t for t in (stored, entries) if t is not None])
+        names.append(name)
+        metas.append(meta)
+        summaries.append(entries)
+    return metas_table(experiment_id, names, metas, summaries)
 
 
 def _arrow_rows(experiment_id: str, names: list[str], blobs: list[bytes]) -> pa.Table | None:
@@ -331,6 +377,8 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
 
     columns: dict[str, Any] = {}
     stamps = []
+    keys: list[str] = []
+    values: list[Any] = []
     for key, child in _fields(parsed, "metrics"):
         entry = dict(_struct_fields(child))
         value = entry.get("value")
@@ -338,10 +386,12 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
             pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
         ):
             raise TypeError(key)
-        columns[f"metrics.{key}"] = value.cast(pa.float64())
+        keys.append(key)
+        values.append(value.cast(pa.float64()))
         stamp = entry.get("timestamp")
         if stamp is not None and pa.types.is_integer(stamp.type):
             stamps.append(stamp.cast(pa.int64()))
+    columns[METRICS] = _metrics_from_columns(parsed.num_rows, keys, values)
     columns[LAST_POINT] = (
         pc.max_element_wise(*stamps, skip_nulls=True)
         if stamps
@@ -353,6 +403,76 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
                 raise TypeError(key)
             columns[f"{prefix}.{key}"] = child.cast(pa.string())
     return columns
+
+
+def _metrics_from_columns(n: int, keys: list[str], values: list[Any]) -> pa.Array[Any]:
+    """The :data:`METRICS` column of ``n`` rows from one value column per key (null where a
+    row lacks the key)."""
+    import numpy as np
+
+    if not keys:
+        return _metrics_array(np.zeros(n + 1, dtype=np.int32), [], np.zeros(0))
+    present = np.column_stack([v.is_valid().to_numpy(zero_copy_only=False) for v in values])
+    block = np.column_stack([v.to_numpy(zero_copy_only=False) for v in values])
+    rows, cols = np.nonzero(present)  # row by row
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    names = np.array(keys, dtype=object)
+    return _metrics_array(offsets, names[cols].tolist(), block[rows, cols])
+
+
+def _metrics_array(offsets: Any, keys: list[str], values: Any) -> pa.Array[Any]:
+    import pyarrow as pa
+
+    entries = pa.StructArray.from_arrays(
+        [pa.array(keys, pa.string()), pa.array(values, pa.float64())], names=["key", "value"]
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries)
+
+
+def _metrics_of(metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None) -> pa.Array[Any]:
+    """The :data:`METRICS` column from the ``metrics`` of each meta, or from ``summaries``
+    (tables of :func:`tracklite.metrics.latest.table_of`) when given."""
+    import numpy as np
+    import pyarrow as pa
+
+    if summaries is not None:
+        offsets = np.zeros(len(summaries) + 1, dtype=np.int32)
+        np.cumsum([t.num_rows for t in summaries], out=offsets[1:])
+        if not summaries:
+            return _metrics_array(offsets, [], np.zeros(0))
+        keys = pa.chunked_array([t.column("key") for t in summaries], pa.string())
+        values = pa.chunked_array([t.column("value") for t in summaries], pa.float64())
+        entries = pa.StructArray.from_arrays(
+            [keys.combine_chunks(), values.combine_chunks()], names=["key", "value"]
+        )
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries)
+    counts: list[int] = []
+    names: list[str] = []
+    numbers: list[float | None] = []
+    for meta in metas:
+        entries_of_row = meta.get("metrics")
+        if not isinstance(entries_of_row, dict):
+            counts.append(0)
+            continue
+        before = len(names)
+        for key, entry in entries_of_row.items():
+            if entry is None:
+                continue
+            names.append(key)
+            numbers.append(_metric_value(entry))
+        counts.append(len(names) - before)
+    offsets = np.zeros(len(metas) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return _metrics_array(offsets, names, numbers)
+
+
+def _metric_value(entry: Any) -> float:
+    """A stored entry's value; NaN if malformed (a hand-edited file)."""
+    try:
+        return float(entry["value"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return float("nan")
 
 
 _STRING_KEYS: Final = (
@@ -431,14 +551,16 @@ def metas_table(
     experiment_id: str,
     names: list[str],
     metas: list[Mapping[str, Any]],
+    summaries: list[pa.Table] | None = None,
 ) -> pa.Table:
-    """Flattens recorder metadata into one row each; ids come from the folder names."""
+    """Flattens recorder metadata into one row each; ids come from the folder names. The
+    latest metrics are each meta's ``metrics``, or ``summaries`` (whole summaries as tables of
+    :func:`tracklite.metrics.latest.table_of`, one per meta) when given."""
     import pyarrow as pa
 
     n = len(metas)
     params = _columns_of([m.get("params") for m in metas])
     tags = _columns_of([m.get("tags") for m in metas])
-    metrics = _columns_of([m.get("metrics") for m in metas])
     # Only a RUNNING recorder's owner is ever looked at (liveness at read time).
     owners = [
         json.dumps(m["owner"]) if m.get("status") == "RUNNING" and m.get("owner") else None
@@ -454,18 +576,23 @@ def metas_table(
         START: _string_array([m.get("start_time") for m in metas]),
         END: _string_array([m.get("end_time") for m in metas]),
         OWNER: pa.array(owners, string),
-        LAST_POINT: pa.array(_last_points(metas), pa.int64()),
+        LAST_POINT: pa.array(_last_points(metas, summaries), pa.int64()),
+        METRICS: _metrics_of(metas, summaries),
     }
-    for key, entries_of_key in metrics.items():
-        columns[f"metrics.{key}"] = _metric_array(entries_of_key)
     for prefix, table in (("params", params), ("tags", tags)):
         for key, values in table.items():
             columns[f"{prefix}.{key}"] = _string_array(values)
     return pa.table(columns)
 
 
-def _last_points(metas: list[Mapping[str, Any]]) -> list[int | None]:
+def _last_points(
+    metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None = None
+) -> list[int | None]:
     """Per recorder, the newest timestamp among its latest metric points (None if none)."""
+    if summaries is not None:
+        import pyarrow.compute as pc
+
+        return [pc.max(t.column("timestamp")).as_py() for t in summaries]
     newest: list[int | None] = []
     for meta in metas:
         entries = meta.get("metrics")
@@ -486,23 +613,6 @@ def _string_array(values: list[Any]) -> pa.Array[Any]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Params and tags are strings by contract; a hand-edited file may hold other values.
         return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values])
-
-
-def _metric_array(entries: list[Any]) -> pa.Array[Any]:
-    """Latest values from ``{"value", "step", "timestamp"}`` entries; NaN if malformed."""
-    import pyarrow as pa
-
-    try:
-        return pa.array([None if e is None else e["value"] for e in entries], pa.float64())
-    except (TypeError, KeyError, IndexError, pa.ArrowInvalid, pa.ArrowTypeError):
-        pass  # a hand-edited entry somewhere in the column: go value by value
-    values: list[float | None] = []
-    for entry in entries:
-        try:
-            values.append(None if entry is None else float(entry["value"]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            values.append(float("nan"))
-    return pa.array(values, pa.float64())
 
 
 _EMPTY: Mapping[str, Any] = {}

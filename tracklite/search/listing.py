@@ -392,6 +392,10 @@ def _probe(
     columns: dict[str, Any] = {
         name: rows.column(i) for i, name in enumerate(rows.column_names) if name in wanted
     }
+    named = sorted(c for c in wanted if c.startswith("metrics."))
+    if named:
+        # Only the metric keys a filter or an order names become columns.
+        columns.update(_metric_columns(rows, [c[len("metrics.") :] for c in named]))
     if "status" in wanted:
         columns["status"] = pa.array(statuses, pa.string())
     if "artifact_uri" in wanted:
@@ -415,12 +419,8 @@ def _frame(
 
     n = rows.num_rows
     user = _user_columns(rows, drop_empty)
-    metrics = {c: column.to_numpy() for c, column in user.items() if c.startswith("metrics.")}
-    strings = {
-        c: column.to_numpy(zero_copy_only=False)
-        for c, column in user.items()
-        if not c.startswith("metrics.")
-    }
+    strings = {c: column.to_numpy(zero_copy_only=False) for c, column in user.items()}
+    labels, values = _metric_block(rows)
     # One 2-D block per dtype: pandas builds a frame from a few blocks far faster than from
     # dozens of Series. The blocks come in the final column order, so nothing is reindexed.
     # Strings stay object dtype with None for missing values, as mlflow.search_runs gives
@@ -428,16 +428,72 @@ def _frame(
     parts = [
         _block(_base_columns(store, rows, statuses), n, object),
         pd.DataFrame({name: _times(rows.column(name)) for name in ("start_time", "end_time")}),
-        _block(metrics, n, np.float64),
+        pd.DataFrame(values, columns=labels, dtype=np.float64) if labels else None,
         _block(strings, n, object),
     ]
     frame: pd.DataFrame = pd.concat([p for p in parts if p is not None], axis=1)
     return frame
 
 
+def _metric_entries(rows: pa.Table) -> tuple[Any, Any, Any]:
+    """Every latest-metric entry of ``rows``: its row, key and value (Arrow arrays)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if cache.METRICS not in rows.column_names:
+        empty = pa.array([], pa.int64())
+        return empty, pa.array([], pa.string()), pa.array([], pa.float64())
+    column: Any = rows.column(cache.METRICS).combine_chunks()
+    parents = pc.list_parent_indices(column)
+    entries = column.flatten()
+    return parents, entries.field("key"), entries.field("value")
+
+
+def _metric_columns(rows: pa.Table, keys: list[str]) -> dict[str, pa.Array[Any]]:
+    """``metrics.<key>`` of each of ``keys``: the latest value per row, null where a row has
+    none (one pass over the entries, whatever the number of keys)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = rows.num_rows
+    parents, names, values = _metric_entries(rows)
+    where = pc.index_in(names, value_set=pa.array(keys, pa.string()))
+    hit = where.is_valid()
+    which = where.filter(hit).to_numpy(zero_copy_only=False)
+    at = parents.filter(hit).to_numpy(zero_copy_only=False)
+    found = values.filter(hit).to_numpy(zero_copy_only=False)
+    result: dict[str, pa.Array[Any]] = {}
+    for position, key in enumerate(keys):
+        mine = which == position
+        data = np.zeros(n, dtype=np.float64)
+        missing = np.ones(n, dtype=bool)
+        data[at[mine]] = found[mine]
+        missing[at[mine]] = False
+        result[f"metrics.{key}"] = pa.array(data, pa.float64(), mask=missing)
+    return result
+
+
+def _metric_block(rows: pa.Table) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """Every metric key some row has (sorted, as ``metrics.<key>``) and the rows' values as one
+    2-D array (NaN where a row lacks a key): one pass over the entries, no column per key."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parents, names, values = _metric_entries(rows)
+    keys = pc.unique(names)
+    keys = keys.take(pc.array_sort_indices(keys))
+    codes = pc.index_in(names, value_set=keys).to_numpy(zero_copy_only=False)
+    block = np.full((rows.num_rows, len(keys)), np.nan)
+    block[parents.to_numpy(zero_copy_only=False), codes] = values.to_numpy(zero_copy_only=False)
+    labels = pc.binary_join_element_wise(pa.scalar("metrics."), keys, "").to_pylist()
+    return labels, block  # type: ignore[return-value]
+
+
 def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray[Any]]:
-    """The metric, param and tag columns, sorted by key within each group; with
-    ``drop_empty``, only those that some row has (as in MLflow)."""
+    """The param and tag columns, sorted by key within each group; with ``drop_empty``, only
+    those that some row has (as in MLflow)."""
     n = rows.num_rows
     # Paired by position: looking a column up by name scans the schema, which made a
     # recorder with many keys cost keys x keys.

@@ -339,9 +339,10 @@ class Store:
                 raise NotFoundError(
                     f"no recorder {recorder_id!r} in experiment {experiment_id!r} of {self.root}"
                 )
-            mutate(meta)
-            # Journaled, so that searches re-read this recorder and no other.
+            # Journaled, so that searches re-read this recorder and no other (``mutate`` may
+            # replace files beside recorder.json too: the latest-metrics summary).
             with changes.noting(rec_dir.parent, recorder_id):
+                mutate(meta)
                 atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
             return meta
 
