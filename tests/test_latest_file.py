@@ -249,3 +249,32 @@ def test_fitting_columns_to_a_terminal_is_linear() -> None:
     widths, shown = tables.fit([8] * 10_000, 80, floors)
     assert shown == 80 // 7 and widths == [5] * shown
     assert _Slices.taken <= 2
+
+
+def test_an_import_of_many_keys_writes_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_mlflow_import import Mlruns
+    from tracklite.mlflow_io.importer import import_mlflow
+
+    monkeypatch.setattr(latest, "INLINE_KEYS", 20)
+    src = Mlruns(tmp_path / "mlruns")
+    src.experiment("1", "exp")
+    points = {f"k{i:03d}": [(1_700_000_001_000, float(i), 0)] for i in range(50)}
+    run = src.run("1", name="r", metrics=points)
+    dst = tmp_path / "store"
+    import_mlflow(src.root, dst)
+    folder = dst / "1" / run.name
+    assert _recorder_json(folder)["metrics"] == {}
+    assert len(pd.read_parquet(folder / layout.LATEST_FILE)) == 50
+    expected = {key: float(i) for i, key in enumerate(points)}
+    frame = tracklite.search_records(str(dst), use_cache=False)
+    assert {c[len("metrics.") :]: frame.at[0, c] for c in frame if c[:2] == "me"} == expected
+    assert tracklite.check(dst).clean
+    # Updated at the source: the import replaces the file.
+    with open(run / "metrics" / "k007", "a") as f:
+        f.write("1700000009000 -7.0 1\n")
+    assert import_mlflow(src.root, dst).runs_updated == 1
+    assert _recorder_json(folder)["metrics"] == {}
+    assert pd.read_parquet(folder / layout.LATEST_FILE).set_index("key").at["k007", "value"] == -7.0
+    assert tracklite.check(dst).clean

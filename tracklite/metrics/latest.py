@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..store import atomic, layout, metadata
+from ..store import atomic, layout, metadata, safefs
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -213,9 +213,10 @@ def spill(folder: Path, meta: dict[str, Any], *, force: bool = False) -> None:
     meta[FILE_FIELD] = layout.LATEST_FILE
 
 
-def replace(folder: Path, meta: dict[str, Any], entries: dict[str, Any]) -> None:
+def replace(folder: Path | safefs.Dir, meta: dict[str, Any], entries: dict[str, Any]) -> None:
     """Make ``entries`` the whole summary of ``meta`` (under the recorder's lock, before
-    ``meta`` is written back): ``tracklite check`` rebuilding it from the segments."""
+    ``meta`` is written back): ``tracklite check`` rebuilding it from the segments, an import
+    writing it from the source's points."""
     meta["metrics"] = entries
     if has_file(meta) or len(entries) > INLINE_KEYS:
         # The file is replaced, never removed: a reader that read the old recorder.json
@@ -225,7 +226,7 @@ def replace(folder: Path, meta: dict[str, Any], entries: dict[str, Any]) -> None
         meta[FILE_FIELD] = layout.LATEST_FILE
 
 
-def write_file(folder: Path, table: pa.Table) -> None:
+def write_file(folder: Path | safefs.Dir, table: pa.Table) -> None:
     """Publish ``latest.parquet`` in ``folder`` (whole, by a rename, never through a link)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -238,4 +239,7 @@ def write_file(folder: Path, table: pa.Table) -> None:
         # Without the Arrow schema, as the segments: every reader sees plain columns.
         pq.write_table(stored, handle, store_schema=False, compression="zstd")
 
-    atomic.publish(folder / layout.LATEST_FILE, write)
+    if isinstance(folder, safefs.Dir):
+        folder.publish(layout.LATEST_FILE, write)
+    else:
+        atomic.publish(folder / layout.LATEST_FILE, write)
