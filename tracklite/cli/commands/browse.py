@@ -9,17 +9,11 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from ...api.catalog import Meta
 from ...errors import CorruptMetadataWarning
 from ...search.filter import parse_filter
-from ...search.listing import (
-    ACTIVE_ONLY,
-    ALL,
-    experiment_overview,
-    matching_recorder_metas,
-    search_records,
-)
+from ...search.listing import ACTIVE_ONLY, ALL, search_records
 from ...search.order import parse_order_by
-from ...store.root import Meta
 from .. import resolve, status, tables, text
 from ..context import Context
 from ..errors import CliError
@@ -89,13 +83,13 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 
 def experiments(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
-    metas = list(store.iter_experiments(include_deleted=args.deleted))
+    catalog = ctx.existing_catalog()
+    metas = catalog.experiments(include_deleted=args.deleted)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for meta in metas:
         # Counts and last activity from the search rows: no recorder.json read per recorder.
-        counts, newest = experiment_overview(store, meta["id"])
+        counts, newest = catalog.overview(meta["id"])
         last = text.parse_time(meta.get("created"))
         if newest is not None:
             moment = datetime.fromtimestamp(newest / 1000, timezone.utc)
@@ -110,7 +104,7 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
         }
         row.update(counts)
         rows.append(row)
-    short = resolve.prefix_length(resolve.experiment_ids(store), (r["id"] for r in rows))
+    short = resolve.prefix_length(catalog.experiment_ids(), (r["id"] for r in rows))
     for row in rows:
         row["short_id"] = row["id"][:short]
         row["name_label"] = row["name"] + (" (deleted)" if row["lifecycle"] == "deleted" else "")
@@ -127,7 +121,7 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
         Column("last_activity", "last activity", show=text.local_minutes, shrink=False),
     ]
     if not rows and ctx.fmt == "table":
-        ctx.print(f"no experiments in {store.root}")
+        ctx.print(f"no experiments in {catalog.root}")
         return 0
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
     return 0
@@ -140,8 +134,8 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    store = ctx.existing_store()
-    exp = resolve.experiment(store, args.experiment, any_id=True)
+    catalog = ctx.existing_catalog()
+    exp = resolve.experiment(catalog, args.experiment, any_id=True)
     # What Python users get: the search frame for the keys, the listing for each recorder's
     # info (status with dead runs found, lifecycle); no recorder.json is read again.
     query: dict[str, Any] = {
@@ -150,11 +144,11 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         "max_results": args.limit,
         "order_by": args.order_by or None,
     }
-    frame = search_records(store, [exp["id"]], **query)
+    frame = search_records(catalog.root, [exp["id"]], **query)
     with warnings.catch_warnings():
         # The same files as the search just above: it has already said which it skipped.
         warnings.simplefilter("ignore", CorruptMetadataWarning)
-        infos = {m["id"]: m for m in matching_recorder_metas(store, [exp["id"]], **query)}
+        infos = {m["id"]: m for m in catalog.recorders([exp["id"]], **query)}
     # A recorder created or removed between the two reads is left out.
     names = frame.columns.tolist()
     positions = [i for i, c in enumerate(names) if c.startswith(("metrics.", "params.", "tags."))]
@@ -190,11 +184,11 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         more = [_header(c, shared) for c in chosen[limit:]]
         chosen = chosen[:limit]
     short = resolve.prefix_length(
-        (r for r, _ in resolve.recorder_locations(store)), (m["id"] for m in metas)
+        (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
     )
     rows = []
     for meta in metas:
-        row = recorder_row(store, meta, short)
+        row = recorder_row(catalog, meta, short)
         values = meta["values"]
         row.update(zip(chosen, [values[where[c]] for c in chosen], strict=True))
         rows.append(row)
