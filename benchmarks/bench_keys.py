@@ -4,10 +4,16 @@ For each key count N, one recorder logs N keys once (step 0), then one key again
 
 - ``flush 1 key``: a flush of a single point into a recorder that has N keys (the metadata
   rewrite, which carries the latest-metrics summary);
+- ``flush all``: a flush of one point of every key (a segment of N points and the whole
+  summary rewritten: the most any flush writes);
 - ``search cold``: ``tracklite.search_records(..., use_cache=False)``: reads ``recorder.json``;
 - ``search warm``: ``tracklite.search_records`` with the experiment's summary cache current;
-- ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current), output discarded;
-- ``floor``: ``json.loads`` of the recorder's ``recorder.json``, the least any reader pays.
+- ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current) on a 160-column
+  terminal (``COLUMNS=160``: the table shows what fits), output discarded;
+- ``runs csv``: ``tracklite --format csv runs EXPERIMENT``: every key of the row written out;
+- ``floor``: ``json.loads`` of the recorder's ``recorder.json`` plus, past a thousand keys,
+  ``pyarrow.parquet.read_table`` of its ``latest.parquet``: the least any reader of the
+  summary pays. ``json KB`` and ``file MB`` are their sizes.
 
 Each time is the best of ``--repeat`` runs, with its ratio to the floor and its cost per key
 (constant per key = linear)::
@@ -44,7 +50,7 @@ def best(action: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def measure(keys: int, repeat: int, root: Path) -> dict[str, float]:
+def measure(keys: int, repeat: int, root: Path, columns: int) -> dict[str, float]:
     import tracklite
     from tracklite import ExpManager, QlibRecorder
     from tracklite.cli import main
@@ -62,26 +68,56 @@ def measure(keys: int, repeat: int, root: Path) -> dict[str, float]:
             R.flush()
 
         flush = best(flush_one, repeat)
+        everything = {f"metric_{i:06d}": float(i) for i in range(keys)}
+
+        def flush_all() -> None:
+            R.log_metrics(step=next(step), **everything)
+            R.flush()
+
+        flush_every = best(flush_all, repeat)
+        flush_one()  # the last flush leaves one entry in recorder.json, as a live run would
+    import pyarrow.parquet as pq
+
     meta_file = rec.ref.meta_path
     data = meta_file.read_bytes()
-    floor = best(lambda: json.loads(data), repeat)
+    side = rec.ref.dir / "latest.parquet"
+
+    def read_floor() -> None:
+        json.loads(data)
+        if side.exists():
+            pq.read_table(side)
+
+    floor = best(read_floor, repeat)
+    file_mb = side.stat().st_size / 1e6 if side.exists() else 0.0
     cold = best(lambda: tracklite.search_records(str(store), use_cache=False), repeat)
     tracklite.search_records(str(store))  # builds the summary cache
     search = best(lambda: tracklite.search_records(str(store)), repeat)
 
-    def runs() -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert main(["--uri", str(store), "runs", "keys"]) == 0
+    def runs(*options: str) -> Callable[[], None]:
+        def run() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main(["--uri", str(store), *options, "runs", "keys"]) == 0
 
-    listing = best(runs, repeat)
+        return run
+
+    if columns:
+        os.environ["COLUMNS"] = str(columns)
+    try:
+        listing = best(runs(), repeat)
+    finally:
+        os.environ.pop("COLUMNS", None)
+    csv = best(runs("--format", "csv"), repeat)
     shutil.rmtree(store, ignore_errors=True)
     return {
         "flush": flush,
+        "all": flush_every,
         "cold": cold,
         "search": search,
         "runs": listing,
+        "csv": csv,
         "floor": floor,
-        "mb": len(data) / 1e6,
+        "kb": len(data) / 1e3,
+        "file_mb": file_mb,
     }
 
 
@@ -89,19 +125,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, nargs="*", default=[2_500, 5_000, 10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--columns", type=int, default=160, help="terminal width of `runs` (0: piped, no limit)"
+    )
     args = parser.parse_args()
     python = platform.python_version()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
     print(f"load: {os.getloadavg()[0]:.1f}")
-    head = f"{'keys':>8} {'json MB':>7} {'floor s':>8}"
-    for what in ("flush 1 key", "search cold", "search warm", "runs"):
+    head = f"{'keys':>8} {'json KB':>8} {'file MB':>7} {'floor s':>8}"
+    for what in ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs csv"):
         head += f" {what + ' s':>13} {'x floor':>7} {'us/key':>6}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for keys in args.keys:
-            row = measure(keys, args.repeat, Path(tmp))
-            line = f"{keys:8,} {row['mb']:7.2f} {row['floor']:8.3f}"
-            for what in ("flush", "cold", "search", "runs"):
+            row = measure(keys, args.repeat, Path(tmp), args.columns)
+            line = f"{keys:8,} {row['kb']:8.1f} {row['file_mb']:7.2f} {row['floor']:8.3f}"
+            for what in ("flush", "all", "cold", "search", "runs", "csv"):
                 value = row[what]
                 line += f" {value:13.3f} {value / row['floor']:7.1f} {value / keys * 1e6:6.1f}"
             print(line, flush=True)

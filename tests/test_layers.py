@@ -26,10 +26,17 @@ def _imports(path: Path) -> set[str]:
             else:
                 module = node.module or ""
             if module.startswith("tracklite"):
-                # ``from . import x`` names a module; ``from .m import f`` names m.
-                names = [f"{module}.{a.name}" for a in node.names] if not node.module else []
-                found.update(names or [module])
+                # ``from .m import x`` imports module m.x when there is one, else m itself.
+                found.update(
+                    f"{module}.{a.name}" if _is_module(f"{module}.{a.name}") else module
+                    for a in node.names
+                )
     return found
+
+
+def _is_module(dotted: str) -> bool:
+    path = PACKAGE.joinpath(*dotted.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def _layer(folder: str) -> dict[str, set[str]]:
@@ -46,3 +53,15 @@ def test_the_store_layer_imports_nothing_above_it() -> None:
         for module, names in _layer("store").items()
     }
     assert {m: names for m, names in wrong.items() if names} == {}
+
+
+def test_the_command_line_reads_through_the_api() -> None:
+    """The CLI reads and changes a store through tracklite.api (and the search and
+    maintenance functions Python users call), never through the store layer's classes; the
+    store's documented file names and default location are all it takes from there."""
+    reached = {
+        module: sorted(name for name in names if name.startswith("tracklite.store"))
+        for module, names in _layer("cli").items()
+    }
+    allowed = {"tracklite.store.layout"}
+    assert {m: names for m, names in reached.items() if set(names) - allowed} == {}

@@ -41,6 +41,7 @@ from .errors import (
 # Everything else is loaded on first use (PEP 562), so ``import tracklite`` stays cheap for the
 # training scripts that only need ``R``; type checkers see the real imports.
 if TYPE_CHECKING:
+    from .api.catalog import Catalog
     from .api.qlib_r import R
     from .maintenance.check import check
     from .metrics.compaction import compact
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from .ui.report import report
 
 _LAZY = {
+    "Catalog": "api.catalog",
     "check": "maintenance.check",
     "compact": "metrics.compaction",
     "load_metrics": "search.history",
@@ -114,6 +116,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ACRecordTemp",
+    "Catalog",
     "CorruptMetadataError",
     "CorruptMetadataWarning",
     "ExpAlreadyExistError",

@@ -162,15 +162,7 @@ class Experiment:
         if recorder_id is None and recorder_name is None:
             raise UsageError("Please input a valid recorder id or name before deleting.")
         recorder = self._get_recorder(recorder_id, recorder_name)
-        from ..store.clock import now_iso
-
-        stamp = now_iso()
-
-        def soft_delete(meta: dict[str, Any]) -> None:
-            meta["lifecycle"] = "deleted"
-            meta["deleted_time"] = stamp
-
-        store_for(self._uri).update_recorder(self.id, recorder.ref.recorder_id, soft_delete)
+        store_for(self._uri).set_recorder_lifecycle(self.id, recorder.ref.recorder_id, "deleted")
 
     # ------------------------------------------------------------------ listing
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadObjectError, MetricWriteError, UsageError
 from ..liveness import beat, effective_status
+from ..metrics import latest
 from ..metrics.latest import values_of
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import artifacts, sharing
@@ -411,7 +412,7 @@ class Recorder:
     def list_metrics(self) -> dict[str, float]:
         """The latest value of every metric (highest step, then newest timestamp)."""
         self.flush()
-        return values_of(self._meta()["metrics"])
+        return values_of(latest.summary(self.ref.dir, self._meta()))
 
     def list_params(self) -> dict[str, str]:
         self.flush()

@@ -6,8 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..api.catalog import Catalog
 from ..store import layout
-from ..store.root import Store
 from .errors import CliError
 
 
@@ -21,20 +21,20 @@ class Context:
     err: TextIO = field(default_factory=lambda: sys.stderr)
 
     @property
-    def store(self) -> Store:
-        """The store handle (no I/O, and the folder may not exist yet)."""
-        return Store.from_uri(self.uri)
+    def catalog(self) -> Catalog:
+        """The store (no I/O, and the folder may not exist yet)."""
+        return Catalog(self.uri)
 
-    def existing_store(self) -> Store:
+    def existing_catalog(self) -> Catalog:
         """The store, which must already exist: readers never create one by accident."""
-        store = self.store
+        catalog = self.catalog
         # exists() raises StoreError (one clear line) for a folder holding something else.
-        if not store.exists():
+        if not catalog.exists():
             raise CliError(
-                f"no tracklite store at {store.root}: give --uri (or set "
+                f"no tracklite store at {catalog.root}: give --uri (or set "
                 f"{layout.URI_ENV}), or run `tracklite demo` to create an example store"
             )
-        return store
+        return catalog
 
     def print(self, line: str = "") -> None:
         self.out.write(line + "\n")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import os
 from collections.abc import Iterable
 
-from ..store import layout
-from ..store.root import Meta, Store
+from ..api.catalog import Catalog, Meta
 from .errors import CliError
 from .text import common_prefix_length
 
@@ -18,28 +16,11 @@ MIN_PREFIX = 8
 SHOWN_CANDIDATES = 8
 
 
-def experiment_ids(store: Store) -> list[str]:
-    """Every experiment folder name (active and deleted), sorted."""
-    try:
-        names = os.listdir(store.root)
-    except FileNotFoundError:
-        return []
-    return sorted(n for n in names if layout.is_id_name(n) and (store.root / n).is_dir())
-
-
-def recorder_locations(store: Store) -> list[tuple[str, str]]:
-    """``(recorder_id, experiment_id)`` for every recorder folder in the store, sorted by id."""
-    found: list[tuple[str, str]] = []
-    for exp_id in experiment_ids(store):
-        found.extend((rec_id, exp_id) for rec_id in store.recorder_ids(exp_id))
-    return sorted(found)
-
-
 _LIFECYCLES = {False: ("active",), True: ("deleted",), None: ("active", "deleted")}
 
 
 def experiment(
-    store: Store, text: str, *, deleted: bool | None = False, any_id: bool = False
+    catalog: Catalog, text: str, *, deleted: bool | None = False, any_id: bool = False
 ) -> Meta:
     """The experiment ``text`` names: an exact name, else an id, else a unique id prefix.
 
@@ -49,12 +30,12 @@ def experiment(
     """
     if not text:
         raise CliError("empty experiment name or id")
-    every = list(store.iter_experiments(include_deleted=True))
+    every = catalog.experiments(include_deleted=True)
     metas = [m for m in every if m.get("lifecycle") in _LIFECYCLES[deleted]]
     found = _experiment_by_name(metas, text) or _experiment_by_id(every if any_id else metas, text)
     if found is not None:
         return found
-    raise _no_experiment(store, text, deleted, metas)
+    raise _no_experiment(catalog, text, deleted, metas)
 
 
 def _experiment_by_name(metas: list[Meta], text: str) -> Meta | None:
@@ -82,9 +63,11 @@ def _experiment_by_id(metas: list[Meta], text: str) -> Meta | None:
     return None
 
 
-def _no_experiment(store: Store, text: str, deleted: bool | None, metas: list[Meta]) -> CliError:
+def _no_experiment(
+    catalog: Catalog, text: str, deleted: bool | None, metas: list[Meta]
+) -> CliError:
     """The error for a name that matched nothing: a deleted match, a likely typo, or the list."""
-    other = store.read_experiment(text) if deleted is False else None
+    other = catalog.experiment(text) if deleted is False else None
     if other is not None and other.get("lifecycle") == "deleted":
         return CliError(
             f"experiment {text!r} ({other.get('name')}) is deleted; restore it with "
@@ -96,7 +79,7 @@ def _no_experiment(store: Store, text: str, deleted: bool | None, metas: list[Me
         hint = f"; there are no {kind}experiments"
     else:
         hint = did_you_mean(text, names) or f"; {kind}experiments: " + _listing(names)
-    return CliError(f"no {kind}experiment named {text!r} or with that id in {store.root}{hint}")
+    return CliError(f"no {kind}experiment named {text!r} or with that id in {catalog.root}{hint}")
 
 
 def did_you_mean(text: str, known: Iterable[str]) -> str:
@@ -107,44 +90,44 @@ def did_you_mean(text: str, known: Iterable[str]) -> str:
     return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
-def recorder(store: Store, text: str) -> Meta:
+def recorder(catalog: Catalog, text: str) -> Meta:
     """The recorder ``text`` names, in any experiment (deleted ones too): its id, its name,
     ``EXPERIMENT/NAME`` when the name alone is not unique, or an unambiguous id prefix."""
     if not text:
         raise CliError("empty recorder name or id")
     # Ids are looked up in the folders themselves, so a recorder whose recorder.json is broken
     # is still found (and reading it says what is wrong).
-    located = recorder_locations(store)
+    located = catalog.recorder_locations()
     exact = [(r, e) for r, e in located if r == text]
     if exact:
-        return _read_recorder(store, *exact[0])
-    every = _recorder_infos(store)
+        return _read_recorder(catalog, *exact[0])
+    every = _recorder_infos(catalog)
     found = _named(every, text)
     if not found and text.isalnum():
         prefixed = [(r, e) for r, e in located if r.startswith(text)]
         if len(prefixed) == 1:
-            return _read_recorder(store, *prefixed[0])
+            return _read_recorder(catalog, *prefixed[0])
         known = {r["id"]: r for r in every}
         found = [known.get(r) or {"id": r, "experiment_id": e} for r, e in prefixed]
     if not found:
-        found = _in_experiment(store, every, text)
+        found = _in_experiment(catalog, every, text)
     if not found:
         hint = did_you_mean(text, {str(r["name"]) for r in every if r.get("name")})
         raise CliError(
-            f"no recorder named {text!r} or with that id in {store.root}"
+            f"no recorder named {text!r} or with that id in {catalog.root}"
             + (hint or " (list recorders with `tracklite runs EXPERIMENT`)")
         )
     if len(found) > 1:
         raise CliError(
             f"{text!r} names {len(found)} recorders: "
-            + _listing(_candidate(store, r) for r in found)
+            + _listing(_candidate(catalog, r) for r in found)
             + "; give EXPERIMENT/NAME or an id"
         )
-    return _read_recorder(store, found[0]["id"], found[0]["experiment_id"])
+    return _read_recorder(catalog, found[0]["id"], found[0]["experiment_id"])
 
 
-def _read_recorder(store: Store, recorder_id: str, experiment_id: str) -> Meta:
-    meta = store.read_recorder(experiment_id, recorder_id)
+def _read_recorder(catalog: Catalog, recorder_id: str, experiment_id: str) -> Meta:
+    meta = catalog.recorder(experiment_id, recorder_id)
     if meta is None:
         raise CliError(
             f"recorder {recorder_id} has no readable recorder.json (see `tracklite check`)"
@@ -152,12 +135,12 @@ def _read_recorder(store: Store, recorder_id: str, experiment_id: str) -> Meta:
     return meta
 
 
-def _recorder_infos(store: Store) -> list[Meta]:
+def _recorder_infos(catalog: Catalog) -> list[Meta]:
     """Id, name, experiment and lifecycle of every recorder, deleted ones too (from the search
     summary: no recorder.json is read)."""
-    from ..search.listing import ALL, matching_recorder_metas
+    from ..search.listing import ALL
 
-    return matching_recorder_metas(store, experiment_ids(store), run_view_type=ALL)
+    return catalog.recorders(catalog.experiment_ids(), run_view_type=ALL)
 
 
 def _named(every: list[Meta], name: str) -> list[Meta]:
@@ -173,12 +156,12 @@ def _by_id_prefix(every: list[Meta], prefix: str) -> list[Meta]:
     return [r for r in every if str(r["id"]).startswith(prefix)]
 
 
-def _in_experiment(store: Store, every: list[Meta], text: str) -> list[Meta]:
+def _in_experiment(catalog: Catalog, every: list[Meta], text: str) -> list[Meta]:
     """``EXPERIMENT/NAME`` (names may hold ``/`` themselves: every split is tried)."""
     for at in [i for i, char in enumerate(text) if char == "/"]:
         exp_text, name = text[:at], text[at + 1 :]
         try:
-            exp = experiment(store, exp_text, deleted=None, any_id=True)
+            exp = experiment(catalog, exp_text, deleted=None, any_id=True)
         except CliError:
             continue
         found = _named([r for r in every if r["experiment_id"] == exp["id"]], name)
@@ -187,8 +170,8 @@ def _in_experiment(store: Store, every: list[Meta], text: str) -> list[Meta]:
     return []
 
 
-def _candidate(store: Store, info: Meta) -> str:
-    exp = store.read_experiment(info["experiment_id"]) or {}
+def _candidate(catalog: Catalog, info: Meta) -> str:
+    exp = catalog.experiment(info["experiment_id"]) or {}
     deleted = ", deleted" if info.get("lifecycle") == "deleted" else ""
     name = info.get("name", "(unreadable recorder.json)")
     return f"{exp.get('name')}/{name} ({info['id']}{deleted})"

@@ -8,6 +8,7 @@ and JSON never carry the shortened, rounded text of the terminal table.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -25,7 +26,9 @@ GAP = "  "
 MIN_WIDTH = 10
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, several times
+# slower, and a listing of a run with 100,000 metric keys makes a column per key.
+@dataclass(slots=True)
 class Column:
     """One column: ``key`` names the value in each row and the CSV/JSON field."""
 
@@ -55,6 +58,9 @@ class Table:
     rows: list[dict[str, Any]] = field(default_factory=list)
     #: Whether the terminal table starts with a line of column titles.
     header: bool = True
+    #: Titles of further columns, after ``columns``, that the terminal table has no room for
+    #: (see :func:`room`): only named in its last line.
+    more: list[str] = field(default_factory=list)
 
 
 def terminal_width(out: TextIO) -> int | None:
@@ -68,6 +74,18 @@ def terminal_width(out: TextIO) -> int | None:
     if not interactive:
         return None
     return shutil.get_terminal_size().columns
+
+
+def room(out: TextIO) -> int | None:
+    """The most columns a terminal table on ``out`` can show (None: no limit). A command with
+    more (a run with 100,000 metric keys) need not build the others: see ``Table.more``."""
+    width = terminal_width(out)
+    return None if width is None else _most(width)
+
+
+def _most(width: int) -> int:
+    # A shown column takes at least one character and a gap.
+    return max(1, (width + len(GAP)) // (1 + len(GAP)))
 
 
 def ellipsis_for(out: TextIO) -> str:
@@ -120,6 +138,13 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
     the same: such a column is hidden (and named in the last line) rather than shown ambiguous.
     """
     columns = [c for c in table.columns if c.in_table]
+    beyond = list(table.more)
+    if width is not None:
+        # Columns past this many can never fit, so none of their cells is formatted (a run
+        # may have 100,000 metrics).
+        most = _most(width)
+        beyond = [c.title for c in columns[most:]] + beyond
+        columns = columns[:most]
     cells = [[text.one_line(c.show(row.get(c.key))) for c in columns] for row in table.rows]
     titles = [c.title for c in columns]
     natural = [
@@ -142,8 +167,8 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
     lines = [_line(titles[:shown], widths, columns, ellipsis)] if table.header else []
     lines.extend(_line(r[:shown], widths, columns, ellipsis) for r in cells)
     out.write("\n".join(lines) + "\n")
-    if shown < len(columns):
-        out.write(_hidden_note(titles[shown:], width, ellipsis) + "\n")
+    if shown < len(columns) or beyond:
+        out.write(_hidden_note(titles[shown:] + beyond, width, ellipsis) + "\n")
 
 
 def _distinct_needs(
@@ -162,8 +187,10 @@ def _hidden_note(hidden: list[str], width: int | None, ellipsis: str) -> str:
     """``(N more columns not shown: a, b, and K more; ...)``, naming as many whole titles as
     fit in ``width`` (the advice at the end goes first when room is short)."""
     head = f"({text.plural(len(hidden), 'more column')} not shown"
+    # A title and its separator take three characters at least: no more than this many fit.
+    most = len(hidden) if width is None else min(len(hidden), width // 3 + 1)
     for tail in ("; see --columns or --format csv)", ")"):
-        for named in range(len(hidden), 0, -1):
+        for named in range(most, 0, -1):
             rest = len(hidden) - named
             listed = ", ".join(hidden[:named]) + (f", and {rest} more" if rest else "")
             note = f"{head}: {listed}{tail}"
@@ -187,14 +214,17 @@ def fit(
         floors = [min(n, MIN_WIDTH) for n in natural]
     if width is None or not natural:
         return natural, len(natural)
+    # Running totals: each count of columns is judged in constant time (linear in columns).
+    totals = list(itertools.accumulate(natural, initial=0))
+    floor_totals = list(itertools.accumulate(floors, initial=0))
     for shown in range(len(natural), 0, -1):
         budget = width - len(GAP) * (shown - 1)
-        head = natural[:shown]
-        if sum(head) <= budget:
-            return head, shown
-        low_floors = list(floors[:shown])
-        if sum(low_floors) > budget:
+        if totals[shown] <= budget:
+            return natural[:shown], shown
+        if floor_totals[shown] > budget:
             continue
+        head = natural[:shown]
+        low_floors = list(floors[:shown])
         # Water level: the largest cap such that every column capped at it fits the budget.
         low, high = 0, max(head)
         while low < high:

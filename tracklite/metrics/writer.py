@@ -279,6 +279,9 @@ class RecorderBuffer:
                                 meta["tags"][key] = value
                         if finish is not None:
                             finish(meta)
+                        # Past a thousand keys the summary goes to a file of its own, rewritten
+                        # only when the entries logged since outgrow that again.
+                        latest.spill(self.ref.dir, meta)
 
                     Store(self.ref.root).update_recorder(
                         self.ref.experiment_id, self.ref.recorder_id, fold

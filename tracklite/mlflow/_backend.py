@@ -21,6 +21,7 @@ from ..api import provenance
 from ..api.stores import store_for
 from ..errors import ExpAlreadyExistError
 from ..liveness import DEAD, beat, effective_status
+from ..metrics import latest
 from ..metrics.values import to_step
 from ..metrics.writer import RecorderBuffer, get_writer
 from ..store import layout
@@ -286,7 +287,7 @@ def run_entity(store: Store, meta: Meta, ref: RecorderRef | None = None) -> Run:
     )
     metrics = [
         Metric(key, float(entry["value"]), int(entry["timestamp"]), int(entry["step"]))
-        for key, entry in (meta.get("metrics") or {}).items()
+        for key, entry in latest.summary(ref.dir, meta).items()
     ]
     data = RunData(
         metrics=metrics,

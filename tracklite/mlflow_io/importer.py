@@ -376,7 +376,7 @@ class _Importer:
                         ).name
                     self.copy_artifacts(run, staging, fresh=True)
                     meta = _recorder_meta(run, experiment_id)
-                    meta["metrics"] = summary
+                    latest.replace(staging, meta, summary)
                     meta["imported_from"] = _run_origin(run, fingerprint, segment)
                     staging.publish(layout.RECORDER_FILE, _json_writer(meta))
                 try:
@@ -427,7 +427,7 @@ class _Importer:
             # The source wins for its keys; keys set only here are kept.
             meta["params"] = {**meta.get("params", {}), **fresh["params"]}
             meta["tags"] = {**meta.get("tags", {}), **fresh["tags"]}
-            meta["metrics"] = _summary(segments.read_points(metrics_dir))
+            latest.replace(rec, meta, _summary(segments.read_points(metrics_dir)))
             meta["imported_from"] = _run_origin(run, fingerprint, segment)
             with changes.noting(rec_dir.parent, rec_dir.name):
                 rec.publish(layout.RECORDER_FILE, _json_writer(meta))

@@ -2,7 +2,9 @@
 
 The summary (``<experiment>/.changes/summary-<generation>.arrow``, an Arrow IPC file) is a
 *cache*, never a second source of truth. It holds one row per recorder (the flattened
-``recorder.json``: info fields, latest metric values, params, tags) and, in its schema metadata,
+``recorder.json``: info fields, params, tags, and the latest metric values in one list column
+of ``(key, value)`` pairs, so that the width of the table does not grow with the number of
+metric keys: a recorder may have a hundred thousand) and, in its schema metadata,
 how far it has read each change journal of the experiment (:mod:`tracklite.store.changes`) and
 the experiment folder's ``stat`` identity.
 
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CorruptMetadataError, UnsafeLinkError
+from ..metrics import latest
 from ..store import atomic, changes, layout, metadata, safefs
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ LEGACY_SUMMARY_FILE: Final = layout.LEGACY_SUMMARY_FILE
 #: Schema metadata key holding the summary's state (see :class:`Summary`).
 META_KEY: Final = b"tracklite.summary"
 #: Bumped whenever the row layout changes; a file of another version is ignored and rebuilt.
-CACHE_VERSION: Final = 3
+CACHE_VERSION: Final = 4
 #: The experiment folder's identity is trusted only when its ``mtime`` is this much older than
 #: the summary's build (coarse timestamps and clock skew). ``TRACKLITE_SUMMARY_RACY`` (seconds).
 RACY_NS: Final = int(float(os.environ.get("TRACKLITE_SUMMARY_RACY", "5")) * 1e9)
@@ -68,6 +71,15 @@ RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "en
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
 #: Unix milliseconds of the newest latest-metric point (the recorder's last logging activity).
 LAST_POINT = "_last_point_ms"
+#: Latest metric values: ``metrics.<key>`` columns (float64) for the keys most rows share, and
+#: the other keys' values as entries of this ``list<struct<key: string, value: float64>>``
+#: column (sorted by key within a row).
+METRICS = "_metrics"
+#: At most this many metric keys of a table of rows get a column of their own: those that at
+#: least half of its rows have (every run of a script logs the same names), most common first.
+#: The others, a recorder's 100,000 keys say, are entries of :data:`METRICS`, so the width of
+#: the table never grows with them.
+WIDE_KEYS: Final = 256
 
 
 @dataclass
@@ -167,14 +179,15 @@ def rows_table(
                 todo = []
             else:
                 stack.enter_context(exp)
-        for batch in _read_batches(exp.fd if exp is not None else -1, todo):
+        exp_fd = exp.fd if exp is not None else -1
+        for batch in _read_batches(exp_fd, todo):
             pending.extend(batch)
             if len(pending) >= CHUNK:
                 # Parsed while the reader threads go on with the next files.
-                tables.append(_chunk_rows(experiment_id, pending))
+                tables.append(_chunk_rows(experiment_id, pending, exp_fd))
                 pending = []
     if pending or not tables:
-        tables.append(_chunk_rows(experiment_id, pending))
+        tables.append(_chunk_rows(experiment_id, pending, exp_fd))
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
@@ -230,13 +243,53 @@ def _is_link(exp_fd: int, name: str) -> bool:
     return False
 
 
-def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]]) -> pa.Table:
-    """Rows of one chunk of files: Arrow's parser, else the json module file by file."""
+#: A ``recorder.json`` this large (an older release's, holding a summary of many thousand
+#: keys) is read by the json module: Arrow's parser would make a column per key.
+_LARGE: Final = 1 << 18
+_FILE_MARK: Final = f'"{latest.FILE_FIELD}"'.encode()
+
+
+def _chunk_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]], exp_fd: int) -> pa.Table:
+    """Rows of one chunk of files: Arrow's parser, else the json module file by file.
+    Recorders whose summary continues in ``latest.parquet`` (and large files) are read one by
+    one."""
+    alone = [c for c in chunk if len(c[2]) > _LARGE or _FILE_MARK in c[2]]
+    if alone:
+        rest = [c for c in chunk if not (len(c[2]) > _LARGE or _FILE_MARK in c[2])]
+        tables = [_single_rows(experiment_id, alone, exp_fd)]
+        if rest:
+            tables.insert(0, _chunk_rows(experiment_id, rest, exp_fd))
+        return _concat(tables) if len(tables) > 1 else tables[0]
     table = _arrow_rows(experiment_id, [c[0] for c in chunk], [c[2] for c in chunk])
     if table is not None:
         return table
     kept = [(n, m) for n, p, b in chunk if (m := parse_meta(p, b)) is not None]
     return metas_table(experiment_id, [k[0] for k in kept], [k[1] for k in kept])
+
+
+def _single_rows(experiment_id: str, chunk: list[tuple[str, str, bytes]], exp_fd: int) -> pa.Table:
+    """Rows of files read by the json module, each summary merged with its ``latest.parquet``
+    (read relative to the experiment folder, never through a link)."""
+    names: list[str] = []
+    metas: list[Mapping[str, Any]] = []
+    summaries: list[pa.Table] = []
+    for name, path, blob in chunk:
+        meta = parse_meta(path, blob)
+        if meta is None:
+            continue
+        inline = meta.get("metrics")
+        entries = latest.table_of(inline if isinstance(inline, dict) else {})
+        if latest.has_file(meta):
+            try:
+                stored = latest.read_file(name, dir_fd=exp_fd)
+            except CorruptMetadataError as exc:
+                metadata.skipped(exc, stacklevel=6, recorder=True)
+                continue
+            entries = latest.combine([t for t in (stored, entries) if t is not None])
+        names.append(name)
+        metas.append(meta)
+        summaries.append(entries)
+    return metas_table(experiment_id, names, metas, summaries)
 
 
 def _arrow_rows(experiment_id: str, names: list[str], blobs: list[bytes]) -> pa.Table | None:
@@ -331,6 +384,8 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
 
     columns: dict[str, Any] = {}
     stamps = []
+    keys: list[str] = []
+    values: list[Any] = []
     for key, child in _fields(parsed, "metrics"):
         entry = dict(_struct_fields(child))
         value = entry.get("value")
@@ -338,10 +393,16 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
             pa.types.is_floating(value.type) or pa.types.is_integer(value.type)
         ):
             raise TypeError(key)
-        columns[f"metrics.{key}"] = value.cast(pa.float64())
+        keys.append(key)
+        values.append(value.cast(pa.float64()))
         stamp = entry.get("timestamp")
         if stamp is not None and pa.types.is_integer(stamp.type):
             stamps.append(stamp.cast(pa.int64()))
+    n = parsed.num_rows
+    wide = set(_wide(((k, n - v.null_count) for k, v in zip(keys, values, strict=True)), n))
+    rest = sorted((k, v) for k, v in zip(keys, values, strict=True) if k not in wide)
+    columns.update((f"metrics.{k}", v) for k, v in zip(keys, values, strict=True) if k in wide)
+    columns[METRICS] = _metrics_from_columns(n, [k for k, _ in rest], [v for _, v in rest])
     columns[LAST_POINT] = (
         pc.max_element_wise(*stamps, skip_nulls=True)
         if stamps
@@ -352,6 +413,105 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
             if not (pa.types.is_string(child.type) or pa.types.is_null(child.type)):
                 raise TypeError(key)
             columns[f"{prefix}.{key}"] = child.cast(pa.string())
+    return columns
+
+
+def _wide(counts: Iterable[tuple[str, int]], n: int) -> list[str]:
+    """The keys that get a column of their own, from ``(key, rows having it)`` of ``n`` rows."""
+    common = [(-count, key) for key, count in counts if count and 2 * count >= n]
+    return [key for _, key in sorted(common)[:WIDE_KEYS]]
+
+
+def _metrics_from_columns(n: int, keys: list[str], values: list[Any]) -> pa.Array[Any]:
+    """The :data:`METRICS` column of ``n`` rows from one value column per key (null where a
+    row lacks the key); ``keys`` sorted."""
+    import numpy as np
+
+    if not keys:
+        return _metrics_array(np.zeros(n + 1, dtype=np.int32), [], np.zeros(0))
+    present = np.column_stack([v.is_valid().to_numpy(zero_copy_only=False) for v in values])
+    block = np.column_stack([v.to_numpy(zero_copy_only=False) for v in values])
+    rows, cols = np.nonzero(present)  # row by row
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    names = np.array(keys, dtype=object)
+    return _metrics_array(offsets, names[cols].tolist(), block[rows, cols])
+
+
+def _metrics_array(offsets: Any, keys: list[str] | pa.Array[Any], values: Any) -> pa.Array[Any]:
+    import pyarrow as pa
+
+    names = keys if isinstance(keys, pa.Array) else pa.array(keys, pa.string())
+    entries = pa.StructArray.from_arrays(
+        [names, pa.array(values, pa.float64())], names=["key", "value"]
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries)
+
+
+def _metric_value(entry: Any) -> float:
+    """A stored entry's value; NaN if malformed (a hand-edited file)."""
+    try:
+        return float(entry["value"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return float("nan")
+
+
+def _metric_fields(
+    metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None
+) -> dict[str, pa.Array[Any]]:
+    """The ``metrics.<key>`` columns and the :data:`METRICS` column from the ``metrics`` of
+    each meta, or from ``summaries`` (tables of :func:`tracklite.metrics.latest.table_of`, one
+    per meta) when given: one pass over the entries, whatever the number of keys."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(metas)
+    if summaries is not None:
+        sizes = [t.num_rows for t in summaries]
+        parents = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        keys: Any = pa.chunked_array([t.column("key") for t in summaries], pa.string())
+        keys = keys.combine_chunks()
+        values = np.concatenate([np.zeros(0)] + [t.column("value").to_numpy() for t in summaries])
+    else:
+        rows: list[int] = []
+        names: list[str] = []
+        numbers: list[float] = []
+        for row, meta in enumerate(metas):
+            entries = meta.get("metrics")
+            for key, entry in entries.items() if isinstance(entries, dict) else ():
+                if entry is not None:
+                    rows.append(row)
+                    names.append(key)
+                    numbers.append(_metric_value(entry))
+        parents = np.array(rows, dtype=np.int64)
+        keys = pa.array(names, pa.string())
+        values = np.array(numbers, dtype=np.float64)
+    columns: dict[str, pa.Array[Any]] = {}
+    where = np.full(len(keys), -1)
+    if len(keys):
+        counted = pc.value_counts(keys)
+        names_counted = counted.field("values").to_pylist()
+        wide = _wide(zip(names_counted, counted.field("counts").to_pylist(), strict=True), n)
+        if wide:
+            found = pc.index_in(keys, value_set=pa.array(wide, pa.string()))
+            where = found.fill_null(-1).to_numpy()
+            hit = where >= 0
+            block = np.zeros((n, len(wide)))
+            present = np.zeros((n, len(wide)), dtype=bool)
+            block[parents[hit], where[hit]] = values[hit]
+            present[parents[hit], where[hit]] = True
+            for j, key in enumerate(wide):
+                columns[f"metrics.{key}"] = pa.array(block[:, j], pa.float64(), mask=~present[:, j])
+    rest = np.flatnonzero(where < 0)
+    rest_keys = keys.take(rest)
+    rest_parents = parents[rest]
+    # Within a row, entries sorted by key: the same rows give the same table on every path.
+    by_key = pc.array_sort_indices(rest_keys).to_numpy()
+    order = by_key[np.argsort(rest_parents[by_key], kind="stable")]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rest_parents, minlength=n), out=offsets[1:])
+    columns[METRICS] = _metrics_array(offsets, rest_keys.take(order), values[rest][order])
     return columns
 
 
@@ -431,14 +591,16 @@ def metas_table(
     experiment_id: str,
     names: list[str],
     metas: list[Mapping[str, Any]],
+    summaries: list[pa.Table] | None = None,
 ) -> pa.Table:
-    """Flattens recorder metadata into one row each; ids come from the folder names."""
+    """Flattens recorder metadata into one row each; ids come from the folder names. The
+    latest metrics are each meta's ``metrics``, or ``summaries`` (whole summaries as tables of
+    :func:`tracklite.metrics.latest.table_of`, one per meta) when given."""
     import pyarrow as pa
 
     n = len(metas)
     params = _columns_of([m.get("params") for m in metas])
     tags = _columns_of([m.get("tags") for m in metas])
-    metrics = _columns_of([m.get("metrics") for m in metas])
     # Only a RUNNING recorder's owner is ever looked at (liveness at read time).
     owners = [
         json.dumps(m["owner"]) if m.get("status") == "RUNNING" and m.get("owner") else None
@@ -454,18 +616,23 @@ def metas_table(
         START: _string_array([m.get("start_time") for m in metas]),
         END: _string_array([m.get("end_time") for m in metas]),
         OWNER: pa.array(owners, string),
-        LAST_POINT: pa.array(_last_points(metas), pa.int64()),
+        LAST_POINT: pa.array(_last_points(metas, summaries), pa.int64()),
+        **_metric_fields(metas, summaries),
     }
-    for key, entries_of_key in metrics.items():
-        columns[f"metrics.{key}"] = _metric_array(entries_of_key)
     for prefix, table in (("params", params), ("tags", tags)):
         for key, values in table.items():
             columns[f"{prefix}.{key}"] = _string_array(values)
     return pa.table(columns)
 
 
-def _last_points(metas: list[Mapping[str, Any]]) -> list[int | None]:
+def _last_points(
+    metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None = None
+) -> list[int | None]:
     """Per recorder, the newest timestamp among its latest metric points (None if none)."""
+    if summaries is not None:
+        import pyarrow.compute as pc
+
+        return [pc.max(t.column("timestamp")).as_py() for t in summaries]
     newest: list[int | None] = []
     for meta in metas:
         entries = meta.get("metrics")
@@ -486,23 +653,6 @@ def _string_array(values: list[Any]) -> pa.Array[Any]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Params and tags are strings by contract; a hand-edited file may hold other values.
         return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values])
-
-
-def _metric_array(entries: list[Any]) -> pa.Array[Any]:
-    """Latest values from ``{"value", "step", "timestamp"}`` entries; NaN if malformed."""
-    import pyarrow as pa
-
-    try:
-        return pa.array([None if e is None else e["value"] for e in entries], pa.float64())
-    except (TypeError, KeyError, IndexError, pa.ArrowInvalid, pa.ArrowTypeError):
-        pass  # a hand-edited entry somewhere in the column: go value by value
-    values: list[float | None] = []
-    for entry in entries:
-        try:
-            values.append(None if entry is None else float(entry["value"]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            values.append(float("nan"))
-    return pa.array(values, pa.float64())
 
 
 _EMPTY: Mapping[str, Any] = {}

@@ -390,8 +390,14 @@ def _probe(
 
     # By position, and only the few wanted: a recorder may have a hundred thousand keys.
     columns: dict[str, Any] = {
-        name: rows.column(i) for i, name in enumerate(rows.column_names) if name in wanted
+        name: rows.column(i)
+        for i, name in enumerate(rows.column_names)
+        if name in wanted and not name.startswith("metrics.")
     }
+    named = sorted(c for c in wanted if c.startswith("metrics."))
+    if named:
+        # Only the metric keys a filter or an order names become columns.
+        columns.update(_metric_columns(rows, [c[len("metrics.") :] for c in named]))
     if "status" in wanted:
         columns["status"] = pa.array(statuses, pa.string())
     if "artifact_uri" in wanted:
@@ -415,12 +421,8 @@ def _frame(
 
     n = rows.num_rows
     user = _user_columns(rows, drop_empty)
-    metrics = {c: column.to_numpy() for c, column in user.items() if c.startswith("metrics.")}
-    strings = {
-        c: column.to_numpy(zero_copy_only=False)
-        for c, column in user.items()
-        if not c.startswith("metrics.")
-    }
+    strings = {c: column.to_numpy(zero_copy_only=False) for c, column in user.items()}
+    labels, values = _metric_block(rows)
     # One 2-D block per dtype: pandas builds a frame from a few blocks far faster than from
     # dozens of Series. The blocks come in the final column order, so nothing is reindexed.
     # Strings stay object dtype with None for missing values, as mlflow.search_runs gives
@@ -428,22 +430,95 @@ def _frame(
     parts = [
         _block(_base_columns(store, rows, statuses), n, object),
         pd.DataFrame({name: _times(rows.column(name)) for name in ("start_time", "end_time")}),
-        _block(metrics, n, np.float64),
+        pd.DataFrame(values, columns=labels, dtype=np.float64) if labels else None,
         _block(strings, n, object),
     ]
     frame: pd.DataFrame = pd.concat([p for p in parts if p is not None], axis=1)
     return frame
 
 
-def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray[Any]]:
-    """The metric, param and tag columns, sorted by key within each group; with
-    ``drop_empty``, only those that some row has (as in MLflow)."""
+def _metric_entries(rows: pa.Table) -> tuple[Any, Any, Any]:
+    """Every latest-metric entry of ``rows``: its row, key and value (Arrow arrays)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if cache.METRICS not in rows.column_names:
+        empty = pa.array([], pa.int64())
+        return empty, pa.array([], pa.string()), pa.array([], pa.float64())
+    column: Any = rows.column(cache.METRICS).combine_chunks()
+    parents = pc.list_parent_indices(column)
+    entries = column.flatten()
+    return parents, entries.field("key"), entries.field("value")
+
+
+def _metric_columns(rows: pa.Table, keys: list[str]) -> dict[str, pa.Array[Any]]:
+    """``metrics.<key>`` of each of ``keys``: the latest value per row, null where a row has
+    none; from the key's column and the entries of the others (one pass over those)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     n = rows.num_rows
+    positions = {name: i for i, name in enumerate(rows.column_names) if name.startswith("metrics.")}
+    data = np.zeros((len(keys), n))
+    missing = np.ones((len(keys), n), dtype=bool)
+    for j, key in enumerate(keys):
+        at = positions.get(f"metrics.{key}")
+        if at is not None:
+            column = rows.column(at)
+            data[j] = column.to_numpy()
+            missing[j] = column.is_null().to_numpy()
+    parents, names, values = _metric_entries(rows)
+    if len(names):
+        where = pc.index_in(names, value_set=pa.array(keys, pa.string())).fill_null(-1).to_numpy()
+        hit = np.flatnonzero(where >= 0)
+        rows_hit = parents.to_numpy()[hit]
+        data[where[hit], rows_hit] = values.to_numpy(zero_copy_only=False)[hit]
+        missing[where[hit], rows_hit] = False
+    return {
+        f"metrics.{key}": pa.array(data[j], pa.float64(), mask=missing[j])
+        for j, key in enumerate(keys)
+    }
+
+
+def _metric_block(rows: pa.Table) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """Every metric key some row has (sorted, as ``metrics.<key>``) and the rows' values as one
+    2-D array (NaN where a row lacks a key): from the keys' columns, and one pass over the
+    entries of the others (no Python object per key but its label)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = rows.num_rows
+    own = [
+        (name[len("metrics.") :], column)
+        for name, column in zip(rows.column_names, rows.columns, strict=True)
+        if name.startswith("metrics.") and column.null_count < n
+    ]
+    own_keys = pa.array([key for key, _ in own], pa.string())
+    parents, names, values = _metric_entries(rows)
+    keys: Any = pc.unique(pa.concat_arrays([own_keys, names]))
+    keys = keys.take(pc.array_sort_indices(keys))
+    block = np.full((n, len(keys)), np.nan)
+    for at, (_, column) in zip(pc.index_in(own_keys, value_set=keys).to_numpy(), own, strict=True):
+        block[:, at] = column.to_numpy()
+    if len(names):
+        codes = pc.index_in(names, value_set=keys).to_numpy()
+        block[parents.to_numpy(), codes] = values.to_numpy(zero_copy_only=False)
+    labels = pc.binary_join_element_wise(pa.scalar("metrics."), keys, "").to_pylist()
+    return labels, block  # type: ignore[return-value]
+
+
+def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray[Any]]:
+    """The param and tag columns, sorted by key within each group; with ``drop_empty``, only
+    those that some row has (as in MLflow)."""
+    n = rows.num_rows
+    prefixes = ("params.", "tags.")
     # Paired by position: looking a column up by name scans the schema, which made a
     # recorder with many keys cost keys x keys.
-    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in _PREFIXES}
+    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in prefixes}
     for name, column in zip(rows.column_names, rows.columns, strict=True):
-        if name.startswith(_PREFIXES) and not (drop_empty and column.null_count == n):
+        if name.startswith(prefixes) and not (drop_empty and column.null_count == n):
             groups[name[: name.index(".") + 1]].append((name, column))
     # Names are unique: the pairs sort by name alone, with no key function per column.
     return {name: column for group in groups.values() for name, column in sorted(group)}

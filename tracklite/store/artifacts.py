@@ -238,6 +238,18 @@ def stat_children(ref: RecorderRef, relative: str) -> list[tuple[str, bool, int 
     return out
 
 
+def files(ref: RecorderRef, relative: str = "") -> list[tuple[str, int]]:
+    """Every artifact file under ``artifacts/<relative>`` as (path, size), each folder's
+    children in name order; links are left out, never followed."""
+    found: list[tuple[str, int]] = []
+    for path, is_dir, size in stat_children(ref, relative):
+        if is_dir:
+            found.extend(files(ref, path))
+        elif size is not None:
+            found.append((path, size))
+    return found
+
+
 def local_path(ref: RecorderRef, relative: str, argument: str = "path") -> Path:
     """The path of an existing artifact, after checking that no link lies on the way to it (for
     callers that hand a local path to a user); ``FileNotFoundError`` if there is none."""

@@ -6,6 +6,7 @@
     <root>/.lock                          lock for store-wide changes
     <root>/<experiment_id>/experiment.json
     <root>/<experiment_id>/<recorder_id>/recorder.json
+    <root>/<experiment_id>/<recorder_id>/latest.parquet   latest metrics past a thousand keys
     <root>/<experiment_id>/<recorder_id>/heartbeat
     <root>/<experiment_id>/<recorder_id>/metrics/<segment>.parquet
     <root>/<experiment_id>/<recorder_id>/artifacts/...
@@ -26,6 +27,8 @@ EXPERIMENT_FILE = "experiment.json"
 RECORDER_FILE = "recorder.json"
 RECORDER_LOCK = ".lock"
 HEARTBEAT_FILE = "heartbeat"
+#: The latest-metrics summary of a recorder with many keys (``tracklite.metrics.latest``).
+LATEST_FILE = "latest.parquet"
 METRICS_DIR = "metrics"
 ARTIFACTS_DIR = "artifacts"
 SEGMENT_SUFFIX = ".parquet"
@@ -40,7 +43,7 @@ LEGACY_SUMMARY_FILE = ".summary.arrow"
 #: anything else as unknown).
 ROOT_ENTRIES = frozenset({MARKER, STORE_LOCK, QUARANTINE_DIR})
 EXPERIMENT_ENTRIES = frozenset({EXPERIMENT_FILE, CHANGES_DIR, LEGACY_SUMMARY_FILE})
-RECORDER_ENTRIES = frozenset({RECORDER_FILE, RECORDER_LOCK, HEARTBEAT_FILE})
+RECORDER_ENTRIES = frozenset({RECORDER_FILE, RECORDER_LOCK, HEARTBEAT_FILE, LATEST_FILE})
 
 #: The store used when no URI is configured: a folder in the current directory. The name cannot
 #: be mistaken for MLflow's ``mlruns`` or TensorBoard's ``runs``.

@@ -132,14 +132,21 @@ class Store:
             return None
         return metadata.read(self.root, (experiment_id, layout.EXPERIMENT_FILE), experiment_id)
 
+    def experiment_ids(self) -> list[str]:
+        """Ids of every experiment folder (active and deleted, readable or not), oldest first
+        (ids sort by time)."""
+        try:
+            entries = list(os.scandir(self.root))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(e.name for e in entries if layout.is_id_name(e.name) and e.is_dir())
+
     def iter_experiments(self, include_deleted: bool = False) -> Iterator[Meta]:
         """Every experiment's metadata, oldest first; one whose ``experiment.json`` cannot be
         read is skipped with a :class:`CorruptMetadataWarning`."""
         if not self.exists():
             return
-        for name in sorted(os.listdir(self.root)):
-            if not layout.is_id_name(name):
-                continue
+        for name in self.experiment_ids():
             try:
                 meta = self.read_experiment(name)
             except (CorruptMetadataError, UnsafeLinkError) as exc:
@@ -332,18 +339,29 @@ class Store:
                 raise NotFoundError(
                     f"no recorder {recorder_id!r} in experiment {experiment_id!r} of {self.root}"
                 )
-            mutate(meta)
-            # Journaled, so that searches re-read this recorder and no other.
+            # Journaled, so that searches re-read this recorder and no other (``mutate`` may
+            # replace files beside recorder.json too: the latest-metrics summary).
             with changes.noting(rec_dir.parent, recorder_id):
+                mutate(meta)
                 atomic.write_json(rec_dir / layout.RECORDER_FILE, meta)
             return meta
+
+    def set_recorder_lifecycle(self, experiment_id: str, recorder_id: str, lifecycle: str) -> Meta:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) a recorder."""
+        stamp = now_iso() if lifecycle == "deleted" else None
+
+        def mutate(meta: Meta) -> None:
+            meta["lifecycle"] = lifecycle
+            meta["deleted_time"] = stamp
+
+        return self.update_recorder(experiment_id, recorder_id, mutate)
 
     def locate_recorder(self, recorder_id: str) -> Meta | None:
         """Find a recorder by id in any experiment (one ``stat`` per experiment)."""
         if not _plain_id(recorder_id) or not self.exists():
             return None
-        for name in os.listdir(self.root):
-            if layout.is_id_name(name) and self.recorder_dir(name, recorder_id).is_dir():
+        for name in self.experiment_ids():
+            if self.recorder_dir(name, recorder_id).is_dir():
                 return self.read_recorder(name, recorder_id)
         return None
 

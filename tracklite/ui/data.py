@@ -347,19 +347,15 @@ class StoreData:
             raise NotFoundError(f"no recorder with id {ref.recorder_id!r} in {self.store.root}")
         return meta
 
-    def artifacts(self, ref: RecorderRef, folder: str = "") -> list[dict[str, Any]]:
+    def artifacts(self, ref: RecorderRef) -> list[dict[str, Any]]:
         """Every artifact file: path, size in bytes, kind (how the page may preview it).
         Symbolic links are left out (tracklite never follows one)."""
-        found = []
-        for path, is_dir, size in artifacts.stat_children(ref, folder):
-            name = path.rsplit("/", 1)[-1]
-            if name.startswith("."):
-                continue
-            if is_dir:
-                found.extend(self.artifacts(ref, path))
-            elif size is not None:
-                found.append({"path": path, "size": size, "kind": artifact_kind(name)})
-        return found
+        return [
+            {"path": path, "size": size, "kind": artifact_kind(path.rsplit("/", 1)[-1])}
+            for path, size in artifacts.files(ref)
+            # Hidden files and folders are editors' and notebooks' (.ipynb_checkpoints).
+            if not any(part.startswith(".") for part in path.split("/"))
+        ]
 
     def open_artifact(self, ref: RecorderRef, path: str) -> IO[bytes]:
         """Artifact ``path`` opened for reading, reached without following any link;

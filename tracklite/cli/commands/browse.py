@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import math
 import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from ...api.catalog import Meta
 from ...errors import CorruptMetadataWarning
 from ...search.filter import parse_filter
-from ...search.listing import (
-    ACTIVE_ONLY,
-    ALL,
-    experiment_overview,
-    matching_recorder_metas,
-    search_records,
-)
+from ...search.listing import ACTIVE_ONLY, ALL, search_records
 from ...search.order import parse_order_by
-from ...store.root import Meta
 from .. import resolve, status, tables, text
 from ..context import Context
 from ..errors import CliError
@@ -90,13 +83,13 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 
 def experiments(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
-    metas = list(store.iter_experiments(include_deleted=args.deleted))
+    catalog = ctx.existing_catalog()
+    metas = catalog.experiments(include_deleted=args.deleted)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for meta in metas:
         # Counts and last activity from the search rows: no recorder.json read per recorder.
-        counts, newest = experiment_overview(store, meta["id"])
+        counts, newest = catalog.overview(meta["id"])
         last = text.parse_time(meta.get("created"))
         if newest is not None:
             moment = datetime.fromtimestamp(newest / 1000, timezone.utc)
@@ -111,7 +104,7 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
         }
         row.update(counts)
         rows.append(row)
-    short = resolve.prefix_length(resolve.experiment_ids(store), (r["id"] for r in rows))
+    short = resolve.prefix_length(catalog.experiment_ids(), (r["id"] for r in rows))
     for row in rows:
         row["short_id"] = row["id"][:short]
         row["name_label"] = row["name"] + (" (deleted)" if row["lifecycle"] == "deleted" else "")
@@ -128,7 +121,7 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
         Column("last_activity", "last activity", show=text.local_minutes, shrink=False),
     ]
     if not rows and ctx.fmt == "table":
-        ctx.print(f"no experiments in {store.root}")
+        ctx.print(f"no experiments in {catalog.root}")
         return 0
     tables.write(Table(columns, rows), ctx.out, ctx.fmt)
     return 0
@@ -138,8 +131,11 @@ def experiments(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
-    exp = resolve.experiment(store, args.experiment, any_id=True)
+    import numpy as np
+    import pandas as pd
+
+    catalog = ctx.existing_catalog()
+    exp = resolve.experiment(catalog, args.experiment, any_id=True)
     # What Python users get: the search frame for the keys, the listing for each recorder's
     # info (status with dead runs found, lifecycle); no recorder.json is read again.
     query: dict[str, Any] = {
@@ -148,39 +144,54 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         "max_results": args.limit,
         "order_by": args.order_by or None,
     }
-    frame = search_records(store, [exp["id"]], **query)
+    frame = search_records(catalog.root, [exp["id"]], **query)
     with warnings.catch_warnings():
         # The same files as the search just above: it has already said which it skipped.
         warnings.simplefilter("ignore", CorruptMetadataWarning)
-        infos = {m["id"]: m for m in matching_recorder_metas(store, [exp["id"]], **query)}
+        infos = {m["id"]: m for m in catalog.recorders([exp["id"]], **query)}
     # A recorder created or removed between the two reads is left out.
-    keys = [c for c in frame.columns if c.startswith(("metrics.", "params.", "tags."))]
-    # One 2-D array for every key: pandas' row-wise conversions look each column up per row,
-    # which costs rows x keys x the frame's width for recorders with many keys.
-    matrix = frame[keys].to_numpy(dtype=object).tolist()
+    names = frame.columns.tolist()
+    positions = [i for i, c in enumerate(names) if c.startswith(("metrics.", "params.", "tags."))]
+    keys = [names[i] for i in positions]
+    where = {key: i for i, key in enumerate(keys)}
+    # One 2-D array for every key, missing values (None, NaN) made None at once: pandas'
+    # row-wise conversions, or a test per cell, cost rows x keys x the frame's width for
+    # recorders with many keys.
+    block = frame.iloc[:, positions].to_numpy(dtype=object, copy=True)
+    missing = pd.isna(block)
+    block[missing] = None
+    present = set(np.flatnonzero(~missing.all(axis=0)).tolist()) if len(block) else set()
     metas = [
-        {**infos[run_id], "values": dict(zip(keys, values, strict=True))}
-        for run_id, values in zip(frame["run_id"].tolist(), matrix, strict=True)
+        {**infos[run_id], "values": values}
+        for run_id, values in zip(frame["run_id"].tolist(), block.tolist(), strict=True)
         if run_id in infos
     ]
     available = keys
     chosen = _choose_columns(args.columns, available, exp)
     if not args.columns:
         # Default columns: keys that the shown rows actually have.
-        chosen = [c for c in chosen if any(_value(m, c) is not None for m in metas)]
+        chosen = [c for c in chosen if where[c] in present]
     # The keys the rows were filtered and sorted on come first, whatever else is chosen: the
     # table must show why these rows, in this order.
     queried = [c for c in _queried_columns(args.filter, args.order_by) if c in available]
     chosen = queried + [c for c in chosen if c not in queried]
+    shared = _shared_keys(chosen)
+    # On a terminal, columns past its room are only named: none of their cells is made.
+    limit = tables.room(ctx.out) if ctx.fmt == "table" else None
+    more: list[str] = []
+    if limit is not None and len(chosen) > max(limit, len(queried)):
+        limit = max(limit, len(queried))
+        more = [_header(c, shared) for c in chosen[limit:]]
+        chosen = chosen[:limit]
     short = resolve.prefix_length(
-        (r for r, _ in resolve.recorder_locations(store)), (m["id"] for m in metas)
+        (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
     )
     rows = []
     for meta in metas:
-        row = recorder_row(store, meta, short)
-        row.update({c: _value(meta, c) for c in chosen})
+        row = recorder_row(catalog, meta, short)
+        values = meta["values"]
+        row.update(zip(chosen, [values[where[c]] for c in chosen], strict=True))
         rows.append(row)
-    shared = _shared_keys(chosen)
     key_columns = [
         Column(
             c,
@@ -200,7 +211,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         what = "match the filter" if args.filter else "in it"
         ctx.print(f"experiment {exp['name']!r} has no recorders {what}")
         return 0
-    tables.write(Table(columns, rows), ctx.out, ctx.fmt)
+    tables.write(Table(columns, rows, more=more), ctx.out, ctx.fmt)
     return 0
 
 
@@ -254,21 +265,13 @@ def _match(pattern: str, available: list[str]) -> list[str]:
     return []
 
 
-def _value(meta: Meta, column: str) -> Any:
-    """A row's value of a search frame column; None when missing (NaN for a metric)."""
-    value = meta["values"].get(column)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
-
-
 def _shared_keys(chosen: list[str]) -> set[str]:
     """Bare keys that head more than one chosen column (counted once, in one pass)."""
-    counts = Counter(c.split(".", 1)[1] for c in chosen)
+    counts = Counter(c.partition(".")[2] for c in chosen)
     return {key for key, count in counts.items() if count > 1}
 
 
 def _header(column: str, shared: set[str]) -> str:
     """A metric or param column headed by its bare key, unless two sections share the key."""
-    key = column.split(".", 1)[1]
+    key = column.partition(".")[2]
     return column if key in shared else key

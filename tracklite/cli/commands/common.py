@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from ...store import atomic, layout
-from ...store.root import Meta, Store
+from ...api.catalog import Catalog, Meta
 from .. import status, text
 from ..context import Context
 from ..tables import FORMATS as TABLE_FORMATS
@@ -122,7 +119,7 @@ def show_duration(row: dict[str, Any]) -> str:
 
 
 def recorder_row(
-    store: Store, meta: Meta, short: int, experiment_name: str | None = None
+    catalog: Catalog, meta: Meta, short: int, experiment_name: str | None = None
 ) -> dict[str, Any]:
     """The base columns of one recorder: machine values plus what the table shows."""
     row: dict[str, Any] = {
@@ -130,8 +127,8 @@ def recorder_row(
         "short_id": meta["id"][:short],
         "name": meta.get("name"),
         "experiment_id": meta.get("experiment_id"),
-        "status": status.effective_status(store, meta),
-        "status_label": status.label(store, meta),
+        "status": catalog.status(meta),
+        "status_label": status.label(catalog, meta),
         "lifecycle": meta.get("lifecycle"),
         "start_time": text.iso(meta.get("start_time")),
         "end_time": text.iso(meta.get("end_time")),
@@ -172,24 +169,3 @@ def metric_value(meta: Meta, key: str) -> float | None:
         return None
     value = float(entry["value"])
     return None if math.isnan(value) else value
-
-
-# ------------------------------------------------------------------ artifacts
-
-
-def artifact_files(meta_dir: Path) -> list[tuple[str, int]]:
-    """Every artifact file of a recorder folder as ``(relative path, size)``, sorted."""
-    root = meta_dir / layout.ARTIFACTS_DIR
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(atomic.TEMP_PREFIX))
-        for name in files:
-            if name.startswith(atomic.TEMP_PREFIX):
-                continue  # a save in progress
-            path = Path(folder) / name
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue  # removed while we walk
-            found.append((path.relative_to(root).as_posix(), size))
-    return sorted(found)

@@ -58,24 +58,24 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 
 def demo(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.store
-    before = _files(store.root)
+    catalog = ctx.catalog
+    before = _files(catalog.root)
     ids = []
     with tempfile.TemporaryDirectory(prefix="tracklite-demo-") as scratch:
         for name, lr, leaves in RUNS:
             ids.append(_finished_run(ctx.uri, args.experiment, name, lr, leaves, Path(scratch)))
     ids.append(_failed_run(ctx.uri, args.experiment))
 
-    exp = resolve.experiment(store, args.experiment)
-    metas = [m for m in (store.read_recorder(exp["id"], i) for i in ids) if m is not None]
-    short = resolve.prefix_length((r for r, _ in resolve.recorder_locations(store)), ids)
+    exp = resolve.experiment(catalog, args.experiment)
+    metas = [m for m in (catalog.recorder(exp["id"], i) for i in ids) if m is not None]
+    short = resolve.prefix_length((r for r, _ in catalog.recorder_locations()), ids)
 
-    ctx.print(f"store       {store.root}")
+    ctx.print(f"store       {catalog.root}")
     ctx.print(f"experiment  {exp['name']} ({exp['id']})")
     ctx.print(f"recorded    {len(metas)} runs: {len(RUNS)} FINISHED, 1 FAILED\n")
     rows = []
     for meta in metas:
-        row = recorder_row(store, meta, short)
+        row = recorder_row(catalog, meta, short)
         row["lr"] = meta["params"].get("lr")
         row["num_leaves"] = meta["params"].get("num_leaves")
         row["valid_ic"] = metric_value(meta, "valid_ic")
@@ -88,11 +88,11 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
     ]
     tables.write(Table(columns, rows), ctx.out)
 
-    after = _files(store.root)
+    after = _files(catalog.root)
     written = {rel: n for rel, n in after.items() if rel not in before}
     ctx.print(
         f"\nfiles written ({text.plural(len(written), 'file')}, "
-        f"{text.size(sum(written.values()))}) under {store.root}:"
+        f"{text.size(sum(written.values()))}) under {catalog.root}:"
     )
     names = {m["id"]: m["name"] for m in metas}
     names[exp["id"]] = exp["name"]

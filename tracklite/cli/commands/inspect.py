@@ -9,9 +9,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from ...metrics.history import recorder_history
-from ...store.ref import RecorderRef
-from ...store.root import Meta, Store
+from ...api.catalog import Catalog, Meta
 from .. import plot, resolve, status, tables, text
 from ..context import Context
 from ..errors import CliError
@@ -21,7 +19,6 @@ from .common import (
     Parents,
     SubParsers,
     add_command,
-    artifact_files,
     duration_seconds,
     metric_value,
     non_negative,
@@ -79,17 +76,17 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 
 def show(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
-    meta = resolve.recorder(store, args.recorder)
-    exp = store.read_experiment(meta["experiment_id"]) or {}
-    folder = store.recorder_dir(meta["experiment_id"], meta["id"])
+    catalog = ctx.existing_catalog()
+    meta = resolve.recorder(catalog, args.recorder)
+    exp = catalog.experiment(meta["experiment_id"]) or {}
+    folder = catalog.folder(meta)
     owner = meta.get("owner") or {}
     info: dict[str, Any] = {
         "id": meta["id"],
         "name": meta.get("name"),
         "experiment_id": meta.get("experiment_id"),
         "experiment": exp.get("name"),
-        "status": status.effective_status(store, meta),
+        "status": catalog.status(meta),
         "lifecycle": meta.get("lifecycle"),
         "start_time": text.iso(meta.get("start_time")),
         "end_time": text.iso(meta.get("end_time")),
@@ -107,7 +104,7 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
         }
         for key, entry in sorted(meta.get("metrics", {}).items())
     }
-    files = artifact_files(folder)
+    files = catalog.artifact_files(meta)
     if ctx.fmt == "json":
         document = {
             "info": info,
@@ -132,7 +129,7 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
         ("recorder", meta["id"]),
         ("name", info["name"]),
         ("experiment", f"{info['experiment']} ({info['experiment_id']})"),
-        ("status", status.label(store, meta)),
+        ("status", status.label(catalog, meta)),
         ("start", text.local_minutes(info["start_time"])),
         ("end", text.local_minutes(info["end_time"])),
         ("duration", text.duration(info["duration_s"]) + ("" if info["end_time"] else "+")),
@@ -215,10 +212,9 @@ def _finite(value: Any) -> Any:
 
 
 def metrics(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
-    meta = resolve.recorder(store, args.recorder)
-    ref = RecorderRef(store.root, meta["experiment_id"], meta["id"])
-    history = recorder_history(ref, args.key[0] if len(args.key) == 1 else None)
+    catalog = ctx.existing_catalog()
+    meta = resolve.recorder(catalog, args.recorder)
+    history = catalog.metric_history(meta, args.key[0] if len(args.key) == 1 else None)
     keys_logged = sorted(set(history["key"])) if len(args.key) != 1 else []
     if args.key:
         missing = [k for k in args.key if not (history["key"] == k).any()]
@@ -307,17 +303,17 @@ def _plot_one(ctx: Context, key: str, points: Any, width: int, height: int, fanc
 
 
 def compare(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     metas: list[Meta] = []
     for prefix in args.recorders:
-        meta = resolve.recorder(store, prefix)
+        meta = resolve.recorder(catalog, prefix)
         if any(m["id"] == meta["id"] for m in metas):
             raise CliError(f"recorder {meta['id']} is given twice")
         metas.append(meta)
     short = resolve.prefix_length(
-        (r for r, _ in resolve.recorder_locations(store)), (m["id"] for m in metas)
+        (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
     )
-    rows = _compare_rows(store, metas, human=ctx.fmt == "table")
+    rows = _compare_rows(catalog, metas, human=ctx.fmt == "table")
     if args.diff_only:
         rows = [r for r in rows if r["differs"]]
     columns = [
@@ -332,16 +328,16 @@ def compare(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_rows(store: Store, metas: list[Meta], human: bool) -> list[dict[str, Any]]:
+def _compare_rows(catalog: Catalog, metas: list[Meta], human: bool) -> list[dict[str, Any]]:
     """Rows of the comparison; ``human`` puts times and durations as a terminal shows them."""
 
     def info(meta: Meta) -> dict[str, Any]:
-        exp = store.read_experiment(meta["experiment_id"]) or {}
+        exp = catalog.experiment(meta["experiment_id"]) or {}
         seconds = _rounded(duration_seconds(meta))
         return {
             "name": meta.get("name"),
             "experiment": exp.get("name"),
-            "status": status.effective_status(store, meta),
+            "status": catalog.status(meta),
             "start_time": (text.local_minutes if human else text.iso)(meta.get("start_time")),
             "duration_s": text.duration(seconds) if human else seconds,
         }

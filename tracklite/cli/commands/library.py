@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...store.layout import uri_to_path
-from ...store.root import Store
+from ...api.catalog import Catalog
 from .. import resolve, tables
 from ..context import Context
 from ..errors import CliError
@@ -127,12 +126,12 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 def compact(ctx: Context, args: argparse.Namespace) -> int:
     func = load("compact", "tracklite.metrics.compaction", "compact")
-    store = ctx.existing_store()
-    exp_id = resolve.experiment(store, args.experiment)["id"] if args.experiment else None
-    result = call(ctx, "compacting", func, store.root, experiment_id=exp_id)
+    catalog = ctx.existing_catalog()
+    exp_id = resolve.experiment(catalog, args.experiment)["id"] if args.experiment else None
+    result = call(ctx, "compacting", func, catalog.root, experiment_id=exp_id)
     already = max(result.recorders - result.compacted - len(result.errors), 0)
     # The shape of the other reports (import, export): what, then counts per kind of thing.
-    ctx.print(f"compacted {store.root}" + (f" (experiment {args.experiment})" if exp_id else ""))
+    ctx.print(f"compacted {catalog.root}" + (f" (experiment {args.experiment})" if exp_id else ""))
     ctx.print(
         f"recorders: {result.compacted} compacted, {already} already in one file, "
         f"{len(result.errors)} failed"
@@ -145,23 +144,23 @@ def compact(ctx: Context, args: argparse.Namespace) -> int:
 
 def check(ctx: Context, args: argparse.Namespace) -> int:
     func = load("check", "tracklite.maintenance.check", "check")
-    # No existing_store() here: a store whose marker is corrupt is exactly what check repairs.
-    return report(ctx, call(ctx, "checking", func, ctx.store.root, fix=args.fix))
+    # No existing_catalog() here: a store whose marker is corrupt is exactly what check repairs.
+    return report(ctx, call(ctx, "checking", func, ctx.catalog.root, fix=args.fix))
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
     status = 0
     if not args.modes:
         status = _filesystem_report(ctx, args)
-    if args.fs is None and (args.modes or ctx.store.root.is_dir()):
+    if args.fs is None and (args.modes or ctx.catalog.root.is_dir()):
         audit = load("doctor", "tracklite.store.sharing", "audit")
-        status = max(status, report(ctx, audit(ctx.existing_store().root)))
+        status = max(status, report(ctx, audit(ctx.existing_catalog().root)))
     return status
 
 
 def _filesystem_report(ctx: Context, args: argparse.Namespace) -> int:
     func = load("doctor", "tracklite.maintenance.doctor", "verify_filesystem")
-    path = Path(args.fs) if args.fs else _nearest_existing(ctx.store.root)
+    path = Path(args.fs) if args.fs else _nearest_existing(ctx.catalog.root)
     result = call(ctx, "testing", func, path)
     width = tables.terminal_width(ctx.out) or 80
     ctx.print(str(result).splitlines()[0])
@@ -180,22 +179,22 @@ def _filesystem_report(ctx: Context, args: argparse.Namespace) -> int:
 
 def init(ctx: Context, args: argparse.Namespace) -> int:
     if args.group is None:
-        ctx.store.ensure()
-        ctx.print(f"{ctx.store.root}: a tracklite store")
+        ctx.catalog.create()
+        ctx.print(f"{ctx.catalog.root}: a tracklite store")
         return 0
     try:
         mode = int(args.mode, 8)
     except ValueError:
         raise CliError(f"--mode {args.mode!r} is not an octal mode such as 2770") from None
     func = load("init", "tracklite.store.sharing", "init_group_store")
-    root = func(ctx.store.root, args.group, mode)
+    root = func(ctx.catalog.root, args.group, mode)
     audit = load("init", "tracklite.store.sharing", "audit")
     return report(ctx, audit(root))
 
 
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
     func = load("import-mlflow", "tracklite.mlflow_io.importer", "import_mlflow")
-    dst = uri_to_path(args.to) if args.to else ctx.store.root
+    dst = Catalog(args.to).root if args.to else ctx.catalog.root
     result = call(
         ctx,
         "importing",
@@ -220,23 +219,23 @@ def _export(
     ctx: Context, args: argparse.Namespace, command: str, function: str, **extra: Any
 ) -> int:
     func = load(command, "tracklite.mlflow_io.exporter", function)
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     result = call(
         ctx,
         "exporting",
         func,
-        store.root,
+        catalog.root,
         Path(args.to),
-        experiments=_experiment_ids(store, args.experiments),
+        experiments=_experiment_ids(catalog, args.experiments),
         include_deleted=args.deleted,
         **extra,
     )
     return report(ctx, result)
 
 
-def _experiment_ids(store: Store, given: list[str]) -> list[str] | None:
+def _experiment_ids(catalog: Catalog, given: list[str]) -> list[str] | None:
     """Ids of the experiments named on the command line (deleted ones by id), None for all."""
-    return [resolve.experiment(store, e, any_id=True)["id"] for e in given] or None
+    return [resolve.experiment(catalog, e, any_id=True)["id"] for e in given] or None
 
 
 # ------------------------------------------------------------------ wiring

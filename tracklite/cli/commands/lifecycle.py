@@ -8,9 +8,8 @@ import re
 import sys
 from typing import Any
 
+from ...api.catalog import Catalog, Meta
 from ...maintenance import gc as gc_lib
-from ...store.clock import now_iso
-from ...store.root import Meta, Store
 from .. import resolve, tables, text
 from ..context import Context
 from ..errors import CliError
@@ -61,45 +60,45 @@ def register(sub: SubParsers, parents: Parents) -> None:
 
 
 def delete(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     if args.experiment:
-        found = [resolve.experiment(store, t, deleted=False) for t in args.targets]
+        found = [resolve.experiment(catalog, t, deleted=False) for t in args.targets]
         for exp in found:
-            store.set_experiment_lifecycle(exp["id"], "deleted")
+            catalog.set_experiment_lifecycle(exp["id"], "deleted")
             ctx.print(f"deleted experiment {exp['name']} ({exp['id']})")
         ctx.note(
             "undo with `tracklite restore -e ID`; `tracklite gc` removes deleted data for good"
         )
         return 0
     # Resolve every target before changing anything: one typo must not leave half the job done.
-    metas = [resolve.recorder(store, t) for t in args.targets]
+    metas = [resolve.recorder(catalog, t) for t in args.targets]
     for meta in metas:
         if meta.get("lifecycle") == "deleted":
-            ctx.print(f"recorder {_describe(store, meta)} was already deleted")
+            ctx.print(f"recorder {_describe(catalog, meta)} was already deleted")
             continue
-        _set_recorder_lifecycle(store, meta, "deleted")
-        ctx.print(f"deleted recorder {_describe(store, meta)}")
+        catalog.set_recorder_lifecycle(meta, "deleted")
+        ctx.print(f"deleted recorder {_describe(catalog, meta)}")
     ctx.note("undo with `tracklite restore ID`; `tracklite gc` removes deleted data for good")
     return 0
 
 
 def restore(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     if args.experiment:
-        found = [resolve.experiment(store, t, deleted=True) for t in args.targets]
+        found = [resolve.experiment(catalog, t, deleted=True) for t in args.targets]
         for exp in found:
             # Refused with a clear error if an active experiment took the name meanwhile.
-            store.set_experiment_lifecycle(exp["id"], "active")
+            catalog.set_experiment_lifecycle(exp["id"], "active")
             ctx.print(f"restored experiment {exp['name']} ({exp['id']})")
         return 0
-    metas = [resolve.recorder(store, t) for t in args.targets]
+    metas = [resolve.recorder(catalog, t) for t in args.targets]
     for meta in metas:
         if meta.get("lifecycle") != "deleted":
-            ctx.print(f"recorder {_describe(store, meta)} is not deleted")
+            ctx.print(f"recorder {_describe(catalog, meta)} is not deleted")
             continue
-        _set_recorder_lifecycle(store, meta, "active")
-        ctx.print(f"restored recorder {_describe(store, meta)}")
-        exp = store.read_experiment(meta["experiment_id"]) or {}
+        catalog.set_recorder_lifecycle(meta, "active")
+        ctx.print(f"restored recorder {_describe(catalog, meta)}")
+        exp = catalog.experiment(meta["experiment_id"]) or {}
         if exp.get("lifecycle") == "deleted":
             ctx.note(
                 f"its experiment {exp.get('name')} is deleted; restore it too with "
@@ -108,18 +107,8 @@ def restore(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_recorder_lifecycle(store: Store, meta: Meta, lifecycle: str) -> None:
-    stamp = now_iso() if lifecycle == "deleted" else None
-
-    def mutate(current: Meta) -> None:
-        current["lifecycle"] = lifecycle
-        current["deleted_time"] = stamp
-
-    store.update_recorder(meta["experiment_id"], meta["id"], mutate)
-
-
-def _describe(store: Store, meta: Meta) -> str:
-    exp = store.read_experiment(meta["experiment_id"]) or {}
+def _describe(catalog: Catalog, meta: Meta) -> str:
+    exp = catalog.experiment(meta["experiment_id"]) or {}
     return f"{meta['id']} ({meta.get('name')}, experiment {exp.get('name')})"
 
 
@@ -127,16 +116,16 @@ def _describe(store: Store, meta: Meta) -> str:
 
 
 def gc(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     # With --format csv/json, stdout carries only the list of items; remarks go to stderr.
     say = ctx.print if ctx.fmt == "table" else ctx.note
-    found = gc_lib.plan(store.root, older_than=args.older_than)
+    found = gc_lib.plan(catalog.root, older_than=args.older_than)
     for item, reason in found.kept:
         ctx.note(f"keeping {item.kind} {_item_id(item)}: {reason}")
     if not found.items:
         say("nothing to remove")
         return 0
-    _write_items(ctx, store, found.items)
+    _write_items(ctx, catalog, found.items)
     summary = f"{text.plural(len(found.items), 'item')}, {text.size(found.size)}"
     if args.dry_run:
         say(f"dry run: would remove {summary}; nothing was removed")
@@ -144,17 +133,17 @@ def gc(ctx: Context, args: argparse.Namespace) -> int:
     if not args.yes and not _confirm(ctx, f"remove {summary} for good? [y/N] "):
         return 1
     with Progress("removing", total=len(found.items), stream=ctx.err) as bar:
-        result = gc_lib.collect(store.root, found.items, progress=bar.callback)
+        result = gc_lib.collect(catalog.root, found.items, progress=bar.callback)
     for item, reason in result.skipped:
         ctx.note(f"skipped {item.kind} {_item_id(item)}: {reason}")
     say(f"removed {text.plural(len(result.removed), 'item')}, freed {text.size(result.size)}")
     return 0
 
 
-def _write_items(ctx: Context, store: Store, items: list[gc_lib.Garbage]) -> None:
+def _write_items(ctx: Context, catalog: Catalog, items: list[gc_lib.Garbage]) -> None:
     # The table shows ids as short as they stay unambiguous in the store (as `runs` does), so
     # that a row fits 80 columns; CSV and JSON carry them whole.
-    every = [r for r, _ in resolve.recorder_locations(store)] + resolve.experiment_ids(store)
+    every = [r for r, _ in catalog.recorder_locations()] + catalog.experiment_ids()
     short = resolve.prefix_length(every, [_item_id(item) for item in items])
     rows: list[dict[str, Any]] = [
         {

@@ -44,11 +44,11 @@ def register(sub: SubParsers, parents: Parents) -> None:
 def report(ctx: Context, args: argparse.Namespace) -> int:
     from ...ui.report import report as write_report
 
-    store = ctx.existing_store()
+    catalog = ctx.existing_catalog()
     with Progress("reading runs", stream=ctx.err) as bar:
         result = write_report(
             args.experiments or None,
-            uri=str(store.root),
+            uri=str(catalog.root),
             filter_string=args.filter,
             output=args.output,
             trust_pickles=args.trust_pickles,

@@ -38,9 +38,9 @@ def register(sub: SubParsers, parents: Parents) -> None:
 def ui(ctx: Context, args: argparse.Namespace) -> int:
     from ...ui.server import serve
 
-    store = ctx.existing_store()
-    server = serve(str(store.root), args.host, args.port)
-    ctx.print(f"tracklite ui over {store.root}")
+    catalog = ctx.existing_catalog()
+    server = serve(str(catalog.root), args.host, args.port)
+    ctx.print(f"tracklite ui over {catalog.root}")
     ctx.print(f"open {server.url}")
     ctx.out.flush()
     try:
