@@ -118,10 +118,17 @@ def recorder(catalog: Catalog, text: str) -> Meta:
             + (hint or " (list recorders with `tracklite runs EXPERIMENT`)")
         )
     if len(found) > 1:
+        # Runs of one name in one experiment (qlib names every run "mlflow_recorder" unless
+        # told otherwise): EXPERIMENT/NAME cannot tell them apart, only an id can.
+        alike = len({(r["experiment_id"], r.get("name")) for r in found}) == 1
         raise CliError(
             f"{text!r} names {len(found)} recorders: "
             + _listing(_candidate(catalog, r) for r in found)
-            + "; give EXPERIMENT/NAME or an id"
+            + (
+                "; give an id or an unambiguous id prefix"
+                if alike
+                else "; give EXPERIMENT/NAME or an id"
+            )
         )
     return _read_recorder(catalog, found[0]["id"], found[0]["experiment_id"])
 
