@@ -157,12 +157,6 @@ def _named(every: list[Meta], name: str) -> list[Meta]:
     return active if len(active) == 1 else named
 
 
-def _by_id_prefix(every: list[Meta], prefix: str) -> list[Meta]:
-    if not prefix.isalnum():
-        return []
-    return [r for r in every if str(r["id"]).startswith(prefix)]
-
-
 def _in_experiment(catalog: Catalog, every: list[Meta], text: str) -> list[Meta]:
     """``EXPERIMENT/NAME`` (names may hold ``/`` themselves: every split is tried)."""
     for at in [i for i, char in enumerate(text) if char == "/"]:
