@@ -1,6 +1,7 @@
 """``tracklite check`` (read-only, no ``--fix``) at 10,000 and 100,000 recorders, against a
 floor measured in the same run: ``os.walk`` of the same store with an ``lstat`` of every entry
-(what any check must at least do to see every file).
+(what any check must at least do to see every file). The check runs as a user's would (worker
+processes, one per core), and once more in one process (``workers=1``), against the same floor.
 
 Uses the stores of ``bench_scale.py`` (built there once, in ``--data``, outside the
 repository). Each check must come out clean: the stores are consistent by construction.
@@ -29,16 +30,20 @@ def walk_floor(root: Path) -> int:
     return seen
 
 
-def measure(root: Path, n: int, repeat: int) -> Row:
+def measure(root: Path, n: int, repeat: int) -> list[Row]:
     import tracklite
 
-    def run_check() -> None:
-        result = tracklite.check(root)
+    def run_check(workers: int | None) -> None:
+        result = tracklite.check(root, workers=workers)
         assert result.clean, str(result)[:2000]
 
     floor = timing(lambda: walk_floor(root), repeat)
-    ours = timing(run_check, repeat)
-    return ("`tracklite check` (read-only)", n, ours, floor, "< 30 s at 100,000")
+    ours = timing(lambda: run_check(None), repeat)
+    alone = timing(lambda: run_check(1), repeat)
+    return [
+        ("`tracklite check` (read-only)", n, ours, floor, "< 30 s at 100,000"),
+        ("`tracklite check` (read-only, one process)", n, alone, floor, ""),
+    ]
 
 
 def main() -> None:
@@ -57,8 +62,8 @@ def main() -> None:
     for n in sizes:
         root, _ = store_for(args.data, n)
         walk_floor(root)  # the first pass warms the page cache for both contenders alike
-        rows.append(measure(root, n, args.repeat))
-        print(report(rows[-1:]).splitlines()[-1], file=sys.stderr)
+        rows.extend(measure(root, n, args.repeat))
+        print("\n".join(report(rows[-2:]).splitlines()[-2:]), file=sys.stderr)
     print(f"load {_load()} at the end", file=sys.stderr)
     print(report(rows))
 

@@ -97,9 +97,10 @@ def test_every_reader_sees_the_whole_summary(
 
 
 def test_the_search_summary_does_not_widen_with_the_keys(R: QlibRecorder) -> None:
-    """Counting, not timing: the cached rows hold one column for all the keys."""
+    """Counting, not timing: the cached rows give at most ``WIDE_KEYS`` keys a column of
+    their own; the others are entries of one list column."""
     widths = []
-    for n in (10, 3_000):
+    for n in (10, 300, 3_000):
         with R.start(experiment_name=f"e{n}"):
             R.log_metrics(step=0, **_values(n))
             exp_id = R.get_exp().id
@@ -109,7 +110,7 @@ def test_the_search_summary_does_not_widen_with_the_keys(R: QlibRecorder) -> Non
         loaded = cache.read_summary(summary)
         assert loaded is not None
         widths.append(loaded.rows.num_columns)
-    assert widths[0] == widths[1]
+    assert widths[1] == widths[2] == widths[0] - 10 + cache.WIDE_KEYS
 
 
 def test_an_old_summary_inside_recorder_json_reads_and_moves_out(R: QlibRecorder) -> None:
@@ -278,3 +279,33 @@ def test_an_import_of_many_keys_writes_the_file(
     assert _recorder_json(folder)["metrics"] == {}
     assert pd.read_parquet(folder / layout.LATEST_FILE).set_index("key").at["k007", "value"] == -7.0
     assert tracklite.check(dst).clean
+
+
+def test_keys_of_few_rows_are_list_entries_and_read_the_same(R: QlibRecorder) -> None:
+    """A key most rows have gets a column of its own in the search rows, the others are list
+    entries; a key can be one in some rows and the other in others (rows re-read since):
+    filters, orders and frames read both the same."""
+    ids = {}
+    for name, metrics in (("r1", {"a": 1.0, "c": 0.0}), ("r2", {"b": 2.0}), ("r3", {"b": 3.0})):
+        with R.start(experiment_name="mix", recorder_name=name):
+            R.log_metrics(step=0, **metrics)
+            ids[name] = R.get_recorder().id
+    uri = R.exp_manager.uri
+    exp_id = R.get_exp(experiment_name="mix").id
+    rows = cache.experiment_rows(Path(uri), exp_id, use_cache=False)
+    assert "metrics.b" in rows.column_names and "metrics.a" not in rows.column_names
+    tracklite.search_records(uri)  # the summary: "a" an entry of r1's list
+    recorder = R.get_exp(experiment_name="mix").get_recorder(recorder_id=ids["r2"], create=False)
+    recorder.log_metrics(step=1, a=5.0)  # r2 re-read alone: "a" a column of its own there
+    recorder.flush()
+    for use_cache in (True, False):
+        found = tracklite.search_records(
+            uri, filter_string="metrics.a > 0", order_by=["metrics.a DESC"], use_cache=use_cache
+        )
+        assert found["run_id"].tolist() == [ids["r2"], ids["r1"]]
+        assert found["metrics.a"].tolist() == [5.0, 1.0]
+        assert found["metrics.b"].tolist()[0] == 2.0 and pd.isna(found["metrics.b"].iloc[1])
+        assert pd.isna(found["metrics.c"].iloc[0]) and found["metrics.c"].iloc[1] == 0.0
+    pd.testing.assert_frame_equal(
+        tracklite.search_records(uri), tracklite.search_records(uri, use_cache=False)
+    )

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracklite import liveness
+from tracklite.metrics import latest
 from tracklite.search import cache
 from tracklite.search.listing import matching_recorder_metas, search_records
 from tracklite.store import atomic, changes, layout
@@ -416,10 +417,14 @@ OPS = st.lists(
         st.tuples(st.just("add"), st.integers(0, 59)),
         st.tuples(st.just("tag"), st.integers(0, 20), st.sampled_from(["x", "y", "z"])),
         st.tuples(st.just("metric"), st.integers(0, 20), st.floats(-1, 1)),
+        st.tuples(st.just("spill"), st.integers(0, 20), st.floats(-1, 1)),
         st.tuples(st.just("delete"), st.integers(0, 20)),
         st.tuples(st.just("remove"), st.integers(0, 20)),
         st.tuples(st.just("age"), st.integers(0, 20)),
-        st.tuples(st.just("search"), st.sampled_from(["", "tags.kind = 'x'", "metrics.m > 0"])),
+        st.tuples(
+            st.just("search"),
+            st.sampled_from(["", "tags.kind = 'x'", "metrics.m > 0", "metrics.k < 0"]),
+        ),
     ),
     min_size=1,
     max_size=25,
@@ -451,6 +456,16 @@ def test_cached_results_always_equal_uncached_results(
                     meta["metrics"]["m"] = {"value": value, "step": 1, "timestamp": 1}
 
                 store.update_recorder(exp_id, pick, log)
+            elif kind == "spill" and pick:
+                # As a writer past INLINE_KEYS keys: the summary moves to latest.parquet.
+
+                def spill(
+                    meta: dict[str, Any], value: float = op[2], folder: Path = store.root / exp_id
+                ) -> None:
+                    meta["metrics"]["k"] = {"value": value, "step": 2, "timestamp": 2}
+                    latest.spill(folder / meta["id"], meta, force=True)
+
+                store.update_recorder(exp_id, pick, spill)
             elif kind == "delete" and pick:
                 store.update_recorder(
                     exp_id, pick, lambda meta: meta.__setitem__("lifecycle", "deleted")

@@ -27,6 +27,7 @@ tag. Unknown files, duplicate names and newer format versions are only reported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,12 +43,13 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import liveness
 from ..errors import CorruptMetadataError, NotFoundError, StoreError, UnsafeLinkError
 from ..metrics import latest, segments
-from ..store import atomic, changes, layout, metadata, safefs
+from ..store import atomic, changes, layout, metadata, mounts, safefs
 from ..store.clock import ms_to_iso, now_iso
 from ..store.ids import id_time_ms
 from ..store.locks import locked
 from ..store.ref import RecorderRef
 from ..store.root import Meta, Store
+from . import check_workers
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +58,14 @@ if TYPE_CHECKING:
 #: A temporary file or staging folder untouched for this many seconds belongs to a dead writer.
 #: Writers rewrite their temporary file continuously, so only a stalled or killed one gets old.
 TEMP_STALE_AFTER: Final[float] = 600.0
+
+#: Most processes checking recorders at once in a read-only check (:mod:`.check_workers`). On
+#: a network filesystem (NFS, Lustre) this many, whatever the cores: each system call waits for
+#: the metadata server there, and parallel requests are what makes a walk fast.
+CHECK_WORKERS: Final[int] = 8
+#: Entries of an experiment folder per worker job. Experiments with fewer than four jobs' worth
+#: are checked in the calling process (starting a worker costs about 0.2 s of CPU).
+CHUNK: Final[int] = 500
 
 # Kinds of findings.
 MARKER: Final = "marker"
@@ -155,18 +165,30 @@ def check(
     *,
     temp_age: float = TEMP_STALE_AFTER,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> CheckReport:
     """Verify the store at ``root`` (a path or ``file:`` URI); with ``fix``, repair it.
 
     :param root: the store folder.
     :param fix: repair what can be repaired without losing data (see the module docstring).
     :param temp_age: seconds after which a temporary file counts as abandoned.
-    :param progress: called as ``progress(recorders checked, recorders found so far)``.
+    :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
+        store's order, from the calling thread.
+    :param workers: processes checking recorders at once without ``fix`` (1: only this one);
+        by default one per available core, at most :data:`CHECK_WORKERS`, and that many on a
+        network filesystem (NFS, Lustre, ...). The findings and their order are the same
+        whatever the number. ``fix`` works in this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
     """
-    return _Checker(layout.uri_to_path(root), fix, temp_age, progress).run()
+    path = layout.uri_to_path(root)
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        workers = CHECK_WORKERS if mounts.is_network(path) else min(cores or 1, CHECK_WORKERS)
+    elif workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    return _Checker(path, fix, temp_age, progress, workers).run()
 
 
 class _Checker:
@@ -176,9 +198,13 @@ class _Checker:
         fix: bool,
         temp_age: float,
         progress: Callable[[int, int], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.root = root
         self.progress = progress
+        self.workers = 1 if fix else workers
+        # Started on the first experiment big enough to share out, closed at the end.
+        self._workers: check_workers.Workers | None = None
         self.checked = self.found_recorders = 0
         self.store = Store(root)
         self.fix = fix
@@ -188,6 +214,8 @@ class _Checker:
         # The experiment folder being walked, held open: each recorder's metrics/ is opened
         # from it in two steps instead of from the store root.
         self._experiment: safefs.Dir | None = None
+        self._experiment_id = ""
+        self._experiment_path = root
         self._stamp = (
             f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
         )
@@ -317,6 +345,13 @@ class _Checker:
     # ------------------------------------------------------------------ the store
 
     def run(self) -> CheckReport:
+        try:
+            return self._run()
+        finally:
+            if self._workers is not None:
+                self._workers.close()
+
+    def _run(self) -> CheckReport:
         if not self.root.is_dir():
             raise FileNotFoundError(f"no store folder at {self.root}")
         if not self.check_marker():
@@ -418,29 +453,66 @@ class _Checker:
             meta = self.recover_experiment(folder, path, problem)
         entries = self.entries(folder)
         self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
+        self.check_recorders(exp_id, entries)
+        return meta
+
+    @contextlib.contextmanager
+    def holding_experiment(self, exp_id: str) -> Iterator[None]:
+        """Hold the experiment folder open meanwhile: each recorder is opened from it."""
+        self._experiment_id = exp_id
+        self._experiment_path = self.root / exp_id
         try:
             self._experiment = safefs.open_under(self.root, [exp_id])
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             self._experiment = None  # gone or swapped meanwhile: each recorder opens its own way
         try:
-            self.check_recorders(exp_id, entries)
+            yield
         finally:
             if self._experiment is not None:
                 self._experiment.close()
                 self._experiment = None
-        return meta
 
     def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
-        for entry, is_dir in entries:
-            name = entry.name
-            if name in layout.EXPERIMENT_ENTRIES:
-                continue
-            if _is_temp(name):
-                self.temp_entry(entry)
-            elif layout.is_id_name(name) and is_dir:
-                self.check_recorder(exp_id, entry)
-            else:
-                self.unknown(entry, "experiment folder")
+        """The entries of an experiment folder, in order (recorders, temporaries, strays)."""
+        names = [(e.name, d) for e, d in entries if e.name not in layout.EXPERIMENT_ENTRIES]
+        if self.workers > 1 and len(names) >= 4 * CHUNK:
+            self.share_out(exp_id, names)
+            return
+        with self.holding_experiment(exp_id):
+            for name, is_dir in names:
+                if self.check_entry(exp_id, name, is_dir):
+                    self.recorders_done(1)
+
+    def share_out(self, exp_id: str, names: list[tuple[str, bool]]) -> None:
+        """Read-only, so entries are independent: worker processes check them in chunks, and
+        each chunk's findings join the report in the listing's order (the serial report)."""
+        if self._workers is None:
+            self._workers = check_workers.Workers(self.workers)
+        root = str(self.root)
+        jobs = [
+            (root, exp_id, names[i : i + CHUNK], self.temp_age, self.now)
+            for i in range(0, len(names), CHUNK)
+        ]
+        for findings, recorders in self._workers.map(jobs):
+            self.report.findings.extend(findings)
+            self.recorders_done(recorders)
+
+    def check_entry(self, exp_id: str, name: str, is_dir: bool) -> bool:
+        """One entry of an experiment folder; whether it was a recorder."""
+        entry = self._experiment_path / name
+        if _is_temp(name):
+            self.temp_entry(entry)
+        elif layout.is_id_name(name) and is_dir:
+            self.check_recorder(exp_id, entry)
+            return True
+        else:
+            self.unknown(entry, "experiment folder")
+        return False
+
+    def recorders_done(self, count: int) -> None:
+        self.checked += count
+        if self.progress is not None:
+            self.progress(self.checked, max(self.checked, self.found_recorders))
 
     def recover_experiment(self, folder: Path, path: Path, problem: str) -> Meta | None:
         message = {
@@ -481,18 +553,33 @@ class _Checker:
             if folder.is_dir():
                 raise
             # gc removed it, or another check quarantined it, while we looked: nothing to do.
-        finally:
-            self.checked += 1
-            if self.progress is not None:
-                self.progress(self.checked, max(self.checked, self.found_recorders))
 
     def _check_recorder(self, exp_id: str, folder: Path) -> None:
-        path = folder / layout.RECORDER_FILE
-        expect = {"id": folder.name, "experiment_id": exp_id}
-        meta, problem = _read_meta(self.root, path, expect, _valid_recorder)
-        if problem == UNSAFE_LINK:
+        try:
+            recorder = self._open_recorder(exp_id, folder)
+        except UnsafeLinkError:
             self.unsafe_link(folder)  # swapped for a link since it was listed
             return
+        except NotADirectoryError:
+            return  # swapped for a file since it was listed: the next check sees it
+        with recorder:
+            self._check_open_recorder(exp_id, folder, recorder)
+
+    def _open_recorder(self, exp_id: str, folder: Path) -> safefs.Dir:
+        """A recorder folder, never through a link: from the experiment folder held open (one
+        ``openat``), else from the store root."""
+        held = self._experiment
+        if held is not None and self._experiment_id == exp_id:
+            return held.child(folder.name)
+        return safefs.open_under(self.root, safefs.parts_below(self.root, folder))
+
+    def _check_open_recorder(self, exp_id: str, folder: Path, recorder: safefs.Dir) -> None:
+        """Everything of one recorder is reached from its open folder: one descriptor for the
+        recorder, one for ``metrics/`` and one for ``artifacts/``, and no path is resolved
+        again from the store root."""
+        path = folder / layout.RECORDER_FILE
+        expect = {"id": folder.name, "experiment_id": exp_id}
+        meta, problem = _read_meta(self.root, path, expect, _valid_recorder, recorder)
         if problem == UNKNOWN_VERSION:
             self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
             return
@@ -501,8 +588,8 @@ class _Checker:
             if folder.is_dir():
                 self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
             return
-        self.check_recorder_entries(folder)
-        footers = self.check_segments(folder / layout.METRICS_DIR)
+        self.check_recorder_entries(folder, recorder)
+        footers = self.check_segments(recorder)
         if problem is not None:
             self.recover_recorder(exp_id, folder, path, problem, meta)
             return
@@ -522,18 +609,22 @@ class _Checker:
         if mismatch:
             self.repair_summary(exp_id, folder, mismatch)
 
-    def check_recorder_entries(self, folder: Path) -> None:
-        """Temporary files, artifacts, links and unknown entries of a recorder folder."""
-        for entry, is_dir in self.entries(folder):
-            name = entry.name
-            if name in layout.RECORDER_ENTRIES:
+    def check_recorder_entries(self, folder: Path, recorder: safefs.Dir) -> None:
+        """Temporary files, artifacts, links and unknown entries of a recorder folder (links
+        first, as :meth:`entries` reports them)."""
+        listing = [(name, kind) for name, kind in recorder.kinds() if name not in _IGNORED]
+        for name, kind in listing:
+            if kind == "link":
+                self.unsafe_link(folder / name)
+        for name, kind in listing:
+            if kind == "link" or name in layout.RECORDER_ENTRIES:
                 continue
             if _is_temp(name):
-                self.temp_entry(entry)
-            elif name == layout.ARTIFACTS_DIR and is_dir:
-                self.check_artifacts(entry)
-            elif not (name == layout.METRICS_DIR and is_dir):
-                self.unknown(entry, "recorder folder")
+                self.temp_entry(folder / name)
+            elif name == layout.ARTIFACTS_DIR and kind == "dir":
+                self.check_artifacts(recorder)
+            elif not (name == layout.METRICS_DIR and kind == "dir"):
+                self.unknown(folder / name, "recorder folder")
 
     def repair_summary(self, exp_id: str, folder: Path, mismatch: str) -> None:
         """Report a summary that disagrees with the segments; with ``fix``, rebuild it."""
@@ -641,7 +732,7 @@ class _Checker:
 
     # ------------------------------------------------------------------ contents
 
-    def check_segments(self, metrics_dir: Path) -> list[pq.FileMetaData] | None:
+    def check_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
         """Footers of the readable segments (replaced ones excluded); corrupt ones reported or
         quarantined.
 
@@ -650,22 +741,16 @@ class _Checker:
         None when compactions kept racing (the summary is then judged from the points).
         """
         for _attempt in range(20):
-            footers = self._read_segments(metrics_dir)
+            footers = self._read_segments(recorder)
             if footers is not None:
                 return footers
         return None  # pragma: no cover - compactions kept racing
 
-    def _open_metrics(self, metrics_dir: Path) -> safefs.Dir:
-        """A recorder's ``metrics/`` folder, never through a link."""
-        held = self._experiment
-        if held is not None and held.path == metrics_dir.parent.parent:
-            with held.child(metrics_dir.parent.name) as recorder:
-                return recorder.child(metrics_dir.name)
-        return safefs.open_under(self.root, safefs.parts_below(self.root, metrics_dir))
-
-    def _read_segments(self, metrics_dir: Path) -> list[pq.FileMetaData] | None:
+    def _read_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
+        """The footers of the segments in ``metrics/`` of an open recorder folder (paths are
+        only made for findings)."""
         try:
-            folder = self._open_metrics(metrics_dir)
+            folder = recorder.child(layout.METRICS_DIR)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return []
         tables: dict[str, pq.FileMetaData] = {}
@@ -678,22 +763,22 @@ class _Checker:
             for name, kind in listing:
                 if name in _IGNORED:
                     continue
-                entry = metrics_dir / name
                 if kind == "link":
-                    self.unsafe_link(entry)
+                    self.unsafe_link(folder.path / name)
                     continue
                 if name.startswith("."):
                     # The metric writer's temporaries are all hidden names in metrics/.
-                    self.temp_entry(entry)
+                    self.temp_entry(folder.path / name)
                     continue
                 if not name.endswith(layout.SEGMENT_SUFFIX) or kind != "file":
-                    self.unknown(entry, "metrics folder")
+                    self.unknown(folder.path / name, "metrics folder")
                     continue
                 try:
                     footer = _segment_footer(folder, name)
                 except FileNotFoundError:
                     return None  # merged away while we read: read a fresh listing
                 except Exception as exc:  # pyarrow raises many kinds on a torn file
+                    entry = folder.path / name
                     if self.fix:
                         self.quarantine(entry)
                     message = f"unreadable metric segment: {exc}"
@@ -705,7 +790,7 @@ class _Checker:
         for old, by in sorted(replaced.items()):
             if old in tables:
                 del tables[old]
-                path = metrics_dir / old
+                path = folder.path / old
                 # A compaction deletes the files it replaced right after publishing; survivors
                 # older than the bound mean it died in between. Readers already skip them.
                 if self.age(path) > self.temp_age:
@@ -714,18 +799,16 @@ class _Checker:
                     self.found(path, REPLACED_SEGMENT, f"already merged into {by}", self.fix)
         return list(tables.values())
 
-    def check_artifacts(self, artifacts_dir: Path) -> None:
+    def check_artifacts(self, recorder: safefs.Dir) -> None:
         """Every link in ``artifacts/`` at any depth (never entered), and stale temporaries."""
-        if not _entries(artifacts_dir):
-            return  # most runs log no artifact: one listing instead of a walk from the root
         try:
-            folder = safefs.open_under(self.root, safefs.parts_below(self.root, artifacts_dir))
-        except (FileNotFoundError, UnsafeLinkError):
+            folder = recorder.child(layout.ARTIFACTS_DIR)
+        except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return
         with folder:
-            entries = list(folder.tree())
+            entries = list(folder.tree())  # most runs log no artifact: one empty listing
         for rel, kind in entries:
-            path = artifacts_dir.joinpath(*rel.split("/"))
+            path = folder.path.joinpath(*rel.split("/"))
             name = path.name
             if kind == "link":
                 self.unsafe_link(path)
@@ -734,6 +817,20 @@ class _Checker:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def check_chunk(
+    root: str, exp_id: str, names: list[tuple[str, bool]], temp_age: float, now: float
+) -> tuple[list[Finding], int]:
+    """(findings, recorders checked) of entries ``names`` (name, is a folder) of experiment
+    ``exp_id``, read-only, as of time ``now``: one job of a worker process."""
+    checker = _Checker(Path(root), False, temp_age)
+    checker.now = now
+    recorders = 0
+    with checker.holding_experiment(exp_id):
+        for name, is_dir in names:
+            recorders += checker.check_entry(exp_id, name, is_dir)
+    return checker.report.findings, recorders
 
 
 def _rebuilt_recorder(exp_id: str, rec_id: str, old: Meta | None, note: str) -> Meta:
@@ -816,6 +913,8 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def _is_temp(name: str) -> bool:
+    if not name.startswith("."):
+        return False  # every temporary name is hidden (most entries are not: no pattern tried)
     return name.startswith(atomic.TEMP_PREFIX) or any(
         pattern.match(name) for pattern in (_TEMP_RE, _STAGING_RE, _GC_TOMB_RE, _NFS_SILLY_RE)
     )
@@ -835,14 +934,23 @@ def _valid_recorder(meta: Meta) -> bool:
 
 
 def _read_meta(
-    root: Path, path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+    root: Path,
+    path: Path,
+    expect: Mapping[str, str],
+    valid: Callable[[Meta], bool],
+    folder: safefs.Dir | None = None,
 ) -> tuple[Meta | None, str | None]:
     """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION,
     or UNSAFE_LINK when its folder was replaced by a link since it was listed (nothing read).
-    Read by the one metadata reader (from the store root, never through a link); a link or a
-    folder in the file's place is CORRUPT_METADATA, for ``--fix`` to move aside."""
+    Read by the one metadata reader (from ``folder``, the open folder holding it, or else from
+    the store root, never through a link); a link or a folder in the file's place is
+    CORRUPT_METADATA, for ``--fix`` to move aside."""
     try:
-        meta = metadata.load(root, safefs.parts_below(root, path))
+        if folder is None:
+            meta = metadata.load(root, safefs.parts_below(root, path))
+        else:
+            found = metadata.load_in(folder, [path.name])
+            meta = None if found is None else found[1]
     except CorruptMetadataError:
         return None, CORRUPT_METADATA
     except UnsafeLinkError:

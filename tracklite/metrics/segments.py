@@ -155,23 +155,29 @@ def footer_in(folder: safefs.Dir, name: str) -> pq.FileMetaData:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # The reader alone: what ParquetFile adds (path handling, an index of nested columns)
+    # costs as much again as reading a small footer, and check reads every segment's.
+    reader = pq.ParquetReader()
     fd = folder.open_fd(name)
     try:
         size = os.fstat(fd).st_size
         if size <= _READ_WHOLE:
             # A small segment (most are): one read, and no second open through /proc.
-            return pq.ParquetFile(pa.BufferReader(os.pread(fd, size, 0))).metadata
+            reader.open(pa.BufferReader(os.pread(fd, size, 0)))
+            return reader.metadata
         # A native file, as in read_file: pq.read_schema's path handling (and building a table)
         # imports pandas, which cannot load at interpreter exit (a run ended by exit).
         with pa.OSFile(folder.fd_path(fd), "rb") as handle:
-            return pq.ParquetFile(handle).metadata
+            reader.open(handle)
+            return reader.metadata
     finally:
         os.close(fd)
 
 
 def replaces_of(footer: pq.FileMetaData) -> list[str]:
     """The segment names a segment's footer says it replaces (a compaction's output)."""
-    return list(json.loads((footer.metadata or {}).get(REPLACES_KEY, b"[]")))
+    raw = (footer.metadata or {}).get(REPLACES_KEY)
+    return list(json.loads(raw)) if raw else []  # most segments replace nothing
 
 
 def read_file(path: Path) -> pa.Table:

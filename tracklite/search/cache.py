@@ -72,8 +72,15 @@ RUN_ID, EXPERIMENT_ID, START, END = "run_id", "experiment_id", "start_time", "en
 NAME, STATUS, LIFECYCLE, OWNER = "_name", "_status", "_lifecycle", "_owner"
 #: Unix milliseconds of the newest latest-metric point (the recorder's last logging activity).
 LAST_POINT = "_last_point_ms"
-#: The latest metric values: ``list<struct<key: string, value: float64>>``, one entry per key.
+#: Latest metric values: ``metrics.<key>`` columns (float64) for the keys most rows share, and
+#: the other keys' values as entries of this ``list<struct<key: string, value: float64>>``
+#: column (sorted by key within a row).
 METRICS = "_metrics"
+#: At most this many metric keys of a table of rows get a column of their own: those that at
+#: least half of its rows have (every run of a script logs the same names), most common first.
+#: The others, a recorder's 100,000 keys say, are entries of :data:`METRICS`, so the width of
+#: the table never grows with them.
+WIDE_KEYS: Final = 256
 
 
 @dataclass
@@ -392,7 +399,11 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
         stamp = entry.get("timestamp")
         if stamp is not None and pa.types.is_integer(stamp.type):
             stamps.append(stamp.cast(pa.int64()))
-    columns[METRICS] = _metrics_from_columns(parsed.num_rows, keys, values)
+    n = parsed.num_rows
+    wide = set(_wide(((k, n - v.null_count) for k, v in zip(keys, values, strict=True)), n))
+    rest = sorted((k, v) for k, v in zip(keys, values, strict=True) if k not in wide)
+    columns.update((f"metrics.{k}", v) for k, v in zip(keys, values, strict=True) if k in wide)
+    columns[METRICS] = _metrics_from_columns(n, [k for k, _ in rest], [v for _, v in rest])
     columns[LAST_POINT] = (
         pc.max_element_wise(*stamps, skip_nulls=True)
         if stamps
@@ -406,9 +417,15 @@ def _entity_columns(parsed: pa.Table) -> dict[str, Any]:
     return columns
 
 
+def _wide(counts: Iterable[tuple[str, int]], n: int) -> list[str]:
+    """The keys that get a column of their own, from ``(key, rows having it)`` of ``n`` rows."""
+    common = [(-count, key) for key, count in counts if count and 2 * count >= n]
+    return [key for _, key in sorted(common)[:WIDE_KEYS]]
+
+
 def _metrics_from_columns(n: int, keys: list[str], values: list[Any]) -> pa.Array[Any]:
     """The :data:`METRICS` column of ``n`` rows from one value column per key (null where a
-    row lacks the key)."""
+    row lacks the key); ``keys`` sorted."""
     import numpy as np
 
     if not keys:
@@ -422,50 +439,14 @@ def _metrics_from_columns(n: int, keys: list[str], values: list[Any]) -> pa.Arra
     return _metrics_array(offsets, names[cols].tolist(), block[rows, cols])
 
 
-def _metrics_array(offsets: Any, keys: list[str], values: Any) -> pa.Array[Any]:
+def _metrics_array(offsets: Any, keys: list[str] | pa.Array[Any], values: Any) -> pa.Array[Any]:
     import pyarrow as pa
 
+    names = keys if isinstance(keys, pa.Array) else pa.array(keys, pa.string())
     entries = pa.StructArray.from_arrays(
-        [pa.array(keys, pa.string()), pa.array(values, pa.float64())], names=["key", "value"]
+        [names, pa.array(values, pa.float64())], names=["key", "value"]
     )
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries)
-
-
-def _metrics_of(metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None) -> pa.Array[Any]:
-    """The :data:`METRICS` column from the ``metrics`` of each meta, or from ``summaries``
-    (tables of :func:`tracklite.metrics.latest.table_of`) when given."""
-    import numpy as np
-    import pyarrow as pa
-
-    if summaries is not None:
-        offsets = np.zeros(len(summaries) + 1, dtype=np.int32)
-        np.cumsum([t.num_rows for t in summaries], out=offsets[1:])
-        if not summaries:
-            return _metrics_array(offsets, [], np.zeros(0))
-        keys = pa.chunked_array([t.column("key") for t in summaries], pa.string())
-        values = pa.chunked_array([t.column("value") for t in summaries], pa.float64())
-        entries = pa.StructArray.from_arrays(
-            [keys.combine_chunks(), values.combine_chunks()], names=["key", "value"]
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries)
-    counts: list[int] = []
-    names: list[str] = []
-    numbers: list[float | None] = []
-    for meta in metas:
-        entries_of_row = meta.get("metrics")
-        if not isinstance(entries_of_row, dict):
-            counts.append(0)
-            continue
-        before = len(names)
-        for key, entry in entries_of_row.items():
-            if entry is None:
-                continue
-            names.append(key)
-            numbers.append(_metric_value(entry))
-        counts.append(len(names) - before)
-    offsets = np.zeros(len(metas) + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    return _metrics_array(offsets, names, numbers)
 
 
 def _metric_value(entry: Any) -> float:
@@ -474,6 +455,65 @@ def _metric_value(entry: Any) -> float:
         return float(entry["value"])
     except (TypeError, KeyError, IndexError, ValueError):
         return float("nan")
+
+
+def _metric_fields(
+    metas: list[Mapping[str, Any]], summaries: list[pa.Table] | None
+) -> dict[str, pa.Array[Any]]:
+    """The ``metrics.<key>`` columns and the :data:`METRICS` column from the ``metrics`` of
+    each meta, or from ``summaries`` (tables of :func:`tracklite.metrics.latest.table_of`, one
+    per meta) when given: one pass over the entries, whatever the number of keys."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(metas)
+    if summaries is not None:
+        sizes = [t.num_rows for t in summaries]
+        parents = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        keys: Any = pa.chunked_array([t.column("key") for t in summaries], pa.string())
+        keys = keys.combine_chunks()
+        values = np.concatenate([np.zeros(0)] + [t.column("value").to_numpy() for t in summaries])
+    else:
+        rows: list[int] = []
+        names: list[str] = []
+        numbers: list[float] = []
+        for row, meta in enumerate(metas):
+            entries = meta.get("metrics")
+            for key, entry in entries.items() if isinstance(entries, dict) else ():
+                if entry is not None:
+                    rows.append(row)
+                    names.append(key)
+                    numbers.append(_metric_value(entry))
+        parents = np.array(rows, dtype=np.int64)
+        keys = pa.array(names, pa.string())
+        values = np.array(numbers, dtype=np.float64)
+    columns: dict[str, pa.Array[Any]] = {}
+    where = np.full(len(keys), -1)
+    if len(keys):
+        counted = pc.value_counts(keys)
+        names_counted = counted.field("values").to_pylist()
+        wide = _wide(zip(names_counted, counted.field("counts").to_pylist(), strict=True), n)
+        if wide:
+            found = pc.index_in(keys, value_set=pa.array(wide, pa.string()))
+            where = found.fill_null(-1).to_numpy()
+            hit = where >= 0
+            block = np.zeros((n, len(wide)))
+            present = np.zeros((n, len(wide)), dtype=bool)
+            block[parents[hit], where[hit]] = values[hit]
+            present[parents[hit], where[hit]] = True
+            for j, key in enumerate(wide):
+                columns[f"metrics.{key}"] = pa.array(block[:, j], pa.float64(), mask=~present[:, j])
+    rest = np.flatnonzero(where < 0)
+    rest_keys = keys.take(rest)
+    rest_parents = parents[rest]
+    # Within a row, entries sorted by key: the same rows give the same table on every path.
+    by_key = pc.array_sort_indices(rest_keys).to_numpy()
+    order = by_key[np.argsort(rest_parents[by_key], kind="stable")]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rest_parents, minlength=n), out=offsets[1:])
+    columns[METRICS] = _metrics_array(offsets, rest_keys.take(order), values[rest][order])
+    return columns
 
 
 _STRING_KEYS: Final = (
@@ -578,7 +618,7 @@ def metas_table(
         END: _string_array([m.get("end_time") for m in metas]),
         OWNER: pa.array(owners, string),
         LAST_POINT: pa.array(_last_points(metas, summaries), pa.int64()),
-        METRICS: _metrics_of(metas, summaries),
+        **_metric_fields(metas, summaries),
     }
     for prefix, table in (("params", params), ("tags", tags)):
         for key, values in table.items():

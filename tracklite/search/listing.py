@@ -390,7 +390,9 @@ def _probe(
 
     # By position, and only the few wanted: a recorder may have a hundred thousand keys.
     columns: dict[str, Any] = {
-        name: rows.column(i) for i, name in enumerate(rows.column_names) if name in wanted
+        name: rows.column(i)
+        for i, name in enumerate(rows.column_names)
+        if name in wanted and not name.startswith("metrics.")
     }
     named = sorted(c for c in wanted if c.startswith("metrics."))
     if named:
@@ -451,42 +453,58 @@ def _metric_entries(rows: pa.Table) -> tuple[Any, Any, Any]:
 
 def _metric_columns(rows: pa.Table, keys: list[str]) -> dict[str, pa.Array[Any]]:
     """``metrics.<key>`` of each of ``keys``: the latest value per row, null where a row has
-    none (one pass over the entries, whatever the number of keys)."""
+    none; from the key's column and the entries of the others (one pass over those)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = rows.num_rows
+    positions = {name: i for i, name in enumerate(rows.column_names) if name.startswith("metrics.")}
+    data = np.zeros((len(keys), n))
+    missing = np.ones((len(keys), n), dtype=bool)
+    for j, key in enumerate(keys):
+        at = positions.get(f"metrics.{key}")
+        if at is not None:
+            column = rows.column(at)
+            data[j] = column.to_numpy()
+            missing[j] = column.is_null().to_numpy()
     parents, names, values = _metric_entries(rows)
-    where = pc.index_in(names, value_set=pa.array(keys, pa.string()))
-    hit = where.is_valid()
-    which = where.filter(hit).to_numpy(zero_copy_only=False)
-    at = parents.filter(hit).to_numpy(zero_copy_only=False)
-    found = values.filter(hit).to_numpy(zero_copy_only=False)
-    result: dict[str, pa.Array[Any]] = {}
-    for position, key in enumerate(keys):
-        mine = which == position
-        data = np.zeros(n, dtype=np.float64)
-        missing = np.ones(n, dtype=bool)
-        data[at[mine]] = found[mine]
-        missing[at[mine]] = False
-        result[f"metrics.{key}"] = pa.array(data, pa.float64(), mask=missing)
-    return result
+    if len(names):
+        where = pc.index_in(names, value_set=pa.array(keys, pa.string())).fill_null(-1).to_numpy()
+        hit = np.flatnonzero(where >= 0)
+        rows_hit = parents.to_numpy()[hit]
+        data[where[hit], rows_hit] = values.to_numpy(zero_copy_only=False)[hit]
+        missing[where[hit], rows_hit] = False
+    return {
+        f"metrics.{key}": pa.array(data[j], pa.float64(), mask=missing[j])
+        for j, key in enumerate(keys)
+    }
 
 
 def _metric_block(rows: pa.Table) -> tuple[list[str], npt.NDArray[np.float64]]:
     """Every metric key some row has (sorted, as ``metrics.<key>``) and the rows' values as one
-    2-D array (NaN where a row lacks a key): one pass over the entries, no column per key."""
+    2-D array (NaN where a row lacks a key): from the keys' columns, and one pass over the
+    entries of the others (no Python object per key but its label)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    n = rows.num_rows
+    own = [
+        (name[len("metrics.") :], column)
+        for name, column in zip(rows.column_names, rows.columns, strict=True)
+        if name.startswith("metrics.") and column.null_count < n
+    ]
+    own_keys = pa.array([key for key, _ in own], pa.string())
     parents, names, values = _metric_entries(rows)
-    keys = pc.unique(names)
+    keys: Any = pc.unique(pa.concat_arrays([own_keys, names]))
     keys = keys.take(pc.array_sort_indices(keys))
-    codes = pc.index_in(names, value_set=keys).to_numpy(zero_copy_only=False)
-    block = np.full((rows.num_rows, len(keys)), np.nan)
-    block[parents.to_numpy(zero_copy_only=False), codes] = values.to_numpy(zero_copy_only=False)
+    block = np.full((n, len(keys)), np.nan)
+    for at, (_, column) in zip(pc.index_in(own_keys, value_set=keys).to_numpy(), own, strict=True):
+        block[:, at] = column.to_numpy()
+    if len(names):
+        codes = pc.index_in(names, value_set=keys).to_numpy()
+        block[parents.to_numpy(), codes] = values.to_numpy(zero_copy_only=False)
     labels = pc.binary_join_element_wise(pa.scalar("metrics."), keys, "").to_pylist()
     return labels, block  # type: ignore[return-value]
 
@@ -495,11 +513,12 @@ def _user_columns(rows: pa.Table, drop_empty: bool) -> dict[str, pa.ChunkedArray
     """The param and tag columns, sorted by key within each group; with ``drop_empty``, only
     those that some row has (as in MLflow)."""
     n = rows.num_rows
+    prefixes = ("params.", "tags.")
     # Paired by position: looking a column up by name scans the schema, which made a
     # recorder with many keys cost keys x keys.
-    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in _PREFIXES}
+    groups: dict[str, list[tuple[str, pa.ChunkedArray[Any]]]] = {p: [] for p in prefixes}
     for name, column in zip(rows.column_names, rows.columns, strict=True):
-        if name.startswith(_PREFIXES) and not (drop_empty and column.null_count == n):
+        if name.startswith(prefixes) and not (drop_empty and column.null_count == n):
             groups[name[: name.index(".") + 1]].append((name, column))
     # Names are unique: the pairs sort by name alone, with no key function per column.
     return {name: column for group in groups.values() for name, column in sorted(group)}

@@ -89,10 +89,16 @@ def load_in(base: safefs.Dir, parts: Sequence[str]) -> tuple[Path, object] | Non
         if folder is not base:
             folder.close()
     try:
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read()
+        # Plain reads: a buffered file object would add three system calls (stat, tty, seek),
+        # and check reads every recorder.json of the store.
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        data = b"".join(chunks)
     except OSError as exc:  # IsADirectoryError: a folder where the file should be
         raise error(path, exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
     try:
         return path, json.loads(data)
     except ValueError as exc:

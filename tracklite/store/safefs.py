@@ -44,11 +44,25 @@ DIR_MODE = 0o777
 class Dir:
     """An open folder inside a store. Use as a context manager (closes the descriptor)."""
 
-    __slots__ = ("fd", "path")
+    __slots__ = ("_name", "_parent", "_path", "fd")
 
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(
+        self, fd: int, path: Path | None, parent: Dir | None = None, name: str = ""
+    ) -> None:
         self.fd = fd
-        self.path = path  # for messages only: every call goes through ``fd``
+        # For messages only (every call goes through ``fd``): a child's is made when first
+        # asked for, as most are never shown.
+        self._path = path
+        self._parent = parent
+        self._name = name
+
+    @property
+    def path(self) -> Path:
+        """The folder's path (as reached when it was opened)."""
+        if self._path is None:
+            assert self._parent is not None
+            self._path = self._parent.path / self._name
+        return self._path
 
     def __enter__(self) -> Dir:
         return self
@@ -81,7 +95,7 @@ class Dir:
             return self.child(name)
         except OSError as exc:
             raise self._refusal(name, exc) from exc
-        return Dir(fd, self.path / name)
+        return Dir(fd, None, self, name)
 
     def walk(self, parts: Iterable[str], *, create: bool = False) -> Dir:
         """The folder at ``parts`` below this one (a new :class:`Dir`; this one stays open)."""

@@ -1,0 +1,200 @@
+"""A read-only check shared out to worker processes finds what a check in one process finds, in
+the same order, writes nothing, and reports progress in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from _reliability import child_env
+
+import tracklite
+from tracklite import ExpManager, QlibRecorder
+from tracklite.maintenance import check as chk
+from tracklite.maintenance import check_workers
+from tracklite.store import layout, mounts
+
+OLD = time.time() - chk.TEMP_STALE_AFTER - 60
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def damaged_store(root: Path, outside: Path) -> tuple[str, list[str]]:
+    """One experiment of 14 recorders, most of them damaged in a different way, plus strays
+    and links among them. Returns (experiment id, recorder ids in folder order)."""
+    r = QlibRecorder(ExpManager(uri=str(root)))
+    ids = []
+    for i in range(14):
+        with r.start(experiment_name="many"):
+            r.log_params(i=i)
+            for step in range(3):
+                r.log_metrics(step=step, loss=1.0 / (step + 1 + i))
+                r.flush()
+            ids.append(r.get_recorder().id)
+            exp_id = r.get_recorder().experiment_id
+    ids.sort()
+    exp = root / exp_id
+    rec = [exp / i for i in ids]
+
+    def segment(folder: Path) -> Path:
+        return sorted((folder / layout.METRICS_DIR).glob("*.parquet"))[0]
+
+    def edit(folder: Path, change: Any) -> None:
+        path = folder / layout.RECORDER_FILE
+        meta = json.loads(path.read_text())
+        change(meta)
+        path.write_text(json.dumps(meta))
+
+    (rec[0] / layout.RECORDER_FILE).write_bytes(b'{"format_version": 1, "id": ')
+    edit(rec[1], lambda m: m.update(status="EXPLODED"))
+    data = segment(rec[2]).read_bytes()
+    segment(rec[2]).write_bytes(data[:-20])
+    pq.write_table(pa.table({"a": [1]}), rec[3] / layout.METRICS_DIR / "zz.parquet")
+    (rec[4] / "notes.txt").write_text("mine")
+    stale = rec[5] / layout.METRICS_DIR / ".tmp-x.parquet.123.abcdef01"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (OLD, OLD))
+    edit(rec[6], lambda m: m["metrics"]["loss"].update(step=1))
+    (rec[7] / layout.ARTIFACTS_DIR).mkdir(exist_ok=True)
+    (rec[7] / layout.ARTIFACTS_DIR / "escape").symlink_to(outside)
+    (rec[8] / layout.RECORDER_FILE).unlink()
+    edit(rec[9], lambda m: m.update(format_version=99))
+    # Among the recorders in the listing's order: a stray, a stale staging folder, a link.
+    (exp / f"{ids[10][:5]}-stray.txt").write_text("x")
+    staging = exp / f".{ids[11]}.creating"
+    staging.mkdir()
+    os.utime(staging, (OLD, OLD))
+    (exp / f"{ids[12][:6]}-link").symlink_to(outside)
+    return exp_id, ids
+
+
+def test_workers_find_the_same_as_one_process_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _, ids = damaged_store(root, outside)
+    before = snapshot(root)
+
+    serial_progress: list[tuple[int, int]] = []
+    serial = tracklite.check(root, workers=1, progress=lambda *a: serial_progress.append(a))
+
+    # Jobs of two entries, so that this experiment is shared out among three workers.
+    monkeypatch.setattr(chk, "CHUNK", 2)
+    jobs: list[tuple[Any, ...]] = []
+    real_map = check_workers.Workers.map
+
+    def counting_map(self: check_workers.Workers, given: Any) -> Any:
+        jobs.extend(given)
+        return real_map(self, given)
+
+    monkeypatch.setattr(check_workers.Workers, "map", counting_map)
+    shared_progress: list[tuple[int, int]] = []
+    shared = tracklite.check(root, workers=3, progress=lambda *a: shared_progress.append(a))
+
+    assert len(jobs) >= 8  # 17 entries in jobs of 2: really shared out
+    as_tuples = [(f.path, f.kind, f.message, f.fixed) for f in shared]
+    assert as_tuples == [(f.path, f.kind, f.message, f.fixed) for f in serial]
+    # Every kind of damage was found (so the comparison is not of two empty reports).
+    assert set(serial.kinds()) >= {
+        chk.CORRUPT_METADATA,
+        chk.CORRUPT_SEGMENT,
+        chk.SUMMARY_MISMATCH,
+        chk.UNKNOWN_FILE,
+        chk.STALE_TEMP,
+        chk.UNSAFE_LINK,
+        chk.MISSING_METADATA,
+        chk.UNKNOWN_VERSION,
+    }, str(serial)
+    assert snapshot(root) == before  # neither wrote anything
+    # Progress: in order, each recorder counted once, up to all of them.
+    counts = [done for done, _ in shared_progress]
+    assert counts == sorted(counts) and shared_progress[-1] == (len(ids), len(ids))
+    assert serial_progress[-1] == (len(ids), len(ids))
+
+    # And --fix (in one process, whatever workers says) repairs what it can.
+    fixed = tracklite.check(root, fix=True, workers=3)
+    assert fixed.kinds() == serial.kinds()
+    after = tracklite.check(root, workers=3)
+    assert {f.kind for f in after} <= {chk.UNKNOWN_FILE, chk.UNKNOWN_VERSION}, str(after)
+
+
+def test_a_script_without_a_main_guard_can_share_out(tmp_path: Path) -> None:
+    """Workers are fresh interpreters: the calling script is not run again in them."""
+    root = tmp_path / "store"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    damaged_store(root, outside)
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys, tracklite\n"
+        "from tracklite.maintenance import check\n"
+        "check.CHUNK = 2\n"
+        "print('script ran', file=sys.stderr)\n"
+        f"print(len(tracklite.check({str(root)!r}, workers=2)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=child_env(root),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("script ran") == 1, done.stderr
+    assert int(done.stdout) == len(tracklite.check(root, workers=1))
+
+
+def test_workers_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="workers"):
+        tracklite.check(tmp_path, workers=0)
+
+
+def test_filesystem_type() -> None:
+    assert mounts.filesystem_type("/proc/self") == "proc"
+    assert not mounts.is_network("/proc/self")
+    assert mounts._unescape(r"/mnt/my\040disk") == "/mnt/my disk"
+
+
+def test_footers_of_small_and_large_segments(tmp_path: Path) -> None:
+    """check reads a small segment with one read and a large one through the file: both give
+    the footer pyarrow reads, and a truncated large one is refused."""
+    from tracklite.metrics import segments
+    from tracklite.store import safefs
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name, rows in (("small.parquet", 10), ("large.parquet", 50_000)):
+        table = pa.table(
+            {
+                "key": [f"k{i % 7}" for i in range(rows)],
+                "step": pa.array(range(rows), pa.int64()),
+                "value": [i / 3 for i in range(rows)],
+                "timestamp": pa.array(range(rows), pa.timestamp("ms", tz="UTC")),
+            }
+        )
+        pq.write_table(table, folder / name)
+    assert (folder / "large.parquet").stat().st_size > segments._READ_WHOLE
+    with safefs.open_dir(folder) as opened:
+        for name in ("small.parquet", "large.parquet"):
+            assert segments.footer_in(opened, name).equals(pq.read_metadata(folder / name))
+        data = (folder / "large.parquet").read_bytes()
+        (folder / "large.parquet").write_bytes(data[: len(data) // 2])
+        with pytest.raises(Exception):  # noqa: B017 - pyarrow's error class varies by version
+            segments.footer_in(opened, "large.parquet")
