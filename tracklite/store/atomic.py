@@ -27,6 +27,8 @@ TEMP_PREFIX = safefs.TEMP_PREFIX
 #: Never through a link: a recorder.json planted as a link must not read a file elsewhere.
 #: (Python opens every descriptor close-on-exec itself.)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+#: Bytes asked for by one read: most metadata files come in one.
+_READ_SIZE = 1 << 16
 
 
 def temp_name(target: Path) -> Path:
@@ -93,7 +95,7 @@ def read_json(path: Path) -> Any:
     # 100,000 of them, and every call is a round trip on a network filesystem).
     chunks = []
     try:
-        while chunk := os.read(fd, 1 << 16):
+        while chunk := os.read(fd, _READ_SIZE):
             chunks.append(chunk)
     finally:
         os.close(fd)
