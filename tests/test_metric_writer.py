@@ -264,6 +264,7 @@ def test_write_error_raised_by_next_call_and_points_kept(R: QlibRecorder) -> Non
             time.sleep(0.002)
         assert rec.id in str(raised)
         assert isinstance(raised.__cause__, OSError)
+        assert f"failed: {raised.__cause__}; the points are kept" in str(raised)
         assert len(accepted) >= 30
         # Earlier points are safe on disk (set aside), later ones still in memory.
         assert sorted(on_disk(aside)["step"]) == list(range(10))
