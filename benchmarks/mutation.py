@@ -117,19 +117,26 @@ def run_module(
         handle.write(_config(module, *tests))
     start = time.monotonic()
     run = [sys.executable, "-m", "mutmut", "run"]
-    quiet = {"cwd": copy, "check": False, "stdout": subprocess.DEVNULL}
+    log = open(work / "mutmut.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    quiet = {"cwd": copy, "check": False, "stdout": log, "stderr": subprocess.STDOUT}
     if sample is None:
         subprocess.run(run, **quiet)  # type: ignore[call-overload]
     else:
         # A name that matches nothing: mutmut generates every mutant, then stops.
         subprocess.run(  # type: ignore[call-overload]
-            [*run, "tracklite.none-matches"], **quiet, stderr=subprocess.DEVNULL
+            [*run, "tracklite.none-matches"], **dict(quiet, stdout=subprocess.DEVNULL)
         )
         names = sorted(_results(copy))
         chosen = random.Random(seed).sample(names, min(sample, len(names)))
         subprocess.run([*run, *chosen], **quiet)  # type: ignore[call-overload]
     seconds = time.monotonic() - start
+    log.close()
     statuses = _results(copy)
+    if all(status == "not checked" for status in statuses.values()):
+        # mutmut stops before any mutant when a test fails without mutation (its stats or
+        # clean run): say so rather than print an empty row.
+        tail = (work / "mutmut.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+        print(f"{module}: mutmut ran no mutant; the end of its output:\n{tail}", flush=True)
     generated = len(statuses)
     ran = {name: status for name, status in statuses.items() if status != "not checked"}
     counts: dict[str, int] = {}
