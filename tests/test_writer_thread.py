@@ -81,8 +81,11 @@ def test_a_heartbeat_that_cannot_be_written_is_reported_and_the_writer_goes_on(
         with R.start(experiment_name="beat"):
             rec = R.get_recorder()
             heartbeat = rec.ref.dir / layout.HEARTBEAT_FILE
-            heartbeat.unlink()
-            heartbeat.symlink_to(rec.ref.dir / "elsewhere")  # never followed: the beat fails
+            # Put in place in one rename: the thread beats every 0.05 s and would recreate
+            # the file between an unlink and a symlink.
+            link = rec.ref.dir / "heartbeat-link"
+            link.symlink_to(rec.ref.dir / "elsewhere")  # never followed: the beat fails
+            os.replace(link, heartbeat)
             seen = ""
 
             def reported() -> bool:
