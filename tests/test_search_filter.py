@@ -1184,3 +1184,17 @@ def test_arrow_rows_match_as_frame_rows(times: list[str | None], expected: list[
     found = expr.arrow_mask(table).to_pylist()
     assert [r for r, hit in zip(table["run_id"].to_pylist(), found, strict=True) if hit] == expected
     assert found == expr.mask(table.to_pandas()).tolist()
+
+
+def test_a_doubled_quote_stands_for_one_quote() -> None:
+    # Not parametrized: the ids of parametrized cases hold quotes, which some tools that select
+    # tests by id (mutmut) cannot pass back to pytest.
+    assert matches("params.`a b` = 'it''s'") == ["r4"]
+    assert matches('params.`a b` = "say ""hi"""') == ["r5"]
+
+
+def test_a_wrong_first_value_in_an_in_list_names_the_column() -> None:
+    with pytest.raises(
+        SearchSyntaxError, match=r"unexpected string 'a' at position 14; metrics.m holds numbers"
+    ):
+        parse_filter("metrics.m IN ('a', 1)")
