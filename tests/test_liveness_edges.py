@@ -183,3 +183,15 @@ def test_the_default_heartbeat_interval_is_ten_seconds(monkeypatch: pytest.Monke
     monkeypatch.setattr(liveness, "STALE_AFTER", 15.0)  # at least three beats within it
     with pytest.warns(TrackliteWarning, match="every 5 s"):
         assert liveness._heartbeat_interval() == 5.0
+
+
+def test_without_a_boot_time_a_pid_is_never_taken_for_a_newer_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A start far after the run's: with the kernel's boot time, a newer process (pid reused);
+    # with no boot time to place it, no guess either way: not newer.
+    started = "2024-01-01T00:00:00+00:00"
+    assert owners._started_after(2**40, started) is True
+    monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
+    assert owners._boot_time() is None
+    assert owners._started_after(2**40, started) is False
