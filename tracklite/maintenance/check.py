@@ -174,10 +174,11 @@ def check(
     :param temp_age: seconds after which a temporary file counts as abandoned.
     :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
         store's order, from the calling thread.
-    :param workers: processes checking recorders at once without ``fix`` (1: only this one);
-        by default one per available core, at most :data:`CHECK_WORKERS`, and that many on a
-        network filesystem (NFS, Lustre, ...). The findings and their order are the same
-        whatever the number. ``fix`` works in this process, one recorder at a time.
+    :param workers: processes checking recorders at once without ``fix``: this one and
+        ``workers - 1`` started for it (1: only this one); by default one per available core,
+        at most :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre,
+        ...). The findings and their order are the same whatever the number. ``fix`` works in
+        this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
