@@ -395,6 +395,20 @@ def test_recorders_by_name(
     assert run_cli(capsys, "--uri", sample.uri, "restore", "xgb/slow").code == 0
 
 
+def test_a_name_repeated_in_one_experiment_asks_for_an_id(
+    capsys: pytest.CaptureFixture[str], sample: Sample, R: QlibRecorder
+) -> None:
+    # qlib names every run "mlflow_recorder" unless told otherwise: EXPERIMENT/NAME cannot help.
+    made = []
+    for _ in range(2):
+        with R.start(experiment_name="xgb"):
+            made.append(R.get_recorder().id)
+    for text in ("mlflow_recorder", "xgb/mlflow_recorder"):
+        line = one_error_line(run_cli(capsys, "--uri", sample.uri, "show", text))
+        assert f"{text!r} names 2 recorders" in line and all(i in line for i in made)
+        assert line.endswith("; give an id or an unambiguous id prefix"), line
+
+
 # ------------------------------------------------------------------ metrics
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_cli_helpers import Sample, make_sample, one_error_line, run_cli
 
-from tracklite import QlibRecorder
+from tracklite import Catalog, QlibRecorder
 from tracklite.cli.commands import library
 from tracklite.cli.context import Context
 from tracklite.cli.errors import CliError
@@ -237,3 +237,19 @@ def test_json_is_parseable_for_machine_commands(
         outcome = run_cli(capsys, "--uri", sample.uri, *argv, "--format", "json")
         assert outcome.code == 0, argv
         json.loads(outcome.out or "[]")
+
+
+def test_doctor_fits_an_80_column_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    root = tmp_path / "a-store-folder-with-a-rather-long-name"
+    Catalog(root).create()
+    outcome = run_cli(capsys, "--uri", str(root), "doctor", "--modes")
+    assert outcome.code == 0, outcome.err
+    lines = outcome.out.splitlines()
+    # Only a path too long for any line stands alone on a longer one.
+    assert [line for line in lines if len(line) > 80 and " " in line.strip()] == []
+    assert "single-user store" in outcome.out and "docs/shared-stores.md" in outcome.out
+    # Wrapped lines are indented under the first: the report still reads as one item.
+    assert len(lines) > 1 and all(line.startswith("  ") for line in lines[1:])

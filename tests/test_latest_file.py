@@ -309,3 +309,43 @@ def test_keys_of_few_rows_are_list_entries_and_read_the_same(R: QlibRecorder) ->
     pd.testing.assert_frame_equal(
         tracklite.search_records(uri), tracklite.search_records(uri, use_cache=False)
     )
+
+
+def test_readers_that_never_lock_see_every_key_while_a_writer_folds(tmp_path: Path) -> None:
+    """A writer process folds its summary into latest.parquet at every flush (1,200 keys a
+    step); readers, reading recorder.json first and the file second without any lock, always
+    see every key, and never an older step than they saw before."""
+    root = tmp_path / "store"
+    child = spawn(
+        """
+        from tracklite import R
+        R.start_exp(experiment_name="k")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, **{f"m{i:04d}": 0.0 for i in range(1200)})
+        R.flush()
+        print("READY", rec.experiment_id, rec.id, flush=True)
+        for step in range(1, 40):
+            R.log_metrics(step=step, **{f"m{i:04d}": float(step) for i in range(1200)})
+            R.flush()
+        R.end_exp()
+        print("DONE", flush=True)
+        """,
+        root,
+        tmp_path,
+    )
+    exp_id, rec_id = read_line(child, "READY").split()
+    folder = root / exp_id / rec_id
+    seen = 0.0
+    reads = 0
+    while child.poll() is None or reads < 3:
+        meta = json.loads((folder / layout.RECORDER_FILE).read_bytes())
+        values = latest.values_of(latest.summary(folder, meta))
+        assert len(values) == 1200
+        low = min(values.values())
+        assert low >= seen
+        seen = low
+        frame = tracklite.search_records(str(root), use_cache=False)
+        assert frame.filter(like="metrics.").notna().all(axis=None)
+        reads += 1
+    assert child.wait(timeout=60) == 0, child.stderr.read() if child.stderr else ""
+    assert seen == 39.0 and reads > 3

@@ -65,3 +65,29 @@ def test_the_command_line_reads_through_the_api() -> None:
     }
     allowed = {"tracklite.store.layout"}
     assert {m: names for m, names in reached.items() if set(names) - allowed} == {}
+
+
+_ID_NAMES = {"exp_id", "experiment_id", "rec_id", "recorder_id"}
+#: Modules that lay out MLflow's folders (``mlruns/<experiment>/<run>``), not tracklite's.
+_MLFLOW_LAYOUT = {"mlflow_io/exporter.py", "mlflow_io/reader.py"}
+
+
+def _joins_an_id(node: ast.AST) -> bool:
+    """``<path> / exp_id`` (or ``/ str(rec_id)``): a store path built by hand."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+        return False
+    right = node.right
+    if isinstance(right, ast.Call) and isinstance(right.func, ast.Name) and right.args:
+        right = right.args[0] if right.func.id == "str" else right
+    return isinstance(right, ast.Name) and right.id in _ID_NAMES
+
+
+def test_store_paths_are_built_in_the_layout_module_only() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = str(path.relative_to(PACKAGE))
+        if module == "store/layout.py" or module in _MLFLOW_LAYOUT:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [f"{module}:{n.lineno}" for n in ast.walk(tree) if _joins_an_id(n)]
+    assert found == []

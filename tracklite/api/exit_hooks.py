@@ -116,11 +116,6 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def terminated_by() -> int | None:
-    """The signal that is ending this process, if any."""
-    return _terminated_by
-
-
 def _end_all(status: str) -> None:
     """End the active run of every registered recorder; the first error is raised after all
     were tried."""

@@ -118,10 +118,17 @@ def recorder(catalog: Catalog, text: str) -> Meta:
             + (hint or " (list recorders with `tracklite runs EXPERIMENT`)")
         )
     if len(found) > 1:
+        # Runs of one name in one experiment (qlib names every run "mlflow_recorder" unless
+        # told otherwise): EXPERIMENT/NAME cannot tell them apart, only an id can.
+        alike = len({(r["experiment_id"], r.get("name")) for r in found}) == 1
         raise CliError(
             f"{text!r} names {len(found)} recorders: "
             + _listing(_candidate(catalog, r) for r in found)
-            + "; give EXPERIMENT/NAME or an id"
+            + (
+                "; give an id or an unambiguous id prefix"
+                if alike
+                else "; give EXPERIMENT/NAME or an id"
+            )
         )
     return _read_recorder(catalog, found[0]["id"], found[0]["experiment_id"])
 
@@ -148,12 +155,6 @@ def _named(every: list[Meta], name: str) -> list[Meta]:
     named = [r for r in every if r.get("name") == name]
     active = [r for r in named if r.get("lifecycle") == "active"]
     return active if len(active) == 1 else named
-
-
-def _by_id_prefix(every: list[Meta], prefix: str) -> list[Meta]:
-    if not prefix.isalnum():
-        return []
-    return [r for r in every if str(r["id"]).startswith(prefix)]
 
 
 def _in_experiment(catalog: Catalog, every: list[Meta], text: str) -> list[Meta]:

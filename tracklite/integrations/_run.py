@@ -70,11 +70,6 @@ class IntegrationRun:
         """Whether any recorder has been resolved yet."""
         return self._last is not None
 
-    @property
-    def running_own(self) -> bool:
-        """Whether a run this object started is still running."""
-        return self._own is not None and self._own.running
-
     def recorder(self) -> Recorder:
         """The recorder to write into now, starting (or resuming) an own run if needed."""
         self._last = self._resolve()

@@ -461,7 +461,7 @@ class _Checker:
     def holding_experiment(self, exp_id: str) -> Iterator[None]:
         """Hold the experiment folder open meanwhile: each recorder is opened from it."""
         self._experiment_id = exp_id
-        self._experiment_path = self.root / exp_id
+        self._experiment_path = layout.experiment_dir(self.root, exp_id)
         try:
             self._experiment = safefs.open_under(self.root, [exp_id])
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):

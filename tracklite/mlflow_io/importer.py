@@ -270,10 +270,10 @@ class _Importer:
                     self.experiments[clash["id"]] = clash
                     self.report.experiments_reused.append(clash["id"])
                     return clash
-            if (root / exp_id).exists():
+            if layout.experiment_dir(root, exp_id).exists():
                 exp_id = meta["id"] = new_id()
             atomic.publish_folder(
-                root / exp_id,
+                layout.experiment_dir(root, exp_id),
                 lambda folder: atomic.write_json(folder / layout.EXPERIMENT_FILE, meta),
             )
         if exp_id != exp.experiment_id:

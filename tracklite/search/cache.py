@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import CorruptMetadataError, UnsafeLinkError
 from ..metrics import latest
 from ..store import atomic, changes, layout, metadata, safefs
+from ..store.root import Store
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -725,7 +726,7 @@ def experiment_rows(
     ``racy_ns`` defaults to :data:`RACY_NS`.
     """
     report = report if report is not None else BuildReport()
-    exp_dir = root / experiment_id
+    exp_dir = layout.experiment_dir(root, experiment_id)
     exp = _open_experiment(exp_dir)
     if exp is None:
         return rows_table(experiment_id, [], exp_dir)
@@ -1045,17 +1046,13 @@ def _discard(temp: _Temp) -> None:
 def drop_summaries(root: Path) -> int:
     """Deletes every experiment's search summaries (always safe); returns how many existed."""
     dropped = 0
-    try:
-        names = os.listdir(root)
-    except FileNotFoundError:
-        return 0
-    for name in names:
-        if not layout.is_id_name(name):
-            continue
+    for experiment_id in Store(root).experiment_ids():
+        exp_dir = layout.experiment_dir(root, experiment_id)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            os.unlink(root / name / LEGACY_SUMMARY_FILE)
-        for generation in _listing(changes.journal_dir(root / name))[1]:
+            os.unlink(exp_dir / LEGACY_SUMMARY_FILE)
+        journals = changes.journal_dir(exp_dir)
+        for generation in _listing(journals)[1]:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(summary_path(changes.journal_dir(root / name), generation))
+                os.unlink(summary_path(journals, generation))
                 dropped += 1
     return dropped

@@ -67,7 +67,7 @@ def dataset(
     partitions: list[pc.Expression] = []
     for exp_id in _experiment_ids(store, experiments, include_deleted):
         for rec_id in _recorder_ids(store, exp_id, include_deleted):
-            files = live_segments(store.root / exp_id / rec_id / layout.METRICS_DIR)
+            files = live_segments(store.recorder_dir(exp_id, rec_id) / layout.METRICS_DIR)
             if not files:
                 continue
             where = (pc.field("experiment_id") == exp_id) & (pc.field("recorder_id") == rec_id)

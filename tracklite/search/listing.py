@@ -336,7 +336,7 @@ def _statuses(store: Store, rows: pa.Table) -> npt.NDArray[np.object_]:
         owners = rows.column(cache.OWNER).take(running).to_pylist()
         for pos, rec_id, exp_id, owner in zip(running, ids, exps, owners, strict=True):
             meta = {"status": RUNNING, "owner": json.loads(owner) if owner else None}
-            statuses[pos] = effective_status(meta, store.root / str(exp_id) / str(rec_id))
+            statuses[pos] = effective_status(meta, store.recorder_dir(str(exp_id), str(rec_id)))
     return statuses
 
 

@@ -102,11 +102,6 @@ def recorder_dir(root: Path, experiment_id: str, recorder_id: str) -> Path:
     return experiment_dir(root, experiment_id) / recorder_id
 
 
-def recorder_file(root: Path, experiment_id: str, recorder_id: str) -> Path:
-    """``<root>/<experiment_id>/<recorder_id>/recorder.json``."""
-    return recorder_dir(root, experiment_id, recorder_id) / RECORDER_FILE
-
-
 def is_id_name(name: str) -> bool:
     """Whether a folder entry could be an experiment or recorder folder (not hidden, not a file
     tracklite owns)."""

@@ -280,7 +280,7 @@ class Store:
             meta.update(extra)
         with changes.noting(exp_dir, rec_id):
             atomic.publish_folder(
-                exp_dir / rec_id,
+                self.recorder_dir(experiment_id, rec_id),
                 lambda folder: atomic.write_json(folder / layout.RECORDER_FILE, meta),
             )
         return meta

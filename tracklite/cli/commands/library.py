@@ -154,7 +154,7 @@ def doctor(ctx: Context, args: argparse.Namespace) -> int:
         status = _filesystem_report(ctx, args)
     if args.fs is None and (args.modes or ctx.catalog.root.is_dir()):
         audit = load("doctor", "tracklite.store.sharing", "audit")
-        status = max(status, report(ctx, audit(ctx.existing_catalog().root)))
+        status = max(status, _wrapped_report(ctx, audit(ctx.existing_catalog().root)))
     return status
 
 
@@ -189,7 +189,7 @@ def init(ctx: Context, args: argparse.Namespace) -> int:
     func = load("init", "tracklite.store.sharing", "init_group_store")
     root = func(ctx.catalog.root, args.group, mode)
     audit = load("init", "tracklite.store.sharing", "audit")
-    return report(ctx, audit(root))
+    return _wrapped_report(ctx, audit(root))
 
 
 def import_mlflow(ctx: Context, args: argparse.Namespace) -> int:
@@ -288,7 +288,30 @@ def report(ctx: Context, result: Any) -> int:
             ctx.print(str(element))
     else:
         ctx.print(str(result))
+    return _exit_code(result)
+
+
+def _exit_code(result: Any) -> int:
+    """1 when a library result says it is not ``ok``, else 0."""
     return 1 if getattr(result, "ok", True) is False else 0
+
+
+def _wrapped_report(ctx: Context, result: Any) -> int:
+    """:func:`report` of a report whose lines may be long (a store path, then a sentence),
+    wrapped to the terminal: a continued line is indented under its first."""
+    width = tables.terminal_width(ctx.out)
+    for line in str(result).splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        parts = textwrap.wrap(
+            line,
+            width or len(line) or 1,
+            subsequent_indent=indent + "  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for part in parts or [""]:
+            ctx.print(part)
+    return _exit_code(result)
 
 
 def _nearest_existing(path: Path) -> Path:
