@@ -251,3 +251,15 @@ def test_an_error_that_cannot_travel_is_sent_as_text() -> None:
     check_workers._reply(out, (False, Odd(1, 2)))
     ok, error = pickle.loads(out.getvalue())
     assert not ok and isinstance(error, tracklite.StoreError) and "Odd: 1/2" in str(error)
+
+
+def test_default_workers_are_the_idle_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert chk.default_workers(tmp_path) == min(cores, chk.CHECK_WORKERS)
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
+    assert chk.default_workers(tmp_path) == 1  # every core busy, this process included
+    monkeypatch.setattr(os, "getloadavg", lambda: (50.0, 0.0, 0.0))
+    assert chk.default_workers(tmp_path) == 1

@@ -175,21 +175,40 @@ def check(
     :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
         store's order, from the calling thread.
     :param workers: processes checking recorders at once without ``fix``: this one and
-        ``workers - 1`` started for it (1: only this one); by default one per available core,
-        at most :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre,
-        ...). The findings and their order are the same whatever the number. ``fix`` works in
-        this process, one recorder at a time.
+        ``workers - 1`` started for it (1: only this one); by default one per idle core
+        (:func:`default_workers`), and :data:`CHECK_WORKERS` on a network filesystem (NFS,
+        Lustre, ...). The findings and their order are the same whatever the number.
+        ``fix`` works in this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
     """
     path = layout.uri_to_path(root)
     if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        workers = CHECK_WORKERS if mounts.is_network(path) else min(cores or 1, CHECK_WORKERS)
+        workers = default_workers(path)
     elif workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     return _Checker(path, fix, temp_age, progress, workers).run()
+
+
+def default_workers(root: Path) -> int:
+    """How many processes a read-only check of ``root`` uses by default: :data:`CHECK_WORKERS`
+    on a network filesystem; else the cores that are idle (the calling process counting as
+    one), at least 1, at most :data:`CHECK_WORKERS`.
+
+    Checking is the processor's work on a local disk, so a process more only helps on a core
+    nobody else uses: on a busy machine it costs CPU (starting it, each one's caches) and,
+    where the scheduler shares the CPU by session, gains none.
+    """
+    if mounts.is_network(root):
+        return CHECK_WORKERS
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        busy = os.getloadavg()[0]  # the last minute's running processes, this one included
+    except (AttributeError, OSError):
+        busy = 0.0
+    idle = int((cores or 1) - busy + 1)
+    return max(1, min(idle, cores or 1, CHECK_WORKERS))
 
 
 class _Checker:
