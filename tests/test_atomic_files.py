@@ -128,6 +128,16 @@ def test_metadata_is_utf8_on_one_line(tmp_path: Path) -> None:
     assert atomic.dump_json(meta) == raw
 
 
+def test_a_metadata_file_larger_than_one_read_reads_whole(tmp_path: Path) -> None:
+    # A recorder with thousands of metric keys has a recorder.json of megabytes: read in
+    # several chunks, joined exactly.
+    target = tmp_path / "recorder.json"
+    meta = {"metrics": {f"key/{i:06d}": {"step": i, "value": i / 7} for i in range(20_000)}}
+    atomic.write_json(target, meta)
+    assert target.stat().st_size > 4 * (1 << 16)
+    assert atomic.read_json(target) == meta
+
+
 def test_a_metadata_file_saved_with_a_byte_order_mark_still_reads(tmp_path: Path) -> None:
     # Some editors (Notepad) save UTF-8 with a BOM when a user hand-edits a file.
     target = tmp_path / "experiment.json"

@@ -5,6 +5,7 @@ and a machine without /proc."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -132,7 +133,18 @@ def test_without_procfs_a_pid_that_exists_is_alive(
     monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
+        status = Path(f"/proc/{sleeper.pid}/status")
+        deadline = time.monotonic() + 30
+        while not re.search(r"^Name:\tsleep\n(.*\n)*State:\tS", status.read_text(), re.M):
+            assert time.monotonic() < deadline, status.read_text()
+            time.sleep(0.01)
         assert owners.pid_is_owner({"pid": sleeper.pid, "pid_start": -1}) is True
+        # Asking is signal 0: the process is only looked up, never sent a signal (one sent
+        # would show pending, or the process woken or gone).
+        after = status.read_text()
+        assert re.search(r"^State:\tS", after, re.M), after
+        assert re.search(r"^ShdPnd:\t0+$", after, re.M), after
+        assert re.search(r"^SigPnd:\t0+$", after, re.M), after
     finally:
         sleeper.kill()
         sleeper.wait()

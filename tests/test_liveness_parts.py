@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -83,14 +85,82 @@ def test_heartbeat_honours_the_umask_and_never_follows_a_link(tmp_path: Path) ->
     assert (tmp_path / layout.HEARTBEAT_FILE).stat().st_mode & 0o777 == 0o664
     target = tmp_path / "outside"
     target.write_text("keep")
-    past = time.time() - 1000
-    os.utime(target, (past, past))
+    past = time.time_ns() - 1000 * 10**9
+    os.utime(target, ns=(past, past))
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / layout.HEARTBEAT_FILE).symlink_to(target)
     with pytest.raises(UnsafeLinkError, match="symbolic link"):
         liveness.beat(linked)
-    assert target.stat().st_mtime == pytest.approx(past)
+    # Neither touched nor even opened for writing: its times are exactly as they were.
+    assert target.stat().st_mtime_ns == past
+    assert target.read_text() == "keep"
+
+
+def test_a_heartbeat_planted_as_a_link_is_no_sign_of_life(tmp_path: Path) -> None:
+    # A RUNNING recorder of another machine, silent for an hour: a heartbeat link to a file
+    # outside the store that is touched all the time must not keep it alive.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "fresh").touch()
+    rec = tmp_path / "store" / "exp" / "rec"
+    rec.mkdir(parents=True)
+    (rec / layout.RECORDER_FILE).write_text("{}")
+    hour_ago = time.time() - 3600
+    os.utime(rec / layout.RECORDER_FILE, (hour_ago, hour_ago))
+    (rec / layout.HEARTBEAT_FILE).symlink_to(outside / "fresh")
+    now = time.time()
+    assert liveness.heartbeat_age(rec, now) == now - (rec / layout.RECORDER_FILE).stat().st_mtime
+    meta = {"status": "RUNNING", "owner": {"host": "elsewhere-" + socket.gethostname(), "pid": 1}}
+    assert liveness.effective_status(meta, rec) == liveness.DEAD
+    # A recorder folder that is itself a link to a live-looking folder outside: no age at all.
+    (outside / layout.HEARTBEAT_FILE).touch()
+    linked = tmp_path / "store" / "exp" / "linked"
+    linked.symlink_to(outside)
+    assert liveness.heartbeat_age(linked) is None
+    # Nor a link planted as the recorder's file while the heartbeat is missing.
+    (rec / layout.HEARTBEAT_FILE).unlink()
+    (rec / layout.RECORDER_FILE).unlink()
+    (rec / layout.RECORDER_FILE).symlink_to(outside / "fresh")
+    assert liveness.heartbeat_age(rec) is None
+
+
+def test_a_pid_that_cannot_exist_is_not_the_owner() -> None:
+    # Above the kernel's largest pid: no process has it, on this machine the owner is gone.
+    beyond = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    owner = dict(liveness.owner_record(), pid=beyond)
+    assert owners._proc_stat(beyond) is None
+    assert owners.pid_is_owner(owner) is False
+    assert liveness.owner_alive(owner, "/nonexistent") is False
+    assert liveness.effective_status({"status": "RUNNING", "owner": owner}, "/x") == liveness.DEAD
+
+
+def test_proc_stat_reads_a_process_whose_name_holds_parentheses() -> None:
+    # The command name is the second field of /proc/<pid>/stat, between parentheses, and may
+    # itself hold ") Z (": the state is read after the last one.
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; open('/proc/self/comm', 'w').write('x) Z (y'); print(flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"\n"
+        assert Path(f"/proc/{child.pid}/comm").read_text() == "x) Z (y\n"
+        state, ticks = owners._proc_stat(child.pid) or ("", -1)
+        assert state in ("R", "S") and ticks == _start(child.pid)
+        assert owners.pid_is_owner({"pid": child.pid, "pid_start": _start(child.pid)})
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _start(pid: int) -> int:
+    return int(_stat_fields(pid)[19])
 
 
 @pytest.mark.parametrize(

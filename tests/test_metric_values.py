@@ -120,6 +120,16 @@ def test_non_numbers_raise_naming_key_and_type_and_keep_nothing(
     assert R.get_recorder().list_metrics() == {"ok": 0.0, "before": 3.0}
 
 
+def test_an_int_beyond_the_float_range_raises_naming_key_and_keeps_nothing(
+    R: QlibRecorder, log: Log
+) -> None:
+    log(step=0, ok=0.0)
+    with pytest.raises(ValueError, match=r"metric 'huge' value .* is outside the float range"):
+        log(step=1, before=1.0, huge=10**400, after=2.0)
+    log(step=2, before=3.0)
+    assert pairs(history(R)) == [("before", 2, 3.0), ("ok", 0, 0.0)]
+
+
 def test_refused_call_in_a_new_key_shape_keeps_nothing(R: QlibRecorder, log: Log) -> None:
     """The first call with a set of keys is refused; the same keys then log fine."""
     with pytest.raises(TypeError, match="'y'"):

@@ -3,6 +3,7 @@ the latest-value summary, error surfacing, back-pressure, and the lazy import of
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,6 +191,33 @@ def test_latest_value_ties_go_to_the_largest_value(R: QlibRecorder) -> None:
         assert rec.list_metrics() == {"m": 3.0}
 
 
+@pytest.mark.parametrize(
+    ("columns", "kept"),
+    [
+        # A signal between the appends of the very first call: its points, no run.
+        (([0, 1], [1.0, 2.0], [], [], []), ([], [], [], [], [])),
+        # One whole call, then a call cut short after its points, or after its step.
+        (([0, 1, 0], [1.0, 2.0, 3.0], [2], [5], [7]), ([0, 1], [1.0, 2.0], [2], [5], [7])),
+        (([0, 1, 0], [1.0, 2.0, 3.0], [2], [5, 6], [7]), ([0, 1], [1.0, 2.0], [2], [5], [7])),
+        # Columns put back after a failed write, whichever is longer: only whole calls stay.
+        (([0, 1, 0], [1.0, 2.0, 3.0], [2, 1], [5], [7]), ([0, 1], [1.0, 2.0], [2], [5], [7])),
+        (([0, 1, 0], [1.0, 2.0, 3.0], [2, 1], [5, 6], [7]), ([0, 1], [1.0, 2.0], [2], [5], [7])),
+        (([0, 1, 0], [1.0, 2.0, 3.0], [2, 1], [5, 6], [7, 8]), None),
+    ],
+)
+def test_only_whole_calls_are_written(columns: tuple[list[Any], ...], kept: Any) -> None:
+    """A call cut short by a signal never returned, so it was never accepted: the flush keeps
+    the calls whose points, size, step and time are all there."""
+    from array import array
+
+    from tracklite.metrics.writer import _aligned
+
+    typecodes = ("i", "d", "i", "q", "q")
+    taken = tuple(array(code, values) for code, values in zip(typecodes, columns, strict=True))
+    aligned = _aligned(taken)
+    assert [list(column) for column in aligned] == [list(c) for c in (kept or columns)]
+
+
 # ---------------------------------------------------------------------- errors
 
 
@@ -266,8 +295,14 @@ def test_write_error_raised_by_flush_other_recorders_go_on(R: QlibRecorder) -> N
         aside = break_metrics_dir(broken)
         R.log_metrics(step=1, loss=1.0)
         other.log_metrics(step=1, x=1.0)
-        with pytest.raises(MetricWriteError, match=broken.id):
+        with pytest.raises(MetricWriteError, match=broken.id) as caught:
             broken.flush()
+        # The message names the cause, and the error the file that could not be written.
+        cause = caught.value.__cause__
+        assert isinstance(cause, OSError) and cause.filename is not None
+        assert f"to {broken.ref.dir} failed: {cause}; the points are kept" in str(caught.value)
+        assert caught.value.path == cause.filename
+        assert caught.value.recorder_id == broken.id
         with pytest.raises(MetricWriteError, match=broken.id):
             R.flush()  # every recorder is tried; the broken one is reported
         other.log_metrics(step=2, x=2.0)
@@ -444,6 +479,56 @@ def test_a_flush_after_a_background_failure_warns_once_the_points_are_safe(
         assert caught[0].filename == __file__  # pointed at the caller's flush
         R.end_exp()
     assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
+
+
+@pytest.mark.parametrize("how", ["flush", "recorder_flush", "end_exp", "end_run"])
+def test_the_retried_write_warning_points_at_the_callers_line(R: QlibRecorder, how: str) -> None:
+    """However the caller reaches the retried write (a flush, the end of the run, through
+    ``R`` or the recorder), the warning names the caller's own line."""
+    with writer_settings(flush_interval=0.02):
+        R.start_exp(experiment_name="errors")
+        rec = R.get_recorder()
+        R.log_metrics(step=0, loss=0.0)
+        R.flush()
+        aside = break_metrics_dir(rec)
+        R.log_metrics(step=1, loss=1.0)
+        buf = get_writer().buffer(rec.ref)
+        wait_until(lambda: buf.error is not None, timeout=10)
+        get_writer().configure(flush_interval=60)
+        repair_metrics_dir(rec, aside)
+        calls = {
+            "flush": R.flush,
+            "recorder_flush": rec.flush,
+            "end_exp": R.end_exp,
+            "end_run": functools.partial(rec.end_run, "FINISHED"),
+        }
+        with pytest.warns(RuntimeWarning, match="earlier background write") as caught:
+            line = sys._getframe().f_lineno + 1
+            calls[how]()
+        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+        if how != "end_exp":
+            R.end_exp()
+    assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
+
+
+@pytest.mark.parametrize("what", ["params", "tags"])
+def test_params_or_tags_alone_reach_disk_without_a_flush(R: QlibRecorder, what: str) -> None:
+    """The writer thread writes a running recorder's params or tags by themselves (no point
+    logged), within its flush interval."""
+    with writer_settings(flush_interval=0.02), R.start(experiment_name="meta"):
+        rec = R.get_recorder()
+        wait_until(lambda: (rec.ref.dir / "recorder.json").exists(), timeout=10)
+        if what == "params":
+            R.log_params(lr=0.5)
+        else:
+            R.set_tags(phase="warm")
+        expected = {"lr": "0.5"} if what == "params" else {"phase": "warm"}
+
+        def stored() -> dict[str, str]:
+            meta = json.loads((rec.ref.dir / "recorder.json").read_text())
+            return {k: v for k, v in meta[what].items() if k in expected}
+
+        wait_until(lambda: stored() == expected, timeout=10)
 
 
 def test_deleting_a_tag_of_a_running_recorder(R: QlibRecorder) -> None:

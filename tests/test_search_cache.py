@@ -583,3 +583,21 @@ def test_a_recorder_rebuilt_by_check_fix_is_searched_rebuilt(
     rebuilt = frame(store).set_index("run_id")
     assert rebuilt.at[ids[2], "status"] == "FAILED"
     pd.testing.assert_frame_equal(frame(store), uncached(store))
+
+
+def test_a_link_planted_at_the_summary_temporary_is_never_followed(
+    aged: tuple[Store, str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Temporary names are random; fix the random part so that a link can wait at the name the
+    # next summary's temporary will take (as a colleague sharing the store could try by luck).
+    store, exp_id, ids = aged
+    monkeypatch.setattr(cache.atomic.safefs.secrets, "token_hex", lambda _n=None: "0badc0de")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    folder = changes.journal_dir(store.root / exp_id)
+    (folder / f".tmp-summary.{os.getpid()}.0badc0de").symlink_to(victim)
+    set_tag(store, exp_id, ids[2], "kind", "changed")
+    report = rows(store, exp_id)
+    assert (report.read, report.reused, report.wrote) == (1, 5, False)
+    assert victim.read_text() == "keep"
+    assert list(frame(store, filter_string="tags.kind = 'changed'")["run_id"]) == [ids[2]]

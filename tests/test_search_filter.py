@@ -607,6 +607,18 @@ COLUMN = "expected a column: metrics.<key>, params.<key>, tags.<key> or attribut
         ("metrics.a = 1 AND (metrics.b = 2))", "unmatched ')'", 33),
         ("(" * 101 + "metrics.a = 1" + ")" * 101, "filter nested more than 100 levels deep", 100),
         ("NOT " * 101 + "metrics.a = 1", "filter nested more than 100 levels deep", 400),
+        # Depth is counted per nesting, not per expression: a closed NOT or '(' before a nest
+        # of 101 levels leaves the bound where it was.
+        (
+            "NOT metrics.b = 1 AND " + "(" * 101 + "metrics.a = 1" + ")" * 101,
+            "filter nested more than 100 levels deep",
+            122,
+        ),
+        (
+            "(metrics.b = 1) AND " + "NOT " * 101 + "metrics.a = 1",
+            "filter nested more than 100 levels deep",
+            420,
+        ),
         # comparators and types
         (
             "metrics.loss = '1'",
@@ -1133,3 +1145,42 @@ def test_false_wins_over_unknown_under_not() -> None:
     text = "NOT (metrics.loss > 5 AND metrics.`Rank IC` > 0)"
     assert matches(text) == ["r1", "r3", "r4", "r5"]
     assert matches("NOT (metrics.`Rank IC` > 0 AND metrics.loss > 5)") == ["r1", "r3", "r4", "r5"]
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        # ISO 8601 with offsets: Arrow's own parser reads them.
+        (
+            [
+                "2024-01-01T00:00:00+00:00",
+                "2024-01-01T00:00:00.500+00:00",
+                None,
+                "2024-02-01T00:00:00+01:00",
+            ],
+            ["r2"],
+        ),
+        # A naive time (UTC by convention), or an empty one: Arrow refuses the column, pandas
+        # reads it, whatever the precision of each time.
+        (
+            ["2024-01-01 00:00:00", "2024-01-01T05:30:00.750+05:30", "2024-01-01 00:00:00.5", ""],
+            ["r2", "r3"],
+        ),
+    ],
+)
+def test_arrow_rows_match_as_frame_rows(times: list[str | None], expected: list[str]) -> None:
+    """Searches filter the summary's Arrow rows; a column Arrow cannot take as it is (times in
+    a form its parser refuses, params stored as numbers) is converted as a frame would be."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "run_id": ["r1", "r2", "r3", "r4"],
+            "start_time": pa.array(times, pa.string()),
+            "params.n": pa.array([1, 2, 2, 3], pa.int64()),
+        }
+    )
+    expr = parse_filter("attributes.start_time >= 1704067200500 AND params.n = '2'")
+    found = expr.arrow_mask(table).to_pylist()
+    assert [r for r, hit in zip(table["run_id"].to_pylist(), found, strict=True) if hit] == expected
+    assert found == expr.mask(table.to_pandas()).tolist()

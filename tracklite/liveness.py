@@ -27,9 +27,10 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Final
 
-from .errors import TrackliteWarning
+from .errors import TrackliteWarning, UnsafeLinkError
 from .store import layout, safefs
 from .store.owner import describe_owner, owner_record, pid_is_owner, process_gone, same_machine
 
@@ -137,15 +138,22 @@ def beat(recorder_dir: str | os.PathLike[str]) -> bool:
 def heartbeat_age(recorder_dir: str | os.PathLike[str], now: float | None = None) -> float | None:
     """Seconds since the last sign of life: the heartbeat's mtime, else ``recorder.json``'s.
 
-    None if neither file exists.
+    None if neither file exists (a link is not a file, and never followed).
     """
     folder = Path(recorder_dir)
-    for name in (layout.HEARTBEAT_FILE, layout.RECORDER_FILE):
-        try:
-            mtime = os.stat(folder / name).st_mtime
-        except OSError:
-            continue
-        return (time.time() if now is None else now) - mtime
+    try:
+        # Reached as beat() reaches it, never through a link: a file planted as a link (or a
+        # recorder folder replaced by one) is no sign of life, whatever its target's mtime.
+        with safefs.open_under(folder.parent.parent, [folder.parent.name, folder.name]) as rec:
+            for name in (layout.HEARTBEAT_FILE, layout.RECORDER_FILE):
+                try:
+                    info = rec.lstat(name)
+                except OSError:
+                    continue
+                if S_ISREG(info.st_mode):
+                    return (time.time() if now is None else now) - info.st_mtime
+    except (OSError, UnsafeLinkError):
+        pass
     return None
 
 

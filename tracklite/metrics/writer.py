@@ -39,11 +39,15 @@ from . import latest, segments
 from .values import PLAIN_TYPES, check_values, to_float, to_step
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import pyarrow as pa
 
 FLUSH_INTERVAL = float(os.environ.get("TRACKLITE_FLUSH_INTERVAL", "1.0"))
 FLUSH_POINTS = int(os.environ.get("TRACKLITE_FLUSH_POINTS", "262144"))
 MAX_POINTS = int(os.environ.get("TRACKLITE_MAX_BUFFERED_POINTS", "1048576"))
+#: Where tracklite's own files lie (as its frames name them), for warnings that point past them.
+_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "")
 
 _time_ns = time.time_ns
 _INT64_MIN = -(2**63)
@@ -119,7 +123,9 @@ class RecorderBuffer:
         elif type(step) is not int:
             step = to_step(step)
         keys = tuple(items)
-        codes = self.shapes.get(keys)
+        # A memo of each key set's codes (``_codes_for`` gives the same ones again): only
+        # timing could tell it missing (not mutation-tested).
+        codes = self.shapes.get(keys)  # pragma: no mutate
         if codes is None:
             if not keys:
                 return
@@ -158,7 +164,8 @@ class RecorderBuffer:
         # The types were checked above, so only an int beyond the float range gets here.
         for key, value in items.items():
             to_float(key, value)  # raises, naming the key
-        raise AssertionError(f"a value of {sorted(items)} was refused but passes to_float")
+        # Unreachable while to_float and array("d") agree (not mutation-tested).
+        raise AssertionError(f"{sorted(items)} refused but pass to_float")  # pragma: no mutate
 
     def log_key_columns(self, key: str, steps: Any, values: Any, stamps: Any) -> None:
         """Append one key's already validated numpy columns (int64, float64, int64)."""
@@ -168,9 +175,7 @@ class RecorderBuffer:
             self.writer.relieve(self)
         import numpy as np
 
-        code = self.key_codes.get(key)
-        if code is None:
-            code = self._codes_for((key,))[0]
+        code = self._codes_for((key,))[0]
         count = len(values)
         with self.lock:
             self.codes.frombytes(np.full(count, code, dtype=np.int32).tobytes())
@@ -192,9 +197,10 @@ class RecorderBuffer:
                     self.key_codes[key] = len(self.keys)
                     self.keys.append(key)
             codes = array("i", [self.key_codes[key] for key in keys])
-            if len(self.shapes) > 1024:
-                self.shapes.clear()  # keys vary per call: don't let the cache grow forever
-            self.shapes[keys] = codes
+            # The memo of key sets (see ``log``; not mutation-tested).
+            if len(self.shapes) > 1024:  # pragma: no mutate
+                self.shapes.clear()  # pragma: no mutate  # keys vary per call: bound the memo
+            self.shapes[keys] = codes  # pragma: no mutate
         return codes
 
     def update_meta(
@@ -302,11 +308,13 @@ class RecorderBuffer:
 
 
 def _warm_up() -> None:
+    # Pays the first use of numpy and pyarrow in the writer thread; the table is thrown away
+    # and errors are ignored, so only timing could tell a change here (not mutation-tested).
     import numpy as np
 
-    codes = np.zeros(1, dtype=np.int32)
-    stamps = np.zeros(1, dtype=np.int64)
-    _to_table(["warm-up"], codes, np.zeros(1), stamps, stamps)
+    codes = np.zeros(1, dtype=np.int32)  # pragma: no mutate
+    stamps = np.zeros(1, dtype=np.int64)  # pragma: no mutate
+    _to_table(["warm-up"], codes, np.zeros(1), stamps, stamps)  # pragma: no mutate
     import portalocker  # noqa: F401  # the metadata rewrite's lock
     import pyarrow.parquet  # noqa: F401
 
@@ -363,7 +371,7 @@ def _strings(keys: list[str]) -> pa.Array[Any]:
     import numpy as np
     import pyarrow as pa
 
-    encoded = [key.encode("utf-8") for key in keys]
+    encoded = [key.encode() for key in keys]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(item) for item in encoded], out=offsets[1:])
     return pa.StringArray.from_buffers(  # type: ignore[no-any-return]
@@ -415,6 +423,19 @@ def _batch_latest(
         }
         for i in rows[first]
     }
+
+
+def _outside_tracklite(frame: FrameType) -> int:
+    """The ``stacklevel`` that points a warning raised in ``frame`` at the line that called
+    into tracklite (the caller of its outermost frame), however deep the call came in
+    (``R.flush``, ``Recorder.flush``, ``R.end_exp``, a ``with R.start()`` block)."""
+    level = found = 1
+    while frame.f_back is not None:
+        if frame.f_code.co_filename.startswith(_PACKAGE):
+            found = level + 1
+        frame = frame.f_back
+        level += 1
+    return found
 
 
 class MetricWriter:
@@ -507,7 +528,7 @@ class MetricWriter:
                 f"an earlier background write of recorder {buf.ref.recorder_id} failed "
                 f"({earlier}); its points were kept and are now written",
                 RuntimeWarning,
-                stacklevel=4,  # the caller of Recorder.flush or R.flush
+                stacklevel=_outside_tracklite(sys._getframe()),
             )
 
     def finish(self, ref: RecorderRef, finish: Callable[[Meta], None]) -> None:
@@ -553,7 +574,9 @@ class MetricWriter:
         # Import the writing stack here, at the start of a run, rather than at the first flush
         # in the middle of a training loop (pyarrow's first use costs ~0.3 s).
         try:
-            with contextlib.suppress(Exception):  # e.g. at shutdown: the first flush will tell
+            # Its errors (e.g. at shutdown) are left for the first flush to tell; none can be
+            # provoked in a test, as the warm-up is only timing (not mutation-tested).
+            with contextlib.suppress(Exception):  # pragma: no mutate
                 _warm_up()
         finally:
             self._warmed.set()

@@ -1001,7 +1001,8 @@ def _open_temp(folder: Path) -> tuple[_Temp | None, int]:
     tmp = atomic.temp_name(folder / "summary")
     try:
         folder.mkdir(exist_ok=True)
-        file = open(tmp, "wb")  # noqa: SIM115 - closed by _publish or _discard
+        # "x": created exclusively, so a link planted at the name is refused, never followed.
+        file = open(tmp, "xb")  # noqa: SIM115 - closed by _publish or _discard
     except OSError:
         return None, 0  # read-only store, quota, permissions: searching goes on uncached
     try:

@@ -543,7 +543,10 @@ def epoch_milliseconds(series: pd.Series) -> _FloatArray:  # type: ignore[type-a
     elif pd.api.types.is_numeric_dtype(dtype):
         return _as_float(series)
     elif not pd.api.types.is_datetime64_dtype(dtype):
-        series = pd.to_datetime(series, utc=True, errors="coerce").dt.tz_convert(None)
+        # ISO 8601 whatever each string's precision: inferred from the first string, the
+        # format would turn "...:00+00:00" next to "...:00.5+00:00" into NaT.
+        series = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+        series = series.dt.tz_convert(None)
     # numpy's unit cast floors (also before 1970), matching integer milliseconds.
     stamps = series.to_numpy().astype("datetime64[ms]")
     millis = stamps.view(np.int64).astype(np.float64)

@@ -24,6 +24,10 @@ FSYNC = os.environ.get("TRACKLITE_FSYNC", "0") not in ("0", "false", "no", "")
 
 TEMP_PREFIX = safefs.TEMP_PREFIX
 
+#: Never through a link: a recorder.json planted as a link must not read a file elsewhere.
+#: (Python opens every descriptor close-on-exec itself.)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+
 
 def temp_name(target: Path) -> Path:
     """A unique hidden temporary path beside ``target``."""
@@ -79,14 +83,12 @@ def dump_json(obj: Any) -> bytes:
     times slower on the ``recorder.json`` rewritten at every flush (``python -m json.tool``
     pretty-prints a file for a reader).
     """
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
 
 
 def read_json(path: Path) -> Any:
     """Read a JSON metadata file (``NaN``/``Infinity`` tokens allowed, as Python writes them)."""
-    # Never through a link: a recorder.json planted as a link must not read a file elsewhere.
-    # (Python opens every descriptor close-on-exec itself.)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, _READ_FLAGS)
     # Plain reads, not a buffered file: no fstat, ioctl and lseek per file (a check reads
     # 100,000 of them, and every call is a round trip on a network filesystem).
     chunks = []
