@@ -232,7 +232,7 @@ def test_cli_report_with_filter(store: tuple[str, dict[str, str]], tmp_path: Pat
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "1 runs" in done.stderr and out.stat().st_size > 1_000_000
+    assert ": 1 run," in done.stderr and out.stat().st_size > 1_000_000
     bad = subprocess.run(
         [sys.executable, "-m", "tracklite", "--uri", uri, "report", "nope"],
         capture_output=True, text=True, check=False,

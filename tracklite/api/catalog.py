@@ -3,8 +3,8 @@ deleted ones too, by id; a recorder's folder, status, artifacts and metric histo
 and restore.
 
 Metadata comes as the dictionaries ``experiment.json`` and ``recorder.json`` hold
-(``docs/format.md``). Lookups by name, search and filters are :func:`tracklite.search_records`'
-and :class:`ExpManager`'s; this module adds what looking over a whole store needs besides.
+(``docs/format.md``). :meth:`Catalog.recorders` is the search of :func:`tracklite.search_records`
+(the same filter, order and summary), giving each match's info rather than a DataFrame row.
 """
 
 from __future__ import annotations
