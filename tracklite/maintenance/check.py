@@ -33,6 +33,7 @@ import math
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -200,6 +201,8 @@ def default_workers(root: Path) -> int:
     nobody else uses: on a busy machine it costs CPU (starting it, each one's caches) and,
     where the scheduler shares the CPU by session, gains none.
     """
+    if not sys.executable:
+        return 1  # an embedded interpreter: no Python to start workers with
     if mounts.is_network(root):
         return CHECK_WORKERS
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
