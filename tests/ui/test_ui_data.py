@@ -19,8 +19,8 @@ from _ui_store import XSS_PARAM, build_store
 import tracklite
 from tracklite import ExpManager, QlibRecorder, SigAnaRecord, SignalRecord, UsageError
 from tracklite.ui import data as ui_data
-from tracklite.ui.data import OutsideArtifacts, StoreData, summarize_curve
-from tracklite.ui.thin import curves, m4
+from tracklite.ui.data import OutsideArtifacts, StoreData, summaries_of
+from tracklite.ui.thin import curves, digest, m4
 
 pytest.importorskip("plotly")
 
@@ -97,8 +97,8 @@ def test_summaries_last_min_max_best_step(store: tuple[str, dict[str, str]]) -> 
             "timestamp": pa.array([1, 2, 3], pa.int64()).cast(pa.timestamp("ms", "UTC")),
         }
     )
-    (curve,) = curves(table)
-    assert summarize_curve(curve)["last"] == 2.0  # highest step, the last logged winning
+    (summary,) = summaries_of(digest(table, 100, ui_data.LOWER_IS_BETTER))
+    assert summary["last"] == 2.0  # highest step, the last logged winning
 
 
 def test_artifact_paths_never_leave_the_recorder(
