@@ -343,7 +343,11 @@ class _Checker:
 
     def entries(self, folder: Path) -> list[tuple[Path, bool]]:
         """The entries of ``folder`` that are not links, each with whether it is a folder; every
-        link is reported (and with ``fix`` quarantined) on the way.
+        link is reported (and with ``fix`` quarantined) on the way."""
+        return [(folder / name, is_dir) for name, is_dir in self.entry_names(folder)]
+
+    def entry_names(self, folder: Path) -> list[tuple[str, bool]]:
+        """:meth:`entries` by name (no path made for each of 100,000 recorders).
 
         One ``scandir``: the kinds come with the listing (no ``stat`` per entry on filesystems
         that report them), which matters at 100,000 recorders and on network filesystems.
@@ -362,7 +366,7 @@ class _Checker:
             if is_link:
                 self.unsafe_link(folder / name)
             else:
-                found.append((folder / name, is_dir))
+                found.append((name, is_dir))
         return found
 
     # ------------------------------------------------------------------ the store
@@ -474,9 +478,9 @@ class _Checker:
                     )
                 return None
             meta = self.recover_experiment(folder, path, problem)
-        entries = self.entries(folder)
-        self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
-        self.check_recorders(exp_id, entries)
+        names = self.entry_names(folder)
+        self.found_recorders += sum(1 for name, _ in names if layout.is_id_name(name))
+        self.check_recorders(exp_id, names)
         return meta
 
     @contextlib.contextmanager
@@ -495,9 +499,9 @@ class _Checker:
                 self._experiment.close()
                 self._experiment = None
 
-    def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
+    def check_recorders(self, exp_id: str, entries: list[tuple[str, bool]]) -> None:
         """The entries of an experiment folder, in order (recorders, temporaries, strays)."""
-        names = [(e.name, d) for e, d in entries if e.name not in layout.EXPERIMENT_ENTRIES]
+        names = [(name, d) for name, d in entries if name not in layout.EXPERIMENT_ENTRIES]
         if self.workers > 1 and len(names) >= 4 * CHUNK:
             self.share_out(exp_id, names)
             return
