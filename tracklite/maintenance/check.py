@@ -64,9 +64,11 @@ TEMP_STALE_AFTER: Final[float] = 600.0
 #: a network filesystem (NFS, Lustre) this many, whatever the cores: each system call waits for
 #: the metadata server there, and parallel requests are what makes a walk fast.
 CHECK_WORKERS: Final[int] = 8
-#: Entries of an experiment folder per worker job. Experiments with fewer than four jobs' worth
-#: are checked in the calling process (starting a worker costs about 0.2 s of CPU).
+#: Entries of an experiment folder per worker job.
 CHUNK: Final[int] = 500
+#: Experiments with fewer entries are checked in the calling process alone: starting a worker
+#: costs 0.2 s of CPU, and 1-2 s on a busy machine, where a second process also gains least.
+SHARE_FROM: Final[int] = 20_000
 
 # Kinds of findings.
 MARKER: Final = "marker"
@@ -176,9 +178,10 @@ def check(
     :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
         store's order, from the calling thread.
     :param workers: processes checking recorders at once without ``fix``: this one and
-        ``workers - 1`` started for it (1: only this one); by default one per idle core
-        (:func:`default_workers`), and :data:`CHECK_WORKERS` on a network filesystem (NFS,
-        Lustre, ...). The findings and their order are the same whatever the number.
+        ``workers - 1`` started for it (1: only this one), for experiments of
+        :data:`SHARE_FROM` recorders or more; by default one per core, at most
+        :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre, ...). The
+        findings and their order are the same whatever the number.
         ``fix`` works in this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
@@ -193,25 +196,15 @@ def check(
 
 
 def default_workers(root: Path) -> int:
-    """How many processes a read-only check of ``root`` uses by default: :data:`CHECK_WORKERS`
-    on a network filesystem; else the cores that are idle (the calling process counting as
-    one), at least 1, at most :data:`CHECK_WORKERS`.
-
-    Checking is the processor's work on a local disk, so a process more only helps on a core
-    nobody else uses: on a busy machine it costs CPU (starting it, each one's caches) and,
-    where the scheduler shares the CPU by session, gains none.
-    """
+    """How many processes a read-only check of ``root`` uses by default: one per core this
+    process may run on, at most :data:`CHECK_WORKERS`, and that many on a network filesystem
+    whatever the cores."""
     if not sys.executable:
         return 1  # an embedded interpreter: no Python to start workers with
     if mounts.is_network(root):
         return CHECK_WORKERS
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        busy = os.getloadavg()[0]  # the last minute's running processes, this one included
-    except (AttributeError, OSError):
-        busy = 0.0
-    idle = int((cores or 1) - busy + 1)
-    return max(1, min(idle, cores or 1, CHECK_WORKERS))
+    return max(1, min(cores or 1, CHECK_WORKERS))
 
 
 class _Checker:
@@ -502,7 +495,7 @@ class _Checker:
     def check_recorders(self, exp_id: str, entries: list[tuple[str, bool]]) -> None:
         """The entries of an experiment folder, in order (recorders, temporaries, strays)."""
         names = [(name, d) for name, d in entries if name not in layout.EXPERIMENT_ENTRIES]
-        if self.workers > 1 and len(names) >= 4 * CHUNK:
+        if self.workers > 1 and len(names) >= SHARE_FROM:
             self.share_out(exp_id, names)
             return
         with self.holding_experiment(exp_id):
