@@ -10,6 +10,8 @@ For each key count N, one recorder logs N keys once (step 0), then one key again
 - ``search warm``: ``tracklite.search_records`` with the experiment's summary cache current;
 - ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current) on a 160-column
   terminal (``COLUMNS=160``: the table shows what fits), output discarded;
+- ``runs piped``: the same with no terminal and no ``$COLUMNS``: the whole text table, a column
+  for every key;
 - ``runs csv``: ``tracklite --format csv runs EXPERIMENT``: every key of the row written out;
 - ``floor``: ``json.loads`` of the recorder's ``recorder.json`` plus, past a thousand keys,
   ``pyarrow.parquet.read_table`` of its ``latest.parquet``: the least any reader of the
@@ -106,6 +108,7 @@ def measure(keys: int, repeat: int, root: Path, columns: int) -> dict[str, float
         listing = best(runs(), repeat)
     finally:
         os.environ.pop("COLUMNS", None)
+    piped = best(runs(), repeat)
     csv = best(runs("--format", "csv"), repeat)
     shutil.rmtree(store, ignore_errors=True)
     return {
@@ -114,6 +117,7 @@ def measure(keys: int, repeat: int, root: Path, columns: int) -> dict[str, float
         "cold": cold,
         "search": search,
         "runs": listing,
+        "piped": piped,
         "csv": csv,
         "floor": floor,
         "kb": len(data) / 1e3,
@@ -133,14 +137,15 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
     print(f"load: {os.getloadavg()[0]:.1f}")
     head = f"{'keys':>8} {'json KB':>8} {'file MB':>7} {'floor s':>8}"
-    for what in ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs csv"):
+    whats = ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs piped")
+    for what in (*whats, "runs csv"):
         head += f" {what + ' s':>13} {'x floor':>7} {'us/key':>6}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for keys in args.keys:
             row = measure(keys, args.repeat, Path(tmp), args.columns)
             line = f"{keys:8,} {row['kb']:8.1f} {row['file_mb']:7.2f} {row['floor']:8.3f}"
-            for what in ("flush", "all", "cold", "search", "runs", "csv"):
+            for what in ("flush", "all", "cold", "search", "runs", "piped", "csv"):
                 value = row[what]
                 line += f" {value:13.3f} {value / row['floor']:7.1f} {value / keys * 1e6:6.1f}"
             print(line, flush=True)
