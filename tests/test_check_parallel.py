@@ -94,8 +94,9 @@ def test_workers_find_the_same_as_one_process_in_the_same_order(
     serial_progress: list[tuple[int, int]] = []
     serial = tracklite.check(root, workers=1, progress=lambda *a: serial_progress.append(a))
 
-    # Jobs of two entries, so that this experiment is shared out among three workers.
+    # Jobs of two entries, from 8 entries on: this experiment is shared out among three.
     monkeypatch.setattr(chk, "CHUNK", 2)
+    monkeypatch.setattr(chk, "SHARE_FROM", 8)
     jobs: list[tuple[Any, ...]] = []
     real_map = check_workers.Workers.map
 
@@ -144,7 +145,7 @@ def test_a_script_without_a_main_guard_can_share_out(tmp_path: Path) -> None:
     script.write_text(
         "import sys, tracklite\n"
         "from tracklite.maintenance import check\n"
-        "check.CHUNK = 2\n"
+        "check.CHUNK, check.SHARE_FROM = 2, 8\n"
         "print('script ran', file=sys.stderr)\n"
         f"print(len(tracklite.check({str(root)!r}, workers=2)))\n"
     )
@@ -253,13 +254,6 @@ def test_an_error_that_cannot_travel_is_sent_as_text() -> None:
     assert not ok and isinstance(error, tracklite.StoreError) and "Odd: 1/2" in str(error)
 
 
-def test_default_workers_are_the_idle_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_workers_are_the_cores(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert chk.default_workers(tmp_path) == min(cores, chk.CHECK_WORKERS)
-    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
-    assert chk.default_workers(tmp_path) == 1  # every core busy, this process included
-    monkeypatch.setattr(os, "getloadavg", lambda: (50.0, 0.0, 0.0))
-    assert chk.default_workers(tmp_path) == 1

@@ -208,6 +208,9 @@ def test_report_file_holds_data_as_text_and_thins_long_curves(tmp_path: Path) ->
     assert result.runs == 6 and html == result.html
     assert XSS_PARAM not in html and "window.__pwned" in html  # escaped, still there as data
     assert "srcdoc=" in result._repr_html_() and "<script>window" not in result._repr_html_()
+    assert repr(result).startswith("<tracklite report of 6 runs, ")
+    one = tracklite.report(uri=uri, experiments=["long"])
+    assert repr(one).startswith("<tracklite report of 1 run, ")
 
 
 def test_missing_plotly_names_the_extra(

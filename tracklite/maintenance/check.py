@@ -64,9 +64,11 @@ TEMP_STALE_AFTER: Final[float] = 600.0
 #: a network filesystem (NFS, Lustre) this many, whatever the cores: each system call waits for
 #: the metadata server there, and parallel requests are what makes a walk fast.
 CHECK_WORKERS: Final[int] = 8
-#: Entries of an experiment folder per worker job. Experiments with fewer than four jobs' worth
-#: are checked in the calling process (starting a worker costs about 0.2 s of CPU).
+#: Entries of an experiment folder per worker job.
 CHUNK: Final[int] = 500
+#: Experiments with fewer entries are checked in the calling process alone: starting a worker
+#: costs 0.2 s of CPU, and 1-2 s on a busy machine, where a second process also gains least.
+SHARE_FROM: Final[int] = 20_000
 
 # Kinds of findings.
 MARKER: Final = "marker"
@@ -176,9 +178,10 @@ def check(
     :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
         store's order, from the calling thread.
     :param workers: processes checking recorders at once without ``fix``: this one and
-        ``workers - 1`` started for it (1: only this one); by default one per idle core
-        (:func:`default_workers`), and :data:`CHECK_WORKERS` on a network filesystem (NFS,
-        Lustre, ...). The findings and their order are the same whatever the number.
+        ``workers - 1`` started for it (1: only this one), for experiments of
+        :data:`SHARE_FROM` recorders or more; by default one per core, at most
+        :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre, ...). The
+        findings and their order are the same whatever the number.
         ``fix`` works in this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
@@ -193,25 +196,15 @@ def check(
 
 
 def default_workers(root: Path) -> int:
-    """How many processes a read-only check of ``root`` uses by default: :data:`CHECK_WORKERS`
-    on a network filesystem; else the cores that are idle (the calling process counting as
-    one), at least 1, at most :data:`CHECK_WORKERS`.
-
-    Checking is the processor's work on a local disk, so a process more only helps on a core
-    nobody else uses: on a busy machine it costs CPU (starting it, each one's caches) and,
-    where the scheduler shares the CPU by session, gains none.
-    """
+    """How many processes a read-only check of ``root`` uses by default: one per core this
+    process may run on, at most :data:`CHECK_WORKERS`, and that many on a network filesystem
+    whatever the cores."""
     if not sys.executable:
         return 1  # an embedded interpreter: no Python to start workers with
     if mounts.is_network(root):
         return CHECK_WORKERS
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        busy = os.getloadavg()[0]  # the last minute's running processes, this one included
-    except (AttributeError, OSError):
-        busy = 0.0
-    idle = int((cores or 1) - busy + 1)
-    return max(1, min(idle, cores or 1, CHECK_WORKERS))
+    return max(1, min(cores or 1, CHECK_WORKERS))
 
 
 class _Checker:
@@ -343,7 +336,11 @@ class _Checker:
 
     def entries(self, folder: Path) -> list[tuple[Path, bool]]:
         """The entries of ``folder`` that are not links, each with whether it is a folder; every
-        link is reported (and with ``fix`` quarantined) on the way.
+        link is reported (and with ``fix`` quarantined) on the way."""
+        return [(folder / name, is_dir) for name, is_dir in self.entry_names(folder)]
+
+    def entry_names(self, folder: Path) -> list[tuple[str, bool]]:
+        """:meth:`entries` by name (no path made for each of 100,000 recorders).
 
         One ``scandir``: the kinds come with the listing (no ``stat`` per entry on filesystems
         that report them), which matters at 100,000 recorders and on network filesystems.
@@ -362,7 +359,7 @@ class _Checker:
             if is_link:
                 self.unsafe_link(folder / name)
             else:
-                found.append((folder / name, is_dir))
+                found.append((name, is_dir))
         return found
 
     # ------------------------------------------------------------------ the store
@@ -474,9 +471,9 @@ class _Checker:
                     )
                 return None
             meta = self.recover_experiment(folder, path, problem)
-        entries = self.entries(folder)
-        self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
-        self.check_recorders(exp_id, entries)
+        names = self.entry_names(folder)
+        self.found_recorders += sum(1 for name, _ in names if layout.is_id_name(name))
+        self.check_recorders(exp_id, names)
         return meta
 
     @contextlib.contextmanager
@@ -495,10 +492,10 @@ class _Checker:
                 self._experiment.close()
                 self._experiment = None
 
-    def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
+    def check_recorders(self, exp_id: str, entries: list[tuple[str, bool]]) -> None:
         """The entries of an experiment folder, in order (recorders, temporaries, strays)."""
-        names = [(e.name, d) for e, d in entries if e.name not in layout.EXPERIMENT_ENTRIES]
-        if self.workers > 1 and len(names) >= 4 * CHUNK:
+        names = [(name, d) for name, d in entries if name not in layout.EXPERIMENT_ENTRIES]
+        if self.workers > 1 and len(names) >= SHARE_FROM:
             self.share_out(exp_id, names)
             return
         with self.holding_experiment(exp_id):

@@ -58,7 +58,8 @@ class Report:
 
     def __repr__(self) -> str:
         where = f" at {self.path}" if self.path else ""
-        return f"<tracklite report of {self.runs} runs, {len(self.html) / 1e6:.1f} MB{where}>"
+        runs = f"{self.runs} run" + ("" if self.runs == 1 else "s")
+        return f"<tracklite report of {runs}, {len(self.html) / 1e6:.1f} MB{where}>"
 
 
 def report(
