@@ -7,34 +7,16 @@ from __future__ import annotations
 import io
 import itertools
 import random
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests._calls import python_calls
 from tracklite import ExpManager, QlibRecorder
 from tracklite.cli import main, tables, text
 from tracklite.cli.tables import Column, Table
-
-
-@contextmanager
-def python_calls() -> Iterator[list[int]]:
-    """Counts the Python function calls made inside the block (C functions not counted)."""
-    count = [0]
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            count[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        yield count
-    finally:
-        sys.setprofile(None)
 
 
 def _wide_table(keys: int, rows: int = 1) -> Table:

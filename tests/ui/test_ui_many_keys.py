@@ -4,15 +4,14 @@ number of keys, finding the others by name."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests._calls import python_calls
 from tracklite import ExpManager, QlibRecorder
 from tracklite.ui.data import StoreData
 from tracklite.ui.server import UiServer, serve
@@ -35,22 +34,6 @@ def _store(root: Path, keys: int) -> str:
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _store(tmp_path_factory.mktemp("wide"), KEYS)
-
-
-@contextmanager
-def python_calls() -> Iterator[list[int]]:
-    """Counts the Python function calls made inside the block (C functions not counted)."""
-    count = [0]
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            count[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        yield count
-    finally:
-        sys.setprofile(None)
 
 
 def test_rows_summaries_and_report_make_no_call_a_key(wide: str, tmp_path: Path) -> None:
