@@ -227,8 +227,8 @@ class _Checker:
         self.temp_age = temp_age
         self.now = time.time()
         self.report = CheckReport(root)
-        # The experiment folder being walked, held open: each recorder's metrics/ is opened
-        # from it in two steps instead of from the store root.
+        # The experiment folder being walked, held open: each recorder folder is opened from
+        # it (one openat) instead of from the store root.
         self._experiment: safefs.Dir | None = None
         self._experiment_id = ""
         self._experiment_path = root
