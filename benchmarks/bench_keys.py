@@ -10,7 +10,12 @@ For each key count N, one recorder logs N keys once (step 0), then one key again
 - ``search warm``: ``tracklite.search_records`` with the experiment's summary cache current;
 - ``runs``: ``tracklite runs EXPERIMENT`` in this process (summary current) on a 160-column
   terminal (``COLUMNS=160``: the table shows what fits), output discarded;
+- ``runs piped``: the same with no terminal and no ``$COLUMNS``: the whole text table, a column
+  for every key;
 - ``runs csv``: ``tracklite --format csv runs EXPERIMENT``: every key of the row written out;
+- ``ui runs``, ``ui summary``, ``report``: ``tracklite ui``'s answer for the runs table
+  (keys and rows as JSON), a new server's summary of every key of the run, and the data of
+  ``tracklite report`` as JSON;
 - ``floor``: ``json.loads`` of the recorder's ``recorder.json`` plus, past a thousand keys,
   ``pyarrow.parquet.read_table`` of its ``latest.parquet``: the least any reader of the
   summary pays. ``json KB`` and ``file MB`` are their sizes.
@@ -106,7 +111,9 @@ def measure(keys: int, repeat: int, root: Path, columns: int) -> dict[str, float
         listing = best(runs(), repeat)
     finally:
         os.environ.pop("COLUMNS", None)
+    piped = best(runs(), repeat)
     csv = best(runs("--format", "csv"), repeat)
+    ui_runs, ui_summary, report = measure_ui(store, repeat)
     shutil.rmtree(store, ignore_errors=True)
     return {
         "flush": flush,
@@ -114,11 +121,40 @@ def measure(keys: int, repeat: int, root: Path, columns: int) -> dict[str, float
         "cold": cold,
         "search": search,
         "runs": listing,
+        "piped": piped,
         "csv": csv,
+        "ui runs": ui_runs,
+        "ui summary": ui_summary,
+        "report": report,
         "floor": floor,
         "kb": len(data) / 1e3,
         "file_mb": file_mb,
     }
+
+
+def measure_ui(store: Path, repeat: int) -> tuple[float, float, float]:
+    """What ``tracklite ui`` answers for the runs table (``/api/runs``: keys and rows, as
+    JSON), for every key's summary of the run (``/api/summary``, read from the metric files:
+    a new server each time) and what ``tracklite report`` builds (its data, as JSON)."""
+    from tracklite.store.ref import RecorderRef
+    from tracklite.ui.data import StoreData
+    from tracklite.ui.report import build
+
+    data = StoreData(store)
+    exps = data.experiment_ids(None)
+
+    def runs() -> list[dict[str, object]]:
+        frame = data.search(exps)
+        rows = data.rows(frame, 0, 100)
+        json.dumps({"keys": data.keys(frame), "rows": rows}, allow_nan=False)
+        return rows
+
+    rows = runs()
+    refs = [RecorderRef(data.store.root, str(r["exp"]), str(r["id"])) for r in rows]
+    listing = best(runs, repeat)
+    summary = best(lambda: json.dumps(StoreData(store).summaries(refs)), repeat)
+    report = best(lambda: json.dumps(build(store), allow_nan=False), repeat)
+    return listing, summary, report
 
 
 def main() -> None:
@@ -133,14 +169,16 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
     print(f"load: {os.getloadavg()[0]:.1f}")
     head = f"{'keys':>8} {'json KB':>8} {'file MB':>7} {'floor s':>8}"
-    for what in ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs csv"):
+    whats = ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs piped")
+    for what in (*whats, "runs csv", "ui runs", "ui summary", "report"):
         head += f" {what + ' s':>13} {'x floor':>7} {'us/key':>6}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for keys in args.keys:
             row = measure(keys, args.repeat, Path(tmp), args.columns)
             line = f"{keys:8,} {row['kb']:8.1f} {row['file_mb']:7.2f} {row['floor']:8.3f}"
-            for what in ("flush", "all", "cold", "search", "runs", "csv"):
+            shown = ("flush", "all", "cold", "search", "runs", "piped", "csv")
+            for what in (*shown, "ui runs", "ui summary", "report"):
                 value = row[what]
                 line += f" {value:13.3f} {value / row['floor']:7.1f} {value / keys * 1e6:6.1f}"
             print(line, flush=True)

@@ -94,8 +94,9 @@ def test_workers_find_the_same_as_one_process_in_the_same_order(
     serial_progress: list[tuple[int, int]] = []
     serial = tracklite.check(root, workers=1, progress=lambda *a: serial_progress.append(a))
 
-    # Jobs of two entries, so that this experiment is shared out among three workers.
+    # Jobs of two entries, from 8 entries on: this experiment is shared out among three.
     monkeypatch.setattr(chk, "CHUNK", 2)
+    monkeypatch.setattr(chk, "SHARE_FROM", 8)
     jobs: list[tuple[Any, ...]] = []
     real_map = check_workers.Workers.map
 
@@ -144,7 +145,7 @@ def test_a_script_without_a_main_guard_can_share_out(tmp_path: Path) -> None:
     script.write_text(
         "import sys, tracklite\n"
         "from tracklite.maintenance import check\n"
-        "check.CHUNK = 2\n"
+        "check.CHUNK, check.SHARE_FROM = 2, 8\n"
         "print('script ran', file=sys.stderr)\n"
         f"print(len(tracklite.check({str(root)!r}, workers=2)))\n"
     )
@@ -198,3 +199,61 @@ def test_footers_of_small_and_large_segments(tmp_path: Path) -> None:
         (folder / "large.parquet").write_bytes(data[: len(data) // 2])
         with pytest.raises(Exception):  # noqa: B017 - pyarrow's error class varies by version
             segments.footer_in(opened, "large.parquet")
+
+
+def test_a_worker_error_is_raised_in_its_place(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    exp_id, ids = damaged_store(root, outside)
+    good = (str(root), exp_id, [(ids[13], True)], chk.TEMP_STALE_AFTER, time.time())
+    workers = check_workers.Workers(2)
+    try:
+        # Job 1 goes to the worker process, and fails there (a job of the wrong shape).
+        results = workers.map([good, ("too", "few"), good])
+        assert next(results) == ([], 1)
+        with pytest.raises(TypeError):
+            next(results)
+    finally:
+        workers.close()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    exp_id, ids = damaged_store(root, outside)
+    job = (str(root), exp_id, [(ids[13], True)], chk.TEMP_STALE_AFTER, time.time())
+    workers = check_workers.Workers(2)
+    try:
+        results = workers.map([job] * 8)
+        assert next(results) == ([], 1)  # this process's own job; the worker has two waiting
+        (proc,) = workers._procs
+        proc.kill()
+        proc.wait()
+        with pytest.raises(tracklite.StoreError, match="worker process ended"):
+            list(results)  # what it answered before dying, then the error
+    finally:
+        workers.close()
+
+
+class Odd(Exception):
+    """Pickled, but not rebuilt: unpickling calls it with its one message argument."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+def test_an_error_that_cannot_travel_is_sent_as_text() -> None:
+    import io
+    import pickle
+
+    out = io.BytesIO()
+    check_workers._reply(out, (False, Odd(1, 2)))
+    ok, error = pickle.loads(out.getvalue())
+    assert not ok and isinstance(error, tracklite.StoreError) and "Odd: 1/2" in str(error)
+
+
+def test_default_workers_are_the_cores(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert chk.default_workers(tmp_path) == min(cores, chk.CHECK_WORKERS)

@@ -57,12 +57,12 @@ def test_fixture_experiments_and_trash() -> None:
     assert next(iter(store)).experiment_id == "0"
     assert all(e.lifecycle_stage == "active" for e in store)
     assert store.malformed == ()
-    assert store.by_name("实验 rolling 2024").experiment_id == ROLLING
-    with pytest.raises(KeyError):
-        store.by_name("scratch")
+    named = {e.name: e for e in store}
+    assert named["实验 rolling 2024"].experiment_id == ROLLING
+    assert "scratch" not in named
 
     with_deleted = read_mlruns(FIXTURE, include_deleted=True)
-    scratch = with_deleted.by_name("scratch")
+    [scratch] = [e for e in with_deleted if e.name == "scratch"]
     assert scratch.experiment_id == SCRATCH
     assert scratch.lifecycle_stage == "deleted"
     assert Path(scratch.path).parent.name == ".trash"
@@ -109,7 +109,7 @@ def test_fixture_workflow_runs_statuses_and_lifecycle() -> None:
 @needs_fixture
 def test_fixture_full_histories() -> None:
     lgb = good_runs(read_mlruns(FIXTURE).get(WORKFLOW))["lgb_train"]
-    assert lgb.metric_keys() == ["IC", "ICIR", "train_loss", "valid_loss"]
+    assert sorted(lgb.metric_history()) == ["IC", "ICIR", "train_loss", "valid_loss"]
     hist = lgb.metric_history()
     assert set(hist) == {"IC", "ICIR", "train_loss", "valid_loss"}
     train, valid = hist["train_loss"], hist["valid_loss"]
@@ -131,7 +131,7 @@ def test_fixture_full_histories() -> None:
 @needs_fixture
 def test_fixture_slash_keys_become_folders() -> None:
     run = good_runs(read_mlruns(FIXTURE).get(WORKFLOW))["slash_keys"]
-    assert run.metric_keys() == ["train/loss"]
+    assert sorted(run.metric_history()) == ["train/loss"]
     loss = run.metric_history()["train/loss"]
     assert loss.key == "train/loss"
     assert loss.values == (1.0, 0.9, 0.8)
@@ -149,7 +149,7 @@ def test_fixture_unicode_experiment_with_two_same_named_runs() -> None:
     assert len({r.run_id for r in runs}) == 2
     assert sorted(r.params["seed"] for r in runs) == ["0", "1"]
     for run in runs:
-        keys = run.metric_keys()
+        keys = sorted(run.metric_history())
         assert keys == ["1day.excess_return_with_cost.annualized_return", "Rank IC"]
         hist = run.metric_history()
         seed = int(run.params["seed"])
@@ -452,7 +452,7 @@ def test_name_status_and_old_fields(tmp_path: Path) -> None:
     assert (a.run_id, a.name, a.status) == (rid(1), "from tag", "FAILED")
     assert (b.name, b.status) == ("2024", "SCHEDULED")
     assert (c.name, c.status, c.user_id) == ("x", "RUNNING", "tester")
-    assert c.params == {} and c.tags == {} and c.metric_keys() == []
+    assert c.params == {} and c.tags == {} and sorted(c.metric_history()) == []
     assert c.metric_history() == {}
     assert c.artifacts_dir is None
     assert len(c.fingerprint()) == 32

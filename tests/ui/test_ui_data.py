@@ -19,8 +19,8 @@ from _ui_store import XSS_PARAM, build_store
 import tracklite
 from tracklite import ExpManager, QlibRecorder, SigAnaRecord, SignalRecord, UsageError
 from tracklite.ui import data as ui_data
-from tracklite.ui.data import OutsideArtifacts, StoreData, summarize_curve
-from tracklite.ui.thin import curves, m4
+from tracklite.ui.data import OutsideArtifacts, StoreData, summaries_of
+from tracklite.ui.thin import curves, digest, m4
 
 pytest.importorskip("plotly")
 
@@ -97,8 +97,8 @@ def test_summaries_last_min_max_best_step(store: tuple[str, dict[str, str]]) -> 
             "timestamp": pa.array([1, 2, 3], pa.int64()).cast(pa.timestamp("ms", "UTC")),
         }
     )
-    (curve,) = curves(table)
-    assert summarize_curve(curve)["last"] == 2.0  # highest step, the last logged winning
+    (summary,) = summaries_of(digest(table, 100, ui_data.LOWER_IS_BETTER))
+    assert summary["last"] == 2.0  # highest step, the last logged winning
 
 
 def test_artifact_paths_never_leave_the_recorder(
@@ -208,6 +208,9 @@ def test_report_file_holds_data_as_text_and_thins_long_curves(tmp_path: Path) ->
     assert result.runs == 6 and html == result.html
     assert XSS_PARAM not in html and "window.__pwned" in html  # escaped, still there as data
     assert "srcdoc=" in result._repr_html_() and "<script>window" not in result._repr_html_()
+    assert repr(result).startswith("<tracklite report of 6 runs, ")
+    one = tracklite.report(uri=uri, experiments=["long"])
+    assert repr(one).startswith("<tracklite report of 1 run, ")
 
 
 def test_missing_plotly_names_the_extra(
@@ -232,7 +235,7 @@ def test_cli_report_with_filter(store: tuple[str, dict[str, str]], tmp_path: Pat
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "1 runs" in done.stderr and out.stat().st_size > 1_000_000
+    assert ": 1 run," in done.stderr and out.stat().st_size > 1_000_000
     bad = subprocess.run(
         [sys.executable, "-m", "tracklite", "--uri", uri, "report", "nope"],
         capture_output=True, text=True, check=False,

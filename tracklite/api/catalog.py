@@ -3,15 +3,16 @@ deleted ones too, by id; a recorder's folder, status, artifacts and metric histo
 and restore.
 
 Metadata comes as the dictionaries ``experiment.json`` and ``recorder.json`` hold
-(``docs/format.md``). Lookups by name, search and filters are :func:`tracklite.search_records`'
-and :class:`ExpManager`'s; this module adds what looking over a whole store needs besides.
+(``docs/format.md``). :meth:`Catalog.recorders` is the search of :func:`tracklite.search_records`
+(the same filter, order and summary), giving each match's info rather than a DataFrame row.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..liveness import effective_status
 from ..store import artifacts
@@ -98,15 +99,31 @@ class Catalog:
             return meta
         return {**meta, "metrics": latest.summary(self._ref(meta).dir, meta)}
 
-    def recorders(self, experiment_ids: list[str], **query: Any) -> list[Meta]:
+    def recorders(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        filter_string: str | None = "",
+        run_view_type: int = 1,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> list[Meta]:
         """Id, name, experiment id, status (DEAD judged now), times, lifecycle and owner of
-        the recorders of ``experiment_ids`` that match ``query`` (``filter_string``,
-        ``run_view_type``, ``max_results``, ``order_by``, ``status``, as in
-        :func:`tracklite.search_records`), from the search summary: no ``recorder.json`` is
-        read for recorders that did not change."""
+        the recorders of ``experiment_ids`` that match, newest first unless ``order_by`` says
+        (the arguments of :func:`tracklite.search_records`; ``status`` keeps one status), from
+        the search summary: no ``recorder.json`` is read for recorders that did not change."""
         from ..search.listing import matching_recorder_metas
 
-        return matching_recorder_metas(self._store, experiment_ids, **query)
+        return matching_recorder_metas(
+            self._store,
+            experiment_ids,
+            filter_string=filter_string,
+            run_view_type=run_view_type,
+            max_results=max_results,
+            order_by=order_by,
+            status=status,
+        )
 
     def folder(self, meta: Meta) -> Path:
         """The recorder's folder."""

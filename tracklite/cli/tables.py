@@ -145,30 +145,54 @@ def write_text(table: Table, out: TextIO, width: int | None, ellipsis: str = "â€
         most = _most(width)
         beyond = [c.title for c in columns[most:]] + beyond
         columns = columns[:most]
-    cells = [[text.one_line(c.show(row.get(c.key))) for c in columns] for row in table.rows]
-    titles = [c.title for c in columns]
-    natural = [
-        min(
-            max(
-                [text.display_width(t) if table.header else 1]
-                + [text.display_width(r[i]) for r in cells]
-            ),
-            c.max_width,
-        )
-        for i, (t, c) in enumerate(zip(titles, columns, strict=True))
-    ]
+    # Whole rows and columns at a time, never a call per cell for plain values and ASCII text:
+    # a run with 100,000 metric keys makes a row of 100,000 cells.
+    cells = _cells(columns, table.rows)
+    # Not Column.title: a property is a call a column.
+    titles = [c.key if c.header is None else c.header for c in columns]
+    heads = _widths(titles) if table.header else [1] * len(columns)
+    sizes = [_widths(row) for row in cells]
+    tallest = list(map(max, heads, *sizes)) if sizes else heads
+    natural = list(map(min, tallest, [c.max_width for c in columns]))
     floors = [
         n if not c.shrink else min(n, MIN_WIDTH) for n, c in zip(natural, columns, strict=True)
     ]
     for i, need in enumerate(_distinct_needs(table, columns, titles, cells)):
-        natural[i] = max(natural[i], need)
-        floors[i] = max(floors[i], need)
+        if need > natural[i]:
+            natural[i] = need
+        if need > floors[i]:
+            floors[i] = need
     widths, shown = fit(natural, width, floors)
-    lines = [_line(titles[:shown], widths, columns, ellipsis)] if table.header else []
-    lines.extend(_line(r[:shown], widths, columns, ellipsis) for r in cells)
+    justs = [str.rjust if c.right else str.ljust for c in columns[:shown]]
+    lines = [_line(titles, heads, widths, justs, ellipsis)] if table.header else []
+    lines.extend(_line(r, n, widths, justs, ellipsis) for r, n in zip(cells, sizes, strict=True))
     out.write("\n".join(lines) + "\n")
     if shown < len(columns) or beyond:
         out.write(_hidden_note(titles[shown:] + beyond, width, ellipsis) + "\n")
+
+
+def _cells(columns: list[Column], rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Each row's cells as one-line text: the columns shown by :func:`text.cell` (metric and
+    param values) in one pass a row, the others cell by cell."""
+    plain = [i for i, c in enumerate(columns) if c.show is text.cell]
+    plain_keys = [columns[i].key for i in plain]
+    others = [(i, c) for i, c in enumerate(columns) if c.show is not text.cell]
+    out = []
+    for row in rows:
+        line = [text.MISSING] * len(columns)
+        for i, shown in zip(plain, text.cells([row.get(k) for k in plain_keys]), strict=True):
+            line[i] = shown
+        for i, column in others:
+            line[i] = text.one_line(column.show(row.get(column.key)))
+        out.append(line)
+    return out
+
+
+def _widths(texts: list[str]) -> list[int]:
+    """Terminal columns of each text; ``len`` unless one of them is not ASCII."""
+    if "".join(texts).isascii():
+        return list(map(len, texts))
+    return list(map(text.display_width, texts))
 
 
 def _distinct_needs(
@@ -239,9 +263,29 @@ def fit(
 
 
 def _line(
-    values: Sequence[str], widths: Sequence[int], columns: Sequence[Column], ellipsis: str
+    values: Sequence[str],
+    sizes: Sequence[int],
+    widths: Sequence[int],
+    justs: Sequence[Callable[[str, int], str]],
+    ellipsis: str,
 ) -> str:
-    parts = []
-    for value, width, column in zip(values, widths, columns, strict=False):
-        parts.append(text.pad(text.truncate(value, width, ellipsis), width, column.right))
+    """One table line: each value padded (``justs``: left or right) or cut to its width.
+    ``sizes`` are the values' terminal widths; ``widths`` and ``justs`` end at the last shown
+    column."""
+    if "".join(values).isascii():
+        # A character is a column: str's own padding is the right one.
+        parts = [
+            just(value, width) if size <= width else _cut(value, width, just, ellipsis)
+            for value, size, width, just in zip(values, sizes, widths, justs, strict=False)
+        ]
+    else:
+        parts = [
+            _cut(value, width, just, ellipsis)
+            for value, width, just in zip(values, widths, justs, strict=False)
+        ]
     return GAP.join(parts).rstrip()
+
+
+def _cut(value: str, width: int, just: Callable[[str, int], str], ellipsis: str) -> str:
+    """``value`` cut to ``width`` terminal columns, then padded to it (any text)."""
+    return text.pad(text.truncate(value, width, ellipsis), width, just is str.rjust)

@@ -52,22 +52,38 @@ def distinct_widths(texts: list[str]) -> list[int]:
     before the character where they differ. Identical texts do not count as different.
     """
     unique = sorted(set(texts))
-    shared = dict.fromkeys(unique, 0)
-    for first, second in itertools.pairwise(unique):
-        common = common_prefix_length(first, second)
-        shared[first] = max(shared[first], common)
-        shared[second] = max(shared[second], common)
+    # Sorted, a text shares its longest prefix with a neighbour: the one before or after it.
+    between = _neighbour_prefixes(unique)
+    shared = dict(zip(unique, map(max, [0, *between], [*between, 0]), strict=True))
+    if "".join(unique).isascii():
+        # One column a character: the cut text is min(len, shared + 1) wide, plus the ellipsis.
+        return [min(len(t), shared[t] + 2) for t in texts]
     return [min(display_width(t), display_width(t[: shared[t] + 1]) + 1) for t in texts]
+
+
+def _neighbour_prefixes(ordered: list[str]) -> list[int]:
+    """:func:`common_prefix_length` of each pair of neighbours in ``ordered``, in one loop with
+    no call per pair (the titles of a run with 100,000 metric keys)."""
+    wide = not "".join(ordered).isascii()
+    codec, size = ("utf-32-be", 4) if wide else ("ascii", 1)
+    out: list[int] = []
+    for first, second in itertools.pairwise(ordered):
+        n = min(len(first), len(second))
+        a, b = first[:n], second[:n]
+        if a == b:
+            out.append(n)
+            continue
+        # The highest bit where the two encodings differ gives the first differing character.
+        # (surrogatepass: a key made from an undecodable file name holds lone surrogates.)
+        x = int.from_bytes(a.encode(codec, "surrogatepass"), "big")
+        bits = (x ^ int.from_bytes(b.encode(codec, "surrogatepass"), "big")).bit_length()
+        out.append((n * size - 1 - (bits - 1) // 8) // size)
+    return out
 
 
 def common_prefix_length(a: str, b: str) -> int:
     """How many leading characters ``a`` and ``b`` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return _neighbour_prefixes([a, b])[0]
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -178,3 +194,18 @@ def cell(value: Any) -> str:
     if isinstance(value, datetime):
         return local_minutes(value)
     return one_line(str(value))
+
+
+def cells(values: list[Any]) -> list[str]:
+    """:func:`cell` of each value, in one pass: floats, plain strings and missing values (the
+    cells of a run with 100,000 metric keys) without a call each."""
+    return [
+        (MISSING if value != value else f"{value:.6g}")
+        if type(value) is float
+        else value
+        if type(value) is str and value.isprintable()
+        else MISSING
+        if value is None
+        else cell(value)
+        for value in values
+    ]

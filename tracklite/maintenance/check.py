@@ -33,6 +33,7 @@ import math
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,9 +64,11 @@ TEMP_STALE_AFTER: Final[float] = 600.0
 #: a network filesystem (NFS, Lustre) this many, whatever the cores: each system call waits for
 #: the metadata server there, and parallel requests are what makes a walk fast.
 CHECK_WORKERS: Final[int] = 8
-#: Entries of an experiment folder per worker job. Experiments with fewer than four jobs' worth
-#: are checked in the calling process (starting a worker costs about 0.2 s of CPU).
+#: Entries of an experiment folder per worker job.
 CHUNK: Final[int] = 500
+#: Experiments with fewer entries are checked in the calling process alone: starting a worker
+#: costs 0.2 s of CPU, and 1-2 s on a busy machine, where a second process also gains least.
+SHARE_FROM: Final[int] = 20_000
 
 # Kinds of findings.
 MARKER: Final = "marker"
@@ -174,21 +177,34 @@ def check(
     :param temp_age: seconds after which a temporary file counts as abandoned.
     :param progress: called as ``progress(recorders checked, recorders found so far)``, in the
         store's order, from the calling thread.
-    :param workers: processes checking recorders at once without ``fix`` (1: only this one);
-        by default one per available core, at most :data:`CHECK_WORKERS`, and that many on a
-        network filesystem (NFS, Lustre, ...). The findings and their order are the same
-        whatever the number. ``fix`` works in this process, one recorder at a time.
+    :param workers: processes checking recorders at once without ``fix``: this one and
+        ``workers - 1`` started for it (1: only this one), for experiments of
+        :data:`SHARE_FROM` recorders or more; by default one per core, at most
+        :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre, ...). The
+        findings and their order are the same whatever the number.
+        ``fix`` works in this process, one recorder at a time.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
     """
     path = layout.uri_to_path(root)
     if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        workers = CHECK_WORKERS if mounts.is_network(path) else min(cores or 1, CHECK_WORKERS)
+        workers = default_workers(path)
     elif workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     return _Checker(path, fix, temp_age, progress, workers).run()
+
+
+def default_workers(root: Path) -> int:
+    """How many processes a read-only check of ``root`` uses by default: one per core this
+    process may run on, at most :data:`CHECK_WORKERS`, and that many on a network filesystem
+    whatever the cores."""
+    if not sys.executable:
+        return 1  # an embedded interpreter: no Python to start workers with
+    if mounts.is_network(root):
+        return CHECK_WORKERS
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, CHECK_WORKERS))
 
 
 class _Checker:
@@ -211,8 +227,8 @@ class _Checker:
         self.temp_age = temp_age
         self.now = time.time()
         self.report = CheckReport(root)
-        # The experiment folder being walked, held open: each recorder's metrics/ is opened
-        # from it in two steps instead of from the store root.
+        # The experiment folder being walked, held open: each recorder folder is opened from
+        # it (one openat) instead of from the store root.
         self._experiment: safefs.Dir | None = None
         self._experiment_id = ""
         self._experiment_path = root
@@ -320,7 +336,11 @@ class _Checker:
 
     def entries(self, folder: Path) -> list[tuple[Path, bool]]:
         """The entries of ``folder`` that are not links, each with whether it is a folder; every
-        link is reported (and with ``fix`` quarantined) on the way.
+        link is reported (and with ``fix`` quarantined) on the way."""
+        return [(folder / name, is_dir) for name, is_dir in self.entry_names(folder)]
+
+    def entry_names(self, folder: Path) -> list[tuple[str, bool]]:
+        """:meth:`entries` by name (no path made for each of 100,000 recorders).
 
         One ``scandir``: the kinds come with the listing (no ``stat`` per entry on filesystems
         that report them), which matters at 100,000 recorders and on network filesystems.
@@ -339,7 +359,7 @@ class _Checker:
             if is_link:
                 self.unsafe_link(folder / name)
             else:
-                found.append((folder / name, is_dir))
+                found.append((name, is_dir))
         return found
 
     # ------------------------------------------------------------------ the store
@@ -451,9 +471,9 @@ class _Checker:
                     )
                 return None
             meta = self.recover_experiment(folder, path, problem)
-        entries = self.entries(folder)
-        self.found_recorders += sum(1 for e, _ in entries if layout.is_id_name(e.name))
-        self.check_recorders(exp_id, entries)
+        names = self.entry_names(folder)
+        self.found_recorders += sum(1 for name, _ in names if layout.is_id_name(name))
+        self.check_recorders(exp_id, names)
         return meta
 
     @contextlib.contextmanager
@@ -472,10 +492,10 @@ class _Checker:
                 self._experiment.close()
                 self._experiment = None
 
-    def check_recorders(self, exp_id: str, entries: list[tuple[Path, bool]]) -> None:
+    def check_recorders(self, exp_id: str, entries: list[tuple[str, bool]]) -> None:
         """The entries of an experiment folder, in order (recorders, temporaries, strays)."""
-        names = [(e.name, d) for e, d in entries if e.name not in layout.EXPERIMENT_ENTRIES]
-        if self.workers > 1 and len(names) >= 4 * CHUNK:
+        names = [(name, d) for name, d in entries if name not in layout.EXPERIMENT_ENTRIES]
+        if self.workers > 1 and len(names) >= SHARE_FROM:
             self.share_out(exp_id, names)
             return
         with self.holding_experiment(exp_id):
@@ -577,11 +597,11 @@ class _Checker:
         """Everything of one recorder is reached from its open folder: one descriptor for the
         recorder, one for ``metrics/`` and one for ``artifacts/``, and no path is resolved
         again from the store root."""
-        path = folder / layout.RECORDER_FILE
         expect = {"id": folder.name, "experiment_id": exp_id}
-        meta, problem = _read_meta(self.root, path, expect, _valid_recorder, recorder)
+        meta, problem = _read_meta_in(recorder, layout.RECORDER_FILE, expect, _valid_recorder)
         if problem == UNKNOWN_VERSION:
-            self.found(path, UNKNOWN_VERSION, "format_version newer than this tracklite reads")
+            message = "format_version newer than this tracklite reads"
+            self.found(folder / layout.RECORDER_FILE, UNKNOWN_VERSION, message)
             return
         if problem == MISSING_METADATA and not _has_content(folder):
             # No points, no artifacts: nothing to recover a recorder for.
@@ -591,7 +611,7 @@ class _Checker:
         self.check_recorder_entries(folder, recorder)
         footers = self.check_segments(recorder)
         if problem is not None:
-            self.recover_recorder(exp_id, folder, path, problem, meta)
+            self.recover_recorder(exp_id, folder, folder / layout.RECORDER_FILE, problem, meta)
             return
         assert meta is not None
         status = liveness.effective_status(meta, folder, self.now)
@@ -863,7 +883,8 @@ def _has_content(folder: Path) -> bool:
 def _segment_footer(folder: safefs.Dir, name: str) -> pq.FileMetaData:
     """A segment's footer (``ValueError`` if it lacks one of the four metric columns)."""
     footer = segments.footer_in(folder, name)
-    missing = [c for c in _METRIC_COLUMNS if c not in footer.schema.names]
+    names = footer.schema.names  # built anew on each access
+    missing = [c for c in _METRIC_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"no column(s) {', '.join(missing)}")
     return footer
@@ -934,27 +955,35 @@ def _valid_recorder(meta: Meta) -> bool:
 
 
 def _read_meta(
-    root: Path,
-    path: Path,
-    expect: Mapping[str, str],
-    valid: Callable[[Meta], bool],
-    folder: safefs.Dir | None = None,
+    root: Path, path: Path, expect: Mapping[str, str], valid: Callable[[Meta], bool]
 ) -> tuple[Meta | None, str | None]:
     """(metadata, problem kind or None): MISSING_METADATA, CORRUPT_METADATA, UNKNOWN_VERSION,
     or UNSAFE_LINK when its folder was replaced by a link since it was listed (nothing read).
-    Read by the one metadata reader (from ``folder``, the open folder holding it, or else from
-    the store root, never through a link); a link or a folder in the file's place is
-    CORRUPT_METADATA, for ``--fix`` to move aside."""
+    Read by the one metadata reader (from the store root, never through a link); a link or a
+    folder in the file's place is CORRUPT_METADATA, for ``--fix`` to move aside."""
     try:
-        if folder is None:
-            meta = metadata.load(root, safefs.parts_below(root, path))
-        else:
-            found = metadata.load_in(folder, [path.name])
-            meta = None if found is None else found[1]
+        meta = metadata.load(root, safefs.parts_below(root, path))
     except CorruptMetadataError:
         return None, CORRUPT_METADATA
     except UnsafeLinkError:
         return None, UNSAFE_LINK
+    return _judge_meta(meta, expect, valid)
+
+
+def _read_meta_in(
+    folder: safefs.Dir, name: str, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+) -> tuple[Meta | None, str | None]:
+    """:func:`_read_meta` of the file ``name`` in the open ``folder``."""
+    try:
+        found = metadata.load_file(folder, name)
+    except CorruptMetadataError:
+        return None, CORRUPT_METADATA
+    return _judge_meta(None if found is None else found[0], expect, valid)
+
+
+def _judge_meta(
+    meta: object, expect: Mapping[str, str], valid: Callable[[Meta], bool]
+) -> tuple[Meta | None, str | None]:
     if meta is None:
         return None, MISSING_METADATA
     if not isinstance(meta, dict):

@@ -25,7 +25,8 @@ from ..errors import StoreError
 
 
 class Workers:
-    """Up to ``count`` worker processes, started when first needed, kept until :meth:`close`."""
+    """This process and up to ``count - 1`` worker processes, started when first needed and
+    kept until :meth:`close`."""
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -35,15 +36,25 @@ class Workers:
         """``check_chunk(*job)`` of every job, yielded in the jobs' order; an error of a job is
         raised in its place.
 
-        Job ``i`` goes to worker ``i % n``, which always has its next job waiting in its pipe
-        while it works on one, so it never idles waiting for this process to be scheduled.
+        The calling process is one of the ``count``: job ``i`` goes to slot ``i % count``, slot 0
+        being this process (which runs its jobs itself when their turn comes, while the others
+        work: its imports are done already, and one process fewer is started). Every other slot
+        is a worker that always has its next job waiting in its pipe while it works on one, so
+        it never idles waiting for this process to be scheduled.
         """
-        procs = [self._worker(i) for i in range(min(self.count, len(jobs)))]
-        ahead = 2 * len(procs)
+        from .check import check_chunk
+
+        procs = [self._worker(i) for i in range(min(self.count, len(jobs)) - 1)]
+        slots = len(procs) + 1
+        ahead = 2 * slots
         for i in range(min(ahead, len(jobs))):
-            _send(procs[i % len(procs)], jobs[i])
+            if i % slots:
+                _send(procs[i % slots - 1], jobs[i])
         for i in range(len(jobs)):
-            proc = procs[i % len(procs)]
+            if i % slots == 0:
+                yield check_chunk(*jobs[i])
+                continue
+            proc = procs[i % slots - 1]
             ok, value = _receive(proc)
             if not ok:
                 raise value

@@ -13,7 +13,7 @@ import os
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -390,28 +390,17 @@ def terminate(store: Store, ref: RecorderRef, status: str, end_time: int | None)
         store.update_recorder(ref.experiment_id, ref.recorder_id, finish)
 
 
-def _lifecycle_change(lifecycle: str) -> Callable[[Meta], None]:
-    stamp = now_iso() if lifecycle == "deleted" else None
-
-    def change(meta: Meta) -> None:
-        meta["lifecycle"] = lifecycle
-        meta["deleted_time"] = stamp
-
-    return change
-
-
 def set_lifecycle(store: Store, run_id: str, lifecycle: str) -> None:
     ref = ref_of(store, run_id)
     get_writer().flush(ref)
-    store.update_recorder(ref.experiment_id, ref.recorder_id, _lifecycle_change(lifecycle))
+    store.set_recorder_lifecycle(ref.experiment_id, ref.recorder_id, lifecycle)
 
 
 def set_runs_lifecycle(store: Store, experiment_id: str, lifecycle: str) -> None:
     """Delete (or restore) every run of an experiment that is not already so."""
-    change = _lifecycle_change(lifecycle)
     for meta in store.iter_recorders(experiment_id, include_deleted=True):
         if meta.get("lifecycle", "active") != lifecycle:
-            store.update_recorder(experiment_id, meta["id"], change)
+            store.set_recorder_lifecycle(experiment_id, meta["id"], lifecycle)
 
 
 # ------------------------------------------------------------------------------ writing

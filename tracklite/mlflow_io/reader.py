@@ -142,12 +142,6 @@ class MlflowRun:
         """The run's ``metrics/`` folder (it may not exist)."""
         return os.path.join(self.path, "metrics")
 
-    def metric_keys(self) -> list[str]:
-        """Metric keys (``train/loss`` for ``metrics/train/loss``), sorted; reads no metric file."""
-        if self._metrics is not None:
-            return sorted(self._metrics)
-        return sorted(key for key, _ in _walk_files(self.metrics_dir))
-
     def metric_history(self, keys: Iterable[str] | None = None) -> dict[str, MetricColumns]:
         """Full histories of all metrics, or of ``keys``, keyed by metric key.
 
@@ -251,14 +245,6 @@ class MlrunsStore:
             if exp.experiment_id == experiment_id:
                 return exp
         raise KeyError(experiment_id)
-
-    def by_name(self, name: str) -> MlflowExperiment:
-        """The experiment with this name, an active one first; ``KeyError`` if there is none."""
-        matches = [exp for exp in self.experiments if exp.name == name]
-        if not matches:
-            raise KeyError(name)
-        matches.sort(key=lambda exp: exp.lifecycle_stage != "active")
-        return matches[0]
 
 
 def read_mlruns(root: str | os.PathLike[str], *, include_deleted: bool = False) -> MlrunsStore:

@@ -77,32 +77,38 @@ def load_in(base: safefs.Dir, parts: Sequence[str]) -> tuple[Path, object] | Non
         folder = base.walk(parts[:-1]) if len(parts) > 1 else base
     except (FileNotFoundError, NotADirectoryError):
         return None
-    path = folder.path / parts[-1]
     try:
-        # Never through a link: a metadata file planted as a link must not read a file elsewhere.
-        fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder.fd)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise error(path, exc.strerror or str(exc)) from exc
+        found = load_file(folder, parts[-1])
     finally:
         if folder is not base:
             folder.close()
+    return None if found is None else (folder.path / parts[-1], found[0])
+
+
+def load_file(folder: safefs.Dir, name: str) -> tuple[object] | None:
+    """(decoded JSON,) of the file ``name`` in the open ``folder``, or None if there is none
+    (its path is only made for an error: check reads every recorder.json of a store)."""
     try:
-        # Plain reads: a buffered file object would add three system calls (stat, tty, seek),
-        # and check reads every recorder.json of the store.
+        # Never through a link: a metadata file planted as a link must not read a file elsewhere.
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder.fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise error(folder.path / name, exc.strerror or str(exc)) from exc
+    try:
+        # Plain reads: a buffered file object would add three system calls (stat, tty, seek).
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
         data = b"".join(chunks)
     except OSError as exc:  # IsADirectoryError: a folder where the file should be
-        raise error(path, exc.strerror or str(exc)) from exc
+        raise error(folder.path / name, exc.strerror or str(exc)) from exc
     finally:
         os.close(fd)
     try:
-        return path, json.loads(data)
+        return (json.loads(data),)
     except ValueError as exc:
-        raise error(path, f"not valid JSON: {exc}") from exc
+        raise error(folder.path / name, f"not valid JSON: {exc}") from exc
 
 
 def parse(path: str | os.PathLike[str], data: bytes, folder_id: str) -> Meta:

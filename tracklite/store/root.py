@@ -17,6 +17,7 @@ from ..errors import (
     NotFoundError,
     StoreError,
     UnsafeLinkError,
+    UsageError,
 )
 from . import atomic, changes, layout, metadata, safefs
 from .clock import now_iso
@@ -26,6 +27,9 @@ from .names import check_name
 from .owner import owner_record
 
 Meta = dict[str, Any]
+
+#: What a lifecycle may be: soft-deleted items are kept until ``tracklite gc``.
+LIFECYCLES = ("active", "deleted")
 
 # Entries that may sit in a folder without making it "something else": editor and OS droppings.
 _IGNORABLE = {".DS_Store", "Thumbs.db", ".ipynb_checkpoints"}
@@ -212,6 +216,7 @@ class Store:
 
     def set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> Meta:
         """Soft-delete (``"deleted"``) or restore (``"active"``) an experiment."""
+        _check_lifecycle(lifecycle)
         self.ensure()
         with locked(self.root / layout.STORE_LOCK):
             meta = self.read_experiment(experiment_id)
@@ -348,6 +353,7 @@ class Store:
 
     def set_recorder_lifecycle(self, experiment_id: str, recorder_id: str, lifecycle: str) -> Meta:
         """Soft-delete (``"deleted"``) or restore (``"active"``) a recorder."""
+        _check_lifecycle(lifecycle)
         stamp = now_iso() if lifecycle == "deleted" else None
 
         def mutate(meta: Meta) -> None:
@@ -364,6 +370,12 @@ class Store:
             if self.recorder_dir(name, recorder_id).is_dir():
                 return self.read_recorder(name, recorder_id)
         return None
+
+
+def _check_lifecycle(lifecycle: str) -> None:
+    # Listings know these two only: any other value would hide the item from both views.
+    if lifecycle not in LIFECYCLES:
+        raise UsageError(f"lifecycle must be 'active' or 'deleted', got {lifecycle!r}")
 
 
 def _plain_id(value: str) -> bool:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from .thin import Curve
+    from .thin import Digest
 
 #: Metric keys whose best value is the smallest; every other key's best is its largest.
 LOWER_IS_BETTER = re.compile(
@@ -171,7 +171,7 @@ class StoreData:
     def keys(frame: pd.DataFrame) -> dict[str, list[str]]:
         """Metric, param and tag keys present in a search frame."""
         found: dict[str, list[str]] = {"metrics": [], "params": [], "tags": []}
-        for column in frame.columns:
+        for column in frame.columns.tolist():  # (iterating an Arrow-backed index: a call a key)
             group, _, key = str(column).partition(".")
             if group in found and key:
                 found[group].append(key)
@@ -183,31 +183,40 @@ class StoreData:
     ) -> list[dict[str, Any]]:
         """Rows of a search frame for the page: id, exp, name, status, start, end (Unix ms),
         m (latest metric values), p (params), t (tags); absent keys are left out."""
+        import numpy as np
+
         stop = len(frame) if limit is None else min(len(frame), offset + limit)
         part = frame.iloc[offset:stop]
-        columns = {c: part[c].tolist() for c in part.columns}
+        names = [str(c) for c in part.columns.tolist()]
+        # Metric values as one 2-D float block, params and tags as one object block: a run
+        # may have 100,000 metric keys, so nothing is done a column at a time.
+        metric_at = [i for i, c in enumerate(names) if c.startswith("metrics.")]
+        text_at = [i for i, c in enumerate(names) if c.startswith(("params.", "tags."))]
+        metric_keys = np.array([names[i][len("metrics.") :] for i in metric_at], dtype=object)
+        metrics = part.iloc[:, metric_at].to_numpy(dtype=np.float64)
+        texts = part.iloc[:, text_at].to_numpy(dtype=object).tolist()
+        text_keys = [names[i].partition(".") for i in text_at]
+        info = {c: part[c].tolist() for c in ("run_id", "experiment_id", "status")}
+        run_names = part["tags.mlflow.runName"].tolist() if "tags.mlflow.runName" in part else None
         starts = _millis(part["start_time"]) if len(part) else []
         ends = _millis(part["end_time"]) if len(part) else []
         out = []
         for i in range(len(part)):
+            present = np.flatnonzero(~np.isnan(metrics[i]))  # NaN: the run has no such metric
+            values = zip(metric_keys[present].tolist(), numbers(metrics[i][present]), strict=True)
             row: dict[str, Any] = {
-                "id": columns["run_id"][i],
-                "exp": columns["experiment_id"][i],
-                "name": columns.get("tags.mlflow.runName", [""] * len(part))[i] or "",
-                "status": columns["status"][i],
+                "id": info["run_id"][i],
+                "exp": info["experiment_id"][i],
+                "name": (run_names[i] if run_names is not None else "") or "",
+                "status": info["status"][i],
                 "start": starts[i],
                 "end": ends[i],
-                "m": {},
+                "m": dict(values),
                 "p": {},
                 "t": {},
             }
-            for column, values in columns.items():
-                group, _, key = column.partition(".")
-                value = values[i]
-                if group == "metrics":
-                    if value == value:  # NaN: the run has no such metric
-                        row["m"][key] = number(value)
-                elif group in ("params", "tags") and value is not None:
+            for (group, _, key), value in zip(text_keys, texts[i], strict=True):
+                if value is not None:
                     row["p" if group == "params" else "t"][key] = str(value)
             out.append(row)
         return out
@@ -264,7 +273,7 @@ class StoreData:
         run until its metric files change (a finished run is read once; a running one again
         after each flush), so a live page polling many charts reads each run once per change."""
         from ..metrics import segments
-        from .thin import curves, m4
+        from .thin import digest as thinned
 
         def digest(ref: RecorderRef) -> dict[str, Any]:
             signature = _signature(ref.metrics_dir)
@@ -272,17 +281,26 @@ class StoreData:
                 hit = self._digests.get((ref.recorder_id, buckets))
             if hit is not None and hit[0] == signature:
                 return hit[1]
-            table = segments.read_points(ref.metrics_dir)
-            out = {}
-            for curve in curves(table):
-                keep = m4(curve.step, curve.value, buckets)
-                out[curve.key] = {
-                    "total": len(curve),
-                    "step": curve.step[keep].tolist(),
-                    "value": [number(v) for v in curve.value[keep].tolist()],
-                    "time": curve.time[keep].tolist(),
-                    "summary": summarize_curve(curve),
+            found = thinned(segments.read_points(ref.metrics_dir), buckets, LOWER_IS_BETTER)
+            # Whole arrays to lists once, then a slice a key: a run may have 100,000 keys.
+            steps, values, times = found.step.tolist(), numbers(found.value), found.time.tolist()
+            out = {
+                key: {
+                    "total": total,
+                    "step": steps[start:end],
+                    "value": values[start:end],
+                    "time": times[start:end],
+                    "summary": summary,
                 }
+                for key, start, end, total, summary in zip(
+                    found.names,
+                    found.starts[:-1],
+                    found.starts[1:],
+                    found.totals,
+                    summaries_of(found),
+                    strict=True,
+                )
+            }
             with self._lock:
                 if len(self._digests) >= DIGESTS_KEPT:
                     self._digests.pop(next(iter(self._digests)))  # the oldest
@@ -444,23 +462,35 @@ def artifact_kind(name: str) -> str:
     return KINDS.get(os.path.splitext(name)[1].lower(), "file")
 
 
-def summarize_curve(curve: Curve) -> dict[str, Any]:
-    """last (the value at the highest step, the last logged winning), min and max (finite
-    values), best step (the first step reaching the best value: the min for keys such as loss
-    or error, else the max) and the number of points."""
+def numbers(values: Any) -> list[float | str]:
+    """:func:`number` of each value of a float array (a call only for the non-finite ones)."""
     import numpy as np
 
-    values = curve.value
-    entry: dict[str, Any] = {"last": number(values[-1]), "points": len(values)}
-    finite = np.isfinite(values)
-    if finite.any():
-        masked = np.where(finite, values, np.nan)
-        low, high = int(np.nanargmin(masked)), int(np.nanargmax(masked))
-        best = low if best_is_min(curve.key) else high
-        entry.update(
-            min=number(values[low]), max=number(values[high]), best_step=int(curve.step[best])
-        )
-    return entry
+    out: list[float | str] = values.tolist()
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = number(out[i])  # type: ignore[assignment]
+    return out
+
+
+def summaries_of(found: Digest) -> list[dict[str, Any]]:
+    """Each key's summary: last (the value at the highest step, the last logged winning), min
+    and max (finite values), best step (the first step reaching the best value: the min for
+    keys such as loss or error, else the max) and the number of points."""
+    rows = zip(
+        numbers(found.last),
+        found.totals,
+        numbers(found.low),
+        numbers(found.high),
+        found.best_step.tolist(),
+        found.finite.tolist(),
+        strict=True,
+    )
+    return [
+        {"last": last, "points": total, "min": low, "max": high, "best_step": best}
+        if finite
+        else {"last": last, "points": total}
+        for last, total, low, high, best, finite in rows
+    ]
 
 
 def parquet_head(source: IO[bytes]) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from typing import Any
 from .._version import __version__
 from ..store.ref import RecorderRef
 from . import page
-from .data import StoreData, summarize_curve
-from .thin import curves, m4
+from .data import LOWER_IS_BETTER, StoreData, summaries_of
+from .thin import Digest
+from .thin import digest as thinned
 
 #: Points held by a report over all its curves (a curve never gets fewer than 64).
 POINTS_BUDGET = 800_000
@@ -57,7 +58,8 @@ class Report:
 
     def __repr__(self) -> str:
         where = f" at {self.path}" if self.path else ""
-        return f"<tracklite report of {self.runs} runs, {len(self.html) / 1e6:.1f} MB{where}>"
+        runs = f"{self.runs} run" + ("" if self.runs == 1 else "s")
+        return f"<tracklite report of {runs}, {len(self.html) / 1e6:.1f} MB{where}>"
 
 
 def report(
@@ -124,31 +126,21 @@ def build(
     index: list[list[int]] = []
     columns: dict[str, list[Any]] = {"step": [], "value": [], "time": []}
 
-    def digest(table: Any) -> list[tuple[str, dict[str, Any], Any, Any, Any, int]]:
+    def digest(table: Any) -> Digest:
         # Run in the reading threads: numpy and Arrow work outside the GIL.
-        out = []
-        for curve in curves(table):
-            keep = m4(curve.step, curve.value, buckets)
-            out.append(
-                (
-                    curve.key,
-                    summarize_curve(curve),
-                    curve.step[keep],
-                    curve.value[keep],
-                    curve.time[keep],
-                    len(curve),
-                )
-            )
-        return out
+        return thinned(table, buckets, LOWER_IS_BETTER)
 
-    for position, (ref, digested) in enumerate(store.points(refs, digest)):
-        mine = summaries[ref.recorder_id] = {}
-        for key, summary, step, value, time, total in digested:
-            mine[key] = summary
-            columns["step"].append(step)
-            columns["value"].append(value)
-            columns["time"].append(time)
-            index.append([position, key_index.get(key, -1), len(step), total])
+    for position, (ref, found) in enumerate(store.points(refs, digest)):
+        summaries[ref.recorder_id] = dict(zip(found.names, summaries_of(found), strict=True))
+        # A run's kept points, key after key, are one slice of each column already.
+        columns["step"].append(found.step)
+        columns["value"].append(found.value)
+        columns["time"].append(found.time)
+        held = np.diff(found.starts).tolist()
+        index += [
+            [position, key_index.get(key, -1), count, total]
+            for key, count, total in zip(found.names, held, found.totals, strict=True)
+        ]
         if progress is not None:
             progress(position + 1, len(refs))
 

@@ -8,6 +8,7 @@ always kept. Everything is a few numpy passes per curve.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,15 +33,30 @@ class Curve:
         return len(self.step)
 
 
-def curves(table: pa.Table) -> Iterator[Curve]:
-    """The curves of a recorder's points (columns key, step, value, timestamp), by key."""
+@dataclass(frozen=True)
+class Points:
+    """A recorder's points grouped by key, each key's run sorted by step (equal steps in
+    logging order): key ``names[i]`` holds positions ``starts[i]:ends[i]`` of the arrays."""
+
+    names: list[str]
+    starts: Any
+    ends: Any
+    step: Any
+    value: Any
+    time: Any
+
+
+def grouped(table: pa.Table) -> Points:
+    """The points of a recorder (columns key, step, value, timestamp) grouped by key, in whole
+    array passes: a recorder may have 100,000 keys of one point each."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = table.num_rows
     if n == 0:
-        return
+        empty = np.zeros(0, dtype=np.int64)
+        return Points([], empty, empty, empty, np.zeros(0), empty)
     keys: Any = table["key"]
     # No copies beyond Arrow's own (a cast to float would cost more than the thinning).
     step = table["step"].to_numpy()
@@ -50,21 +66,101 @@ def curves(table: pa.Table) -> Iterator[Curve]:
     # times cheaper than hashing every string); hash only when keys are interleaved.
     changed = pc.not_equal(keys.slice(1), keys.slice(0, n - 1))
     starts = np.r_[0, np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1]
-    names = [str(keys[int(i)]) for i in starts]
+    names = [str(k) for k in keys.take(pa.array(starts)).to_pylist()]
     if len(set(names)) < len(names):
         encoded: Any = pc.dictionary_encode(keys).combine_chunks()
         groups = encoded.indices.to_numpy().astype(np.int64)
         order = np.argsort(groups, kind="stable")
         step, value, time, groups = step[order], value[order], time[order], groups[order]
         starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-        names = [str(encoded.dictionary[int(groups[i])]) for i in starts]
+        names = [str(k) for k in encoded.dictionary.take(pa.array(groups[starts])).to_pylist()]
     ends = np.r_[starts[1:], n]
-    for name, start, end in zip(names, starts.tolist(), ends.tolist(), strict=True):
-        s, v, t = step[start:end], value[start:end], time[start:end]
-        if len(s) > 1 and (np.diff(s) < 0).any():  # logged out of step order: sort, stably
-            order = np.argsort(s, kind="stable")
-            s, v, t = s[order], v[order], t[order]
-        yield Curve(name, s, v, t)
+    # A step lower than the one before it, inside a key's run: logged out of step order. Then
+    # every key is sorted by step at once, stably (lexsort keeps equal steps in logging order).
+    falls = np.flatnonzero(np.diff(step) < 0) + 1
+    if len(falls) and not np.isin(falls, starts).all():
+        owner = np.repeat(np.arange(len(starts)), ends - starts)
+        order = np.lexsort((step, owner))
+        step, value, time = step[order], value[order], time[order]
+    return Points(names, starts, ends, step, value, time)
+
+
+def curves(table: pa.Table) -> Iterator[Curve]:
+    """The curves of a recorder's points (columns key, step, value, timestamp), by key."""
+    points = grouped(table)
+    for name, start, end in zip(
+        points.names, points.starts.tolist(), points.ends.tolist(), strict=True
+    ):
+        yield Curve(name, points.step[start:end], points.value[start:end], points.time[start:end])
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Every curve of a recorder thinned for drawing, with its summary, key after key: key
+    ``names[i]`` keeps points ``starts[i]:starts[i + 1]`` of ``step``, ``value``, ``time``
+    and logged ``totals[i]``. Its summary: ``last`` (the value at the highest step, the last
+    logged winning), ``low`` and ``high`` (of the finite values; where ``finite``) and
+    ``best_step`` (the first step reaching the best of them)."""
+
+    names: list[str]
+    starts: list[int]
+    totals: list[int]
+    step: Any
+    value: Any
+    time: Any
+    last: Any
+    low: Any
+    high: Any
+    best_step: Any
+    finite: Any
+
+
+def digest(table: pa.Table, buckets: int, lower_is_better: re.Pattern[str]) -> Digest:
+    """The :class:`Digest` of a recorder's points, in whole-array passes over all its keys
+    (only curves longer than ``4 * buckets`` points are thinned, one by one, with :func:`m4`).
+    A key that ``lower_is_better`` finds in has its smallest value as its best."""
+    import numpy as np
+
+    points = grouped(table)
+    starts, ends, step, value = points.starts, points.ends, points.step, points.value
+    sizes = ends - starts
+    keep = np.ones(len(step), dtype=bool)
+    for i in np.flatnonzero(sizes > 4 * buckets).tolist():
+        start, end = int(starts[i]), int(ends[i])
+        part = np.zeros(end - start, dtype=bool)
+        part[m4(step[start:end], value[start:end], buckets)] = True
+        keep[start:end] = part
+    kept = np.flatnonzero(keep)
+    at = [*np.searchsorted(kept, starts).tolist(), len(kept)]
+    count = len(points.names)
+    if count == 0:
+        none = np.zeros(0)
+        return Digest([], at, [], step, value, points.time, none, none, none, none, none > 0)
+    finite = np.where(np.isfinite(value), value, np.nan)
+    low, high = np.fmin.reduceat(finite, starts), np.fmax.reduceat(finite, starts)
+
+    def first(extreme: Any) -> Any:
+        # Per key, the first position holding its extreme (meaningless where it is NaN).
+        hits = np.flatnonzero(finite == np.repeat(extreme, sizes))
+        if not len(hits):
+            return starts
+        return hits[np.minimum(np.searchsorted(hits, starts), len(hits) - 1)]
+
+    lower = np.array([hit is not None for hit in map(lower_is_better.search, points.names)])
+    best = np.where(lower, first(low), first(high))
+    return Digest(
+        points.names,
+        at,
+        sizes.tolist(),
+        step[kept],
+        value[kept],
+        points.time[kept],
+        value[ends - 1],
+        low,
+        high,
+        step[best],
+        ~np.isnan(low),
+    )
 
 
 def m4(x: npt.NDArray[np.int64], y: npt.NDArray[np.float64], buckets: int) -> Any:

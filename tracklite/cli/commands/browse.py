@@ -175,13 +175,13 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
     # table must show why these rows, in this order.
     queried = [c for c in _queried_columns(args.filter, args.order_by) if c in available]
     chosen = queried + [c for c in chosen if c not in queried]
-    shared = _shared_keys(chosen)
+    headers = _headers(chosen)
     # On a terminal, columns past its room are only named: none of their cells is made.
     limit = tables.room(ctx.out) if ctx.fmt == "table" else None
     more: list[str] = []
     if limit is not None and len(chosen) > max(limit, len(queried)):
         limit = max(limit, len(queried))
-        more = [_header(c, shared) for c in chosen[limit:]]
+        more = headers[limit:]
         chosen = chosen[:limit]
     short = resolve.prefix_length(
         (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
@@ -193,14 +193,10 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         row.update(zip(chosen, [values[where[c]] for c in chosen], strict=True))
         rows.append(row)
     key_columns = [
-        Column(
-            c,
-            _header(c, shared),
-            right=c.startswith("metrics."),
-            shrink=not c.startswith("metrics."),
-            max_width=24,
+        Column(c, header, right=metric, shrink=not metric, max_width=24)
+        for c, header, metric in zip(
+            chosen, headers, [c.startswith("metrics.") for c in chosen], strict=False
         )
-        for c in chosen
     ]
     # The queried keys go right after the status, ahead of the times: a narrow terminal hides
     # columns from the right, and these must stay.
@@ -228,12 +224,10 @@ def _queried_columns(filter_string: str, order_by: list[str]) -> list[str]:
 def _choose_columns(requested: list[str], available: list[str], exp: Meta) -> list[str]:
     """Frame columns for ``--columns`` (patterns) or the default: every metric, then params."""
     if not requested:
-        metrics = sorted(c for c in available if c.startswith("metrics."))
-        params = sorted(
-            c
-            for c in available
-            if c.startswith("params.") and not is_provenance_param(c[len("params.") :])
-        )
+        # Lists, not generators: a generator resumes (a call) for each of 100,000 keys.
+        metrics = sorted([c for c in available if c.startswith("metrics.")])
+        params = [c for c in available if c.startswith("params.")]
+        params = sorted([c for c in params if not is_provenance_param(c[len("params.") :])])
         return metrics + params
     chosen: list[str] = []
     for pattern in (p.strip() for item in requested for p in item.split(",")):
@@ -265,13 +259,9 @@ def _match(pattern: str, available: list[str]) -> list[str]:
     return []
 
 
-def _shared_keys(chosen: list[str]) -> set[str]:
-    """Bare keys that head more than one chosen column (counted once, in one pass)."""
-    counts = Counter(c.partition(".")[2] for c in chosen)
-    return {key for key, count in counts.items() if count > 1}
-
-
-def _header(column: str, shared: set[str]) -> str:
-    """A metric or param column headed by its bare key, unless two sections share the key."""
-    key = column.partition(".")[2]
-    return column if key in shared else key
+def _headers(chosen: list[str]) -> list[str]:
+    """Each metric or param column headed by its bare key, unless two sections share the key
+    (keys counted once, in one pass)."""
+    bare = [c.partition(".")[2] for c in chosen]
+    counts = Counter(bare)
+    return [c if counts[key] > 1 else key for c, key in zip(chosen, bare, strict=True)]

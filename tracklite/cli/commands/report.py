@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import text
 from ..context import Context
 from ..progress import Progress
 from .common import Parents, SubParsers, add_command
@@ -54,5 +55,7 @@ def report(ctx: Context, args: argparse.Namespace) -> int:
             trust_pickles=args.trust_pickles,
             progress=lambda done, total: bar.update(done, total=total),
         )
-    ctx.note(f"wrote {args.output}: {result.runs} runs, {len(result.html) / 1e6:.1f} MB")
+    ctx.note(
+        f"wrote {args.output}: {text.plural(result.runs, 'run')}, {len(result.html) / 1e6:.1f} MB"
+    )
     return 0

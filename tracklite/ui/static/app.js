@@ -330,11 +330,17 @@
         return list;
       },
       rowsById: async (ids) => ids.length ? (await api("api/rows", { ids: ids.join(",") })).rows : [],
-      summaries: async (ids, rows) => {
-        const missing = rows.filter((r) => !summaryCache.has(r.id));
+      // Only the keys asked for: a run may have 100,000 metric keys.
+      summaries: async (ids, rows, keys) => {
+        const lacks = (r) => !summaryCache.has(r.id) || keys.some((k) => k in r.m && !(k in summaryCache.get(r.id)));
+        const missing = rows.filter(lacks);
         if (missing.length) {
-          const body = await api("api/summary", { runs: missing.map(runRef).join(",") });
-          for (const r of missing) summaryCache.set(r.id, body.summaries[r.id] || {});
+          const body = await api("api/summary", { runs: missing.map(runRef).join(","), keys: keys.join("\n") });
+          for (const r of missing) {
+            // A key asked for and not answered (no points yet) is remembered as null: not asked again.
+            const got = { ...Object.fromEntries(keys.map((k) => [k, null])), ...(body.summaries[r.id] || {}) };
+            summaryCache.set(r.id, { ...(summaryCache.get(r.id) || {}), ...got });
+          }
         }
         return Object.fromEntries(ids.map((id) => [id, summaryCache.get(id) || {}]));
       },
@@ -563,10 +569,11 @@
   let refreshRows = null;
 
   function fillSummaries(rows, cols) {
-    if (!LIVE || !cols.some((c) => c.startsWith("m:") && !c.endsWith(":last"))) return;
-    const missing = rows.filter((r) => !(r.id in summaries));
+    const keys = [...new Set(cols.filter((c) => c.startsWith("m:") && !c.endsWith(":last")).map((c) => splitCol(c)[1]))];
+    if (!LIVE || !keys.length) return;
+    const missing = rows.filter((r) => !(r.id in summaries) || keys.some((k) => k in r.m && !(k in summaries[r.id])));
     if (!missing.length) return;
-    source.summaries(missing.map((r) => r.id), missing).then((got) => {
+    source.summaries(missing.map((r) => r.id), missing, keys).then((got) => {
       Object.assign(summaries, got);
       if (drawRows) drawRows();
     }).catch(showError);
@@ -604,6 +611,19 @@
     return node;
   }
 
+  const PANEL_KEYS = 200;  // metric keys the columns panel lists at once
+  let panelFind = "";  // the text of its find box, kept across renders
+
+  // Past PANEL_KEYS metric keys (a run may have 100,000), a view made of one part per key
+  // shows the keys of the table's metric columns instead (none chosen: the first `fallback`).
+  function viewKeys(keys, fallback) {
+    if (keys.length <= PANEL_KEYS) return keys;
+    const present = new Set(keys);
+    const chosen = (state.cols || []).filter((c) => c.startsWith("m:")).map((c) => splitCol(c)[1]);
+    const shown = [...new Set(chosen)].filter((k) => present.has(k));
+    return shown.length ? shown : keys.slice(0, fallback);
+  }
+
   function columnsPanel() {
     const panel = h("div", { class: "columns-panel", id: "columns-panel" });
     if (!list) return panel;
@@ -616,9 +636,32 @@
       },
     }), " " + colLabel(col));
     panel.append(h("h4", { text: "Metrics: last, min, max, best step" }));
-    for (const k of list.keys.metrics) {
-      panel.append(h("div", {}, ...["last", "min", "max", "best"].map((p) => toggle(`m:${k}:${p}`))));
+    // A run may have 100,000 metric keys: the panel lists PANEL_KEYS of them at a time, those
+    // whose name holds the text of the find box.
+    const metrics = h("div", { id: "columns-metrics" });
+    const fill = () => {
+      const wanted = panelFind.toLowerCase();
+      const found = [];
+      for (const k of list.keys.metrics) {
+        if (wanted && !k.toLowerCase().includes(wanted)) continue;
+        found.push(k);
+        if (found.length > PANEL_KEYS) break;
+      }
+      clear(metrics);
+      for (const k of found.slice(0, PANEL_KEYS)) {
+        metrics.append(h("div", {}, ...["last", "min", "max", "best"].map((p) => toggle(`m:${k}:${p}`))));
+      }
+      if (found.length > PANEL_KEYS) {
+        metrics.append(h("p", { class: "note", id: "columns-more", text: `more metric keys than these ${PANEL_KEYS}: type part of a name to find it` }));
+      }
+    };
+    if (list.keys.metrics.length > PANEL_KEYS) {
+      panel.append(h("input", { type: "search", id: "columns-find", value: panelFind,
+        placeholder: `find among ${list.keys.metrics.length} metric keys`,
+        oninput: (ev) => { panelFind = ev.target.value; fill(); } }));
     }
+    fill();
+    panel.append(metrics);
     panel.append(h("h4", { text: "Params" }));
     for (const k of list.keys.params) panel.append(toggle(`p:${k}`));
     panel.append(h("h4", { text: "Tags" }));
@@ -674,7 +717,11 @@
     main.append(bar);
     const { rows, note } = await chartRuns();
     if (note) main.append(h("p", { class: "note", text: note }));
-    const keys = [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
+    const every = [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
+    const keys = viewKeys(every, 24);
+    if (keys.length < every.length) {
+      main.append(h("p", { class: "note", id: "charts-some", text: `${keys.length} of ${every.length} metric keys: those of the table's columns (choose them under Columns)` }));
+    }
     const grid = h("div", { class: "charts", id: "charts" });
     main.append(grid);
     const drawers = [];
@@ -808,9 +855,10 @@
       groups.get(g).push(r);
     }
     const table = h("table", { class: "grid", id: "group-table" });
-    table.append(h("tr", {}, h("th", { text: "params." + state.group }), h("th", { text: "runs" }), ...keys.metrics.map((k) => h("th", { text: k }))));
+    const shown = viewKeys(keys.metrics, PANEL_KEYS);
+    table.append(h("tr", {}, h("th", { text: "params." + state.group }), h("th", { text: "runs" }), ...shown.map((k) => h("th", { text: k }))));
     for (const [g, members] of groups) {
-      table.append(h("tr", {}, h("td", { text: g }), h("td", { class: "num", text: String(members.length) }), ...keys.metrics.map((k) => {
+      table.append(h("tr", {}, h("td", { text: g }), h("td", { class: "num", text: String(members.length) }), ...shown.map((k) => {
         const s = stats(members.map((r) => num(r.m[k])).filter((v) => v !== undefined));
         if (!s) return h("td", { text: "—" });
         const band = state.band === "std" ? `± ${fmt(s.std)}` : `[${fmt(s.min)}, ${fmt(s.max)}]`;
