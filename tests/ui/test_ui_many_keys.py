@@ -97,4 +97,13 @@ def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any)
     page.wait_for_selector("#charts-some")
     charts = page.eval_on_selector_all("#charts .chart", "els => els.map(e => e.dataset.key)")
     assert "metric_2999" in charts and len(charts) == 7  # the six default columns, and it
+    page.click("#tabs button[data-view=runs]")
+    page.click("#runs-rows .run-link")
+    page.wait_for_selector("#run-metrics")
+    listed = page.eval_on_selector_all("#run-metrics tbody tr", "rows => rows.length")
+    assert listed == 200 and page.is_visible("#run-metrics-more")
+    page.fill("#run-metrics-find", "metric_1234")
+    page.wait_for_function("document.querySelectorAll('#run-metrics tbody tr').length === 1")
+    cells = page.eval_on_selector_all("#run-metrics tbody td", "tds => tds.map(t => t.textContent)")
+    assert cells == ["metric_1234", "1234", "1234", "1235", "0", "2"]  # best: the max
     assert g.refused == [] and g.errors == []
