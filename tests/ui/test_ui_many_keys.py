@@ -83,11 +83,7 @@ def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any)
     page = g.open(server.url)
     page.wait_for_function("document.querySelector('#count').textContent === '1 runs'")
     page.click("#columns-button")
-    # A bounded list, and a box to find the others.
-    listed = page.eval_on_selector_all("#columns-metrics > div", "rows => rows.length")
-    assert listed == 200 and page.is_visible("#columns-more")
-    page.fill("#columns-find", "metric_2999")
-    page.wait_for_function("document.querySelectorAll('#columns-metrics > div').length === 1")
+    _find(page, "columns", "#columns-metrics > div", "metric_2999")
     page.check("#columns-metrics input[data-col='m:metric_2999:min']")
     cell = "#runs-rows .cell[data-col='m:metric_2999:min']"
     page.wait_for_function(f"document.querySelector(\"{cell}\")?.textContent === '2999'")
@@ -97,4 +93,18 @@ def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any)
     page.wait_for_selector("#charts-some")
     charts = page.eval_on_selector_all("#charts .chart", "els => els.map(e => e.dataset.key)")
     assert "metric_2999" in charts and len(charts) == 7  # the six default columns, and it
+    page.click("#tabs button[data-view=runs]")
+    page.click("#runs-rows .run-link")
+    page.wait_for_selector("#run-metrics")
+    _find(page, "run-metrics", "#run-metrics tbody tr", "metric_1234")
+    cells = page.eval_on_selector_all("#run-metrics tbody td", "tds => tds.map(t => t.textContent)")
+    assert cells == ["metric_1234", "1234", "1234", "1235", "0", "2"]  # best: the max
     assert g.refused == [] and g.errors == []
+
+
+def _find(page: Any, name: str, items: str, key: str) -> None:
+    """List ``name`` shows 200 ``items`` and says there are more; its box finds ``key``."""
+    listed = page.eval_on_selector_all(items, "rows => rows.length")
+    assert listed == 200 and page.is_visible(f"#{name}-more")
+    page.fill(f"#{name}-find", key)
+    page.wait_for_function(f"document.querySelectorAll('{items}').length === 1")

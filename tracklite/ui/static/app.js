@@ -611,8 +611,32 @@
     return node;
   }
 
-  const PANEL_KEYS = 200;  // metric keys the columns panel lists at once
-  let panelFind = "";  // the text of its find box, kept across renders
+  const PANEL_KEYS = 200;  // metric keys a list on the page shows at once
+  const panelFind = { text: "" };  // the text of the columns panel's find box, kept across renders
+  const runFind = { text: "" };  // and of the run page's
+
+  // A list of metric keys, which may be 100,000 long: `box` gets draw(key) of PANEL_KEYS of
+  // them, those whose name holds the text of a find box (`find`, made past PANEL_KEYS keys);
+  // `more` says when there are others.
+  function findable(keys, box, kept, name, draw) {
+    const more = h("p", { class: "note", id: `${name}-more`, text: `more metric keys than these ${PANEL_KEYS}: type part of a name to find it` });
+    const fill = () => {
+      const wanted = kept.text.toLowerCase();
+      const found = [];
+      for (const k of keys) {
+        if (wanted && !k.toLowerCase().includes(wanted)) continue;
+        found.push(k);
+        if (found.length > PANEL_KEYS) break;
+      }
+      clear(box);
+      for (const k of found.slice(0, PANEL_KEYS)) box.append(draw(k));
+      more.hidden = found.length <= PANEL_KEYS;
+    };
+    const find = keys.length <= PANEL_KEYS ? null : h("input", { type: "search", id: `${name}-find`, value: kept.text,
+      placeholder: `find among ${keys.length} metric keys`, oninput: (ev) => { kept.text = ev.target.value; fill(); } });
+    fill();
+    return { find, more };
+  }
 
   // Past PANEL_KEYS metric keys (a run may have 100,000), a view made of one part per key
   // shows the keys of the table's metric columns instead (none chosen: the first `fallback`).
@@ -636,32 +660,11 @@
       },
     }), " " + colLabel(col));
     panel.append(h("h4", { text: "Metrics: last, min, max, best step" }));
-    // A run may have 100,000 metric keys: the panel lists PANEL_KEYS of them at a time, those
-    // whose name holds the text of the find box.
     const metrics = h("div", { id: "columns-metrics" });
-    const fill = () => {
-      const wanted = panelFind.toLowerCase();
-      const found = [];
-      for (const k of list.keys.metrics) {
-        if (wanted && !k.toLowerCase().includes(wanted)) continue;
-        found.push(k);
-        if (found.length > PANEL_KEYS) break;
-      }
-      clear(metrics);
-      for (const k of found.slice(0, PANEL_KEYS)) {
-        metrics.append(h("div", {}, ...["last", "min", "max", "best"].map((p) => toggle(`m:${k}:${p}`))));
-      }
-      if (found.length > PANEL_KEYS) {
-        metrics.append(h("p", { class: "note", id: "columns-more", text: `more metric keys than these ${PANEL_KEYS}: type part of a name to find it` }));
-      }
-    };
-    if (list.keys.metrics.length > PANEL_KEYS) {
-      panel.append(h("input", { type: "search", id: "columns-find", value: panelFind,
-        placeholder: `find among ${list.keys.metrics.length} metric keys`,
-        oninput: (ev) => { panelFind = ev.target.value; fill(); } }));
-    }
-    fill();
-    panel.append(metrics);
+    const { find, more } = findable(list.keys.metrics, metrics, panelFind, "columns",
+      (k) => h("div", {}, ...["last", "min", "max", "best"].map((p) => toggle(`m:${k}:${p}`))));
+    if (find) panel.append(find);
+    panel.append(metrics, more);
     panel.append(h("h4", { text: "Params" }));
     for (const k of list.keys.params) panel.append(toggle(`p:${k}`));
     panel.append(h("h4", { text: "Tags" }));
@@ -940,12 +943,13 @@
       h("section", {}, h("h2", { text: "Info" }), kvTable(run.info, "run-info")),
       h("section", {}, h("h2", { text: "Params" }), kvTable(run.params, "run-params")),
       h("section", {}, h("h2", { text: "Tags" }), kvTable(run.tags, "run-tags")));
+    const summaryOf = run.metrics || {};
+    const body = h("tbody", {});
     const metrics = h("table", { class: "grid", id: "run-metrics" },
-      h("tr", {}, ...["metric", "last", "min", "max", "best step", "points"].map((t) => h("th", { text: t }))));
-    for (const [k, s] of Object.entries(run.metrics || {}).sort()) {
-      metrics.append(h("tr", {}, h("td", { text: k }), ...["last", "min", "max", "best_step", "points"].map((p) => h("td", { class: "num", text: fmt(s[p]) }))));
-    }
-    page.append(h("section", {}, h("h2", { text: "Metrics" }), metrics));
+      h("thead", {}, h("tr", {}, ...["metric", "last", "min", "max", "best step", "points"].map((t) => h("th", { text: t })))), body);
+    const { find, more } = findable(Object.keys(summaryOf).sort(), body, runFind, "run-metrics",
+      (k) => h("tr", {}, h("td", { text: k }), ...["last", "min", "max", "best_step", "points"].map((p) => h("td", { class: "num", text: fmt(summaryOf[k][p]) }))));
+    page.append(h("section", {}, h("h2", { text: "Metrics" }), find, metrics, more));
     const arts = h("table", { class: "grid", id: "run-artifacts" }, h("tr", {}, ...["artifact", "size", "kind", ""].map((t) => h("th", { text: t }))));
     const previewBox = h("div", { id: "preview" });
     for (const a of run.artifacts || []) {
