@@ -4,6 +4,7 @@ cannot work are corrected with a warning. Real processes."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -119,3 +120,5 @@ def test_impossible_liveness_settings_are_corrected_with_a_warning(
         assert "Warning" not in err, err
     else:
         assert "TrackliteWarning" in err and warned in err, err
+        # Raised while liveness is imported: it points at the setting's line in liveness.py.
+        assert re.search(r"liveness\.py:\d+: TrackliteWarning", err), err
