@@ -76,10 +76,7 @@ TARGETS: dict[str, tuple[list[str], str]] = {
             "tests/test_writer_thread.py",
             "tests/test_latest_file.py",  # the summary of many keys, in a file of its own
         ],
-        # (and one whose size bound on recorder.json counts the run's provenance, longer
-        # under mutmut's command line)
-        "not another_process and not import_tracklite and not killed_between and not never_lock"
-        " and not does_not_rewrite_the_whole",
+        "not another_process and not import_tracklite and not killed_between and not never_lock",
     ),
 }
 
