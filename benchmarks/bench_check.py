@@ -2,7 +2,8 @@
 floor measured in the same run: ``os.walk`` of the same store with an ``lstat`` of every entry
 (what any check must at least do to see every file). The check runs as a user's would (its
 default ``workers``: one process per core for an experiment of 20,000 recorders or more), and
-then, if that was more than one, in one process (``workers=1``), against the same floor.
+then, if that was more than one, in one process (``workers=1``), against the same floor; and
+``check --deep`` (every point read) with the default workers, against the plain check.
 
 Uses the stores of ``bench_scale.py`` (built there once, in ``--data``, outside the
 repository). Each check must come out clean: the stores are consistent by construction.
@@ -34,8 +35,8 @@ def walk_floor(root: Path) -> int:
 def measure(root: Path, n: int, repeat: int) -> list[Row]:
     import tracklite
 
-    def run_check(workers: int | None) -> None:
-        result = tracklite.check(root, workers=workers)
+    def run_check(workers: int | None, deep: bool = False) -> None:
+        result = tracklite.check(root, workers=workers, deep=deep)
         assert result.clean, str(result)[:2000]
 
     from tracklite.maintenance.check import SHARE_FROM, default_workers
@@ -49,6 +50,9 @@ def measure(root: Path, n: int, repeat: int) -> list[Row]:
     if chosen > 1:
         alone = timing(lambda: run_check(1), repeat)
         rows.append(("`tracklite check` (read-only, one process)", n, alone, floor, ""))
+    # Every point of every segment read: its floor is the plain check of the first row.
+    deep = timing(lambda: run_check(None, deep=True), repeat)
+    rows.append((f"`tracklite check --deep` ({label}; floor: the first row)", n, deep, ours, ""))
     return rows
 
 

@@ -82,6 +82,22 @@ def damaged_store(root: Path, outside: Path) -> tuple[str, list[str]]:
     return exp_id, ids
 
 
+def share_small_experiments(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Jobs of two entries, from 8 entries on; returns the list every job given to the workers
+    is added to."""
+    monkeypatch.setattr(chk, "CHUNK", 2)
+    monkeypatch.setattr(chk, "SHARE_FROM", 8)
+    jobs: list[tuple[Any, ...]] = []
+    real_map = check_workers.Workers.map
+
+    def counting_map(self: check_workers.Workers, given: Any) -> Any:
+        jobs.extend(given)
+        return real_map(self, given)
+
+    monkeypatch.setattr(check_workers.Workers, "map", counting_map)
+    return jobs
+
+
 def test_workers_find_the_same_as_one_process_in_the_same_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,17 +110,8 @@ def test_workers_find_the_same_as_one_process_in_the_same_order(
     serial_progress: list[tuple[int, int]] = []
     serial = tracklite.check(root, workers=1, progress=lambda *a: serial_progress.append(a))
 
-    # Jobs of two entries, from 8 entries on: this experiment is shared out among three.
-    monkeypatch.setattr(chk, "CHUNK", 2)
-    monkeypatch.setattr(chk, "SHARE_FROM", 8)
-    jobs: list[tuple[Any, ...]] = []
-    real_map = check_workers.Workers.map
-
-    def counting_map(self: check_workers.Workers, given: Any) -> Any:
-        jobs.extend(given)
-        return real_map(self, given)
-
-    monkeypatch.setattr(check_workers.Workers, "map", counting_map)
+    # This experiment is shared out among three.
+    jobs = share_small_experiments(monkeypatch)
     shared_progress: list[tuple[int, int]] = []
     shared = tracklite.check(root, workers=3, progress=lambda *a: shared_progress.append(a))
 

@@ -6,11 +6,12 @@ Like diskcache's ``Cache.check``, it walks everything and reports each problem a
 - the marker and every ``experiment.json`` / ``recorder.json`` parse, have the expected fields,
   the ids of the folders holding them, and a ``format_version`` this tracklite knows;
 - every metric segment has a readable Parquet footer naming the four metric columns (a
-  truncated or foreign file fails there);
+  truncated or foreign file fails there); with ``deep=True`` every data page decodes too;
 - the latest-metrics summary in ``recorder.json`` agrees with the segments: first against the
   footers' statistics (smallest and largest key, highest step, newest timestamp), and, only
-  when those disagree, against every point read back (recorders being written right now by a
-  live process are skipped: their summary legitimately lags a flush);
+  when those disagree, against every point read back; with ``deep=True`` always against every
+  point, key by key (recorders being written right now by a live process are skipped: their
+  summary legitimately lags a flush);
 - no temporary file (``.tmp-*``, ``.<id>.creating``, dot-files in ``metrics/``) is older than
   ``temp_age`` seconds (a live writer refreshes its file's mtime with every write);
 - no unknown files; no symbolic link anywhere in the store (never followed, always reported);
@@ -169,6 +170,7 @@ def check(
     temp_age: float = TEMP_STALE_AFTER,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    deep: bool = False,
 ) -> CheckReport:
     """Verify the store at ``root`` (a path or ``file:`` URI); with ``fix``, repair it.
 
@@ -183,6 +185,9 @@ def check(
         :data:`CHECK_WORKERS`, and that many on a network filesystem (NFS, Lustre, ...). The
         findings and their order are the same whatever the number.
         ``fix`` works in this process, one recorder at a time.
+    :param deep: read every point of every segment, not only the footers: finds a segment
+        whose data pages do not decode (``corrupt_segment``) and a summary whose value alone
+        differs from the points (``summary_mismatch``), at the cost of reading all the data.
     :return: a :class:`CheckReport`.
     :raises FileNotFoundError: ``root`` does not exist.
     :raises StoreError: ``root`` holds something other than a tracklite store.
@@ -192,7 +197,7 @@ def check(
         workers = default_workers(path)
     elif workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    return _Checker(path, fix, temp_age, progress, workers).run()
+    return _Checker(path, fix, temp_age, progress, workers, deep).run()
 
 
 def default_workers(root: Path) -> int:
@@ -215,8 +220,10 @@ class _Checker:
         temp_age: float,
         progress: Callable[[int, int], None] | None = None,
         workers: int = 1,
+        deep: bool = False,
     ) -> None:
         self.root = root
+        self.deep = deep
         self.progress = progress
         self.workers = 1 if fix else workers
         # Started on the first experiment big enough to share out, closed at the end.
@@ -510,7 +517,7 @@ class _Checker:
             self._workers = check_workers.Workers(self.workers)
         root = str(self.root)
         jobs = [
-            (root, exp_id, names[i : i + CHUNK], self.temp_age, self.now)
+            (root, exp_id, names[i : i + CHUNK], self.temp_age, self.now, self.deep)
             for i in range(0, len(names), CHUNK)
         ]
         for findings, recorders in self._workers.map(jobs):
@@ -609,7 +616,7 @@ class _Checker:
                 self.unknown(folder, "experiment folder (an id-named folder without recorder.json)")
             return
         self.check_recorder_entries(folder, recorder)
-        footers = self.check_segments(recorder)
+        found = self.check_segments(recorder)
         if problem is not None:
             self.recover_recorder(exp_id, folder, folder / layout.RECORDER_FILE, problem, meta)
             return
@@ -623,9 +630,13 @@ class _Checker:
             stored: Mapping[str, Any] = latest.summary(folder, meta)
         except CorruptMetadataError as exc:  # latest.parquet unreadable: rebuilt below
             stored = {"(latest.parquet)": str(exc)}
-        if _footers_agree(stored, footers):
+        if found is not None and found.summary is not None:
+            actual = found.summary  # deep: every point was read already
+        elif _footers_agree(stored, None if found is None else found.footers):
             return  # the common case: no point needs reading
-        mismatch = _summary_differences(stored, self.segments_summary(folder))
+        else:
+            actual = self.segments_summary(folder)
+        mismatch = _summary_differences(stored, actual)
         if mismatch:
             self.repair_summary(exp_id, folder, mismatch)
 
@@ -752,28 +763,30 @@ class _Checker:
 
     # ------------------------------------------------------------------ contents
 
-    def check_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
-        """Footers of the readable segments (replaced ones excluded); corrupt ones reported or
-        quarantined.
+    def check_segments(self, recorder: safefs.Dir) -> _Segments | None:
+        """Footers of the readable segments (replaced ones excluded), and with ``deep`` the
+        summary of all their points; corrupt ones reported or quarantined.
 
         Read from one listing; a segment that vanished meanwhile (a compaction merged it) makes
         the whole listing be read again, so the footers returned are one consistent picture.
         None when compactions kept racing (the summary is then judged from the points).
         """
         for _attempt in range(20):
-            footers = self._read_segments(recorder)
-            if footers is not None:
-                return footers
+            found = self._read_segments(recorder)
+            if found is not None:
+                return found
         return None  # pragma: no cover - compactions kept racing
 
-    def _read_segments(self, recorder: safefs.Dir) -> list[pq.FileMetaData] | None:
+    def _read_segments(self, recorder: safefs.Dir) -> _Segments | None:
         """The footers of the segments in ``metrics/`` of an open recorder folder (paths are
-        only made for findings)."""
+        only made for findings); with ``deep``, each segment is read whole too, by the reader
+        the summary's comparison uses, and folded into a summary of its own."""
         try:
             folder = recorder.child(layout.METRICS_DIR)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
-            return []
+            return _Segments([], {} if self.deep else None)
         tables: dict[str, pq.FileMetaData] = {}
+        folded: dict[str, dict[str, Any]] = {}
         replaced: dict[str, str] = {}
         with folder:
             try:
@@ -795,6 +808,9 @@ class _Checker:
                     continue
                 try:
                     footer = _segment_footer(folder, name)
+                    if self.deep:
+                        # Every data page decoded: damage behind an intact footer fails here.
+                        folded[name] = _summary([_segment_table(folder, name)])
                 except FileNotFoundError:
                     return None  # merged away while we read: read a fresh listing
                 except Exception as exc:  # pyarrow raises many kinds on a torn file
@@ -810,6 +826,7 @@ class _Checker:
         for old, by in sorted(replaced.items()):
             if old in tables:
                 del tables[old]
+                folded.pop(old, None)
                 path = folder.path / old
                 # A compaction deletes the files it replaced right after publishing; survivors
                 # older than the bound mean it died in between. Readers already skip them.
@@ -817,7 +834,12 @@ class _Checker:
                     if self.fix:
                         self.quarantine(path)
                     self.found(path, REPLACED_SEGMENT, f"already merged into {by}", self.fix)
-        return list(tables.values())
+        if not self.deep:
+            return _Segments(list(tables.values()))
+        summary: dict[str, Any] = {}
+        for entries in folded.values():
+            latest.merge_entries(summary, entries)  # the latest point wins, in any order
+        return _Segments(list(tables.values()), summary)
 
     def check_artifacts(self, recorder: safefs.Dir) -> None:
         """Every link in ``artifacts/`` at any depth (never entered), and stale temporaries."""
@@ -839,12 +861,27 @@ class _Checker:
 # ---------------------------------------------------------------------------- helpers
 
 
+@dataclass(frozen=True)
+class _Segments:
+    """What a check read of a recorder's readable, not replaced segments."""
+
+    footers: list[pq.FileMetaData]
+    #: With ``deep``: the latest-value summary of every point in them (else None).
+    summary: dict[str, Any] | None = None
+
+
 def check_chunk(
-    root: str, exp_id: str, names: list[tuple[str, bool]], temp_age: float, now: float
+    root: str,
+    exp_id: str,
+    names: list[tuple[str, bool]],
+    temp_age: float,
+    now: float,
+    deep: bool = False,
 ) -> tuple[list[Finding], int]:
     """(findings, recorders checked) of entries ``names`` (name, is a folder) of experiment
-    ``exp_id``, read-only, as of time ``now``: one job of a worker process."""
-    checker = _Checker(Path(root), False, temp_age)
+    ``exp_id``, read-only, as of time ``now`` (every point read with ``deep``): one job of a
+    worker process."""
+    checker = _Checker(Path(root), False, temp_age, deep=deep)
     checker.now = now
     recorders = 0
     with checker.holding_experiment(exp_id):

@@ -1,11 +1,12 @@
 """Processes that check recorders for a read-only ``tracklite check``.
 
 Checking a recorder is mostly the interpreter's work (decoding its ``recorder.json`` and its
-segments' Parquet footers), and Python runs one thread at a time: threads do not make a check
-faster, other processes do. Each worker is ``python -m tracklite.maintenance.check_workers``, a
-fresh interpreter that runs nothing of the calling program (a script calling
-:func:`tracklite.check` needs no ``if __name__ == "__main__"``). It reads jobs on its stdin and
-writes each result on its stdout, both pickled, until its stdin closes.
+segments' Parquet footers, and with ``deep`` every point), and Python runs one thread at a
+time: threads do not make a check faster, other processes do. Each worker is
+``python -m tracklite.maintenance.check_workers``, a fresh interpreter that runs nothing of the
+calling program (a script calling :func:`tracklite.check` needs no
+``if __name__ == "__main__"``). It reads jobs on its stdin and writes each result on its
+stdout, both pickled, until its stdin closes.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Workers:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def map(self, jobs: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
-        """``check_chunk(*job)`` of every job, yielded in the jobs' order; an error of a job is
-        raised in its place.
+        """``check_chunk(*job)`` of every job (each carries the check's settings, ``deep``
+        included), yielded in the jobs' order; an error of a job is raised in its place.
 
         The calling process is one of the ``count``: job ``i`` goes to slot ``i % count``, slot 0
         being this process (which runs its jobs itself when their turn comes, while the others

@@ -29,12 +29,13 @@ _READ_WHOLE = 1 << 16
 
 #: How every segment is encoded. Steps and timestamps grow steadily, so delta encoding stores
 #: them in a bit or two; keys repeat, so they are dictionary-encoded; zstd does the rest (about
-#: 8 bytes a point for random values).
+#: 8 bytes a point for random values). The statistics (smallest and largest key, step and
+#: timestamp) are what ``tracklite check`` compares with the summary without reading any point.
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "use_dictionary": ["key"],
     "column_encoding": {"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
-    "write_statistics": ["step"],
+    "write_statistics": ["key", "step", "timestamp"],
 }
 
 

@@ -44,6 +44,11 @@ def register(sub: SubParsers, parents: Parents) -> None:
         action="store_true",
         help="repair what can be repaired (corrupt files go to .quarantine, never deleted)",
     )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="read every point of every segment, not only their footers (slower, thorough)",
+    )
 
     parser = add_command(
         sub,
@@ -145,7 +150,7 @@ def compact(ctx: Context, args: argparse.Namespace) -> int:
 def check(ctx: Context, args: argparse.Namespace) -> int:
     func = load("check", "tracklite.maintenance.check", "check")
     # No existing_catalog() here: a store whose marker is corrupt is exactly what check repairs.
-    return report(ctx, call(ctx, "checking", func, ctx.catalog.root, fix=args.fix))
+    return report(ctx, call(ctx, "checking", func, ctx.catalog.root, fix=args.fix, deep=args.deep))
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
