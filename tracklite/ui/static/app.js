@@ -128,7 +128,7 @@
 
   // A list of runs, read by position: rowAt(i) is the row or null while its page loads.
   function localList(rows, keys) {
-    return { total: rows.length, keys, rowAt: (i) => rows[i] || null, all: async () => rows, sortable: () => true };
+    return { total: rows.length, keys, metrics: null, rowAt: (i) => rows[i] || null, all: async () => rows, sortable: () => true };
   }
 
   function sortValue(row, col, summaries) {
@@ -299,12 +299,15 @@
       experiments: async () => (await api("api/experiments")).experiments,
       list: async (q, fresh) => {
         const order = orderClause(q.sort[0], q.sort[1]);
-        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", limit: PAGE };
+        // Rows carry the metric keys the page shows (a run may have 100,000); the key lists
+        // come with the first page only.
+        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", limit: PAGE, metrics: q.metrics.join("\n") };
         const first = await api("api/runs", { ...params, offset: 0, fresh: fresh ? "1" : "0" });
+        params.keys = "0";
         const pages = new Map([[0, first.rows]]);
         const loading = new Set();
         const list = {
-          total: first.total, keys: first.keys, onload: null,
+          total: first.total, keys: first.keys, metrics: first.metrics, onload: null,
           sortable: (col) => orderClause(col, "asc") !== null,
           rowAt(i) {
             const page = Math.floor(i / PAGE);
@@ -452,11 +455,29 @@
 
   function go(view) { state.view = view; saveHash(); render(); }
 
+  function listQuery() {
+    return { exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort, metrics: shownMetrics() };
+  }
+
+  // The metric keys of the table's columns and of its sort: those its rows must carry.
+  function shownMetrics() {
+    const cols = [...(state.cols || []), state.sort[0]].filter((c) => c && c.startsWith("m:"));
+    return [...new Set(cols.map((c) => splitCol(c)[1]))];
+  }
+
+  // Whether the rows of `list` carry every metric key the table shows (null: every key).
+  function carriesShown() {
+    return !list || list.metrics === null || shownMetrics().every((k) => list.metrics.includes(k));
+  }
+
   async function reload(fresh) {
     saveHash();
     try {
-      list = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, fresh);
-      if (state.cols === null) state.cols = defaultCols(list.keys);
+      list = await source.list(listQuery(), fresh);
+      if (state.cols === null) {
+        state.cols = defaultCols(list.keys);
+        if (!carriesShown()) list = await source.list(listQuery(), false);
+      }
     } catch (err) {
       list = list || localList([], { metrics: [], params: [], tags: [] });
       render();
@@ -554,7 +575,7 @@
     drawRows();
     // Live: new rows in place, so the filter being typed and the scroll position stay.
     refreshRows = async () => {
-      const fresh = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, true);
+      const fresh = await source.list(listQuery(), true);
       if (!rowsBox.isConnected) return;
       list = fresh;
       list.onload = () => drawRows && drawRows();
@@ -655,8 +676,9 @@
       type: "checkbox", "data-col": col, checked: (state.cols || []).includes(col),
       onchange: (ev) => {
         state.cols = ev.target.checked ? [...state.cols, col] : state.cols.filter((x) => x !== col);
-        saveHash(); render();
-        byId("columns-panel").hidden = false;
+        // A metric the rows do not carry yet: ask for the rows again, with it.
+        const shown = carriesShown() ? (saveHash(), render(), Promise.resolve()) : reload();
+        shown.then(() => { const panel = byId("columns-panel"); if (panel) panel.hidden = false; });
       },
     }), " " + colLabel(col));
     panel.append(h("h4", { text: "Metrics: last, min, max, best step" }));
@@ -699,10 +721,13 @@
   }
 
   async function chartRuns() {
-    if (state.sel.length) return { rows: await source.rowsById(state.sel), note: "" };
+    const keysOfRows = (rows) => [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
+    if (state.sel.length) { const rows = await source.rowsById(state.sel); return { rows, every: keysOfRows(rows), note: "" }; }
     const rows = [];
     for (let i = 0; i < Math.min(10, list ? list.total : 0); i++) { const r = list.rowAt(i); if (r) rows.push(r); }
-    return { rows, note: "No runs selected: the first runs of the table are shown." };
+    // Rows carrying only the table's keys: the table's key list says which others there are.
+    const every = list && list.metrics !== null ? list.keys.metrics : keysOfRows(rows);
+    return { rows, every, note: "No runs selected: the first runs of the table are shown." };
   }
 
   let liveRefresh = null;
@@ -718,9 +743,8 @@
         onchange: (ev) => { state.smooth = Number(ev.target.value); saveHash(); render(); } }), " " + state.smooth),
       errorBox);
     main.append(bar);
-    const { rows, note } = await chartRuns();
+    const { rows, every, note } = await chartRuns();
     if (note) main.append(h("p", { class: "note", text: note }));
-    const every = [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
     const keys = viewKeys(every, 24);
     if (keys.length < every.length) {
       main.append(h("p", { class: "note", id: "charts-some", text: `${keys.length} of ${every.length} metric keys: those of the table's columns (choose them under Columns)` }));
@@ -872,7 +896,7 @@
     await loadPlotly();
     const grid = h("div", { class: "charts", id: "group-charts" });
     main.append(grid);
-    for (const key of keys.metrics.slice(0, 24)) {
+    for (const key of viewKeys(keys.metrics, 24).slice(0, 24)) {
       const plot = h("div", { class: "plot" });
       grid.append(h("div", { class: "chart", "data-key": key }, h("header", {}, h("h3", { text: key })), plot));
       groupChart(plot, key, all, groups).catch(showError);
