@@ -141,6 +141,19 @@ def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any)
     _find(page, "run-metrics", "#run-metrics tbody tr", "metric_1234")
     cells = page.eval_on_selector_all("#run-metrics tbody td", "tds => tds.map(t => t.textContent)")
     assert cells == ["metric_1234", "1234", "1234", "1235", "0", "2"]  # best: the max
+    page.click("#tabs button[data-view=runs]")
+    page.check("#runs-rows input.select")
+    page.click("#tabs button[data-view=compare]")
+    page.wait_for_selector("#compare-metrics tr")
+    _find(page, "compare", "#compare-metrics tr", "metric_2999")
+    cells = page.eval_on_selector_all("#compare-metrics td", "tds => tds.map(t => t.textContent)")
+    assert cells == ["metric_2999", "2999"]
+    page.select_option("#group-by", "lr")
+    page.wait_for_selector("#group-table td.num")
+    heads = page.eval_on_selector_all("#group-table th", "ths => ths.map(t => t.textContent)")
+    assert len(heads) == 2 + 8 and heads[-1] == "metric_1500", heads  # the table's columns
+    cells = page.eval_on_selector_all("#group-table td", "tds => tds.map(t => t.textContent)")
+    assert cells[-1] == "1500 [1500, 1500]", cells
     assert g.refused == [] and g.errors == []
 
 

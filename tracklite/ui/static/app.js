@@ -322,10 +322,12 @@
             }
             return null;
           },
-          async all() {
+          // Every row, with the metric keys `metrics` (those of the table when not given).
+          async all(metrics) {
             const out = [];
+            const asked = metrics ? { ...params, metrics: metrics.join("\n") } : params;
             for (let off = 0; off < list.total; off += 500) {
-              out.push(...(await api("api/runs", { ...params, offset: off, limit: 500 })).rows);
+              out.push(...(await api("api/runs", { ...asked, offset: off, limit: 500 })).rows);
             }
             return out;
           },
@@ -635,6 +637,7 @@
   const PANEL_KEYS = 200;  // metric keys a list on the page shows at once
   const panelFind = { text: "" };  // the text of the columns panel's find box, kept across renders
   const runFind = { text: "" };  // and of the run page's
+  const compareFind = { text: "" };  // and of the comparison's
 
   // A list of metric keys, which may be 100,000 long: `box` gets draw(key) of PANEL_KEYS of
   // them, those whose name holds the text of a find box (`find`, made past PANEL_KEYS keys);
@@ -847,8 +850,11 @@
       }
       section("metrics (last value; Δ against the baseline)");
       const base = rows.find((r) => r.id === state.base);
-      for (const key of [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort()) {
-        table.append(h("tr", { "data-key": key }, h("td", { text: key }), ...rows.map((r) => {
+      // PANEL_KEYS rows of metrics at most (runs may have 100,000 keys), the others found by name.
+      const metricRows = h("tbody", { id: "compare-metrics" });
+      table.append(metricRows);
+      const { find, more } = findable([...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort(), metricRows, compareFind, "compare",
+        (key) => h("tr", { "data-key": key }, h("td", { text: key }), ...rows.map((r) => {
           const v = num(r.m[key]);
           const cell = h("td", { class: "num", text: v === undefined ? "—" : fmt(v) });
           if (base && r !== base && v !== undefined && num(base.m[key]) !== undefined) {
@@ -857,8 +863,8 @@
           }
           return cell;
         })));
-      }
-      main.append(table);
+      if (find) main.append(find);
+      main.append(table, more);
     }
     await renderGroups(main);
   }
@@ -874,7 +880,8 @@
         h("option", { value: "minmax", selected: state.band === "minmax" }, "min-max band"), h("option", { value: "std", selected: state.band === "std" }, "±1 std band")));
     main.append(h("h2", { text: "Groups" }), controls);
     if (!state.group || !list) return;
-    const all = await list.all();
+    const shown = viewKeys(keys.metrics, PANEL_KEYS);
+    const all = await list.all(shown);
     const groups = new Map();
     for (const r of all) {
       const g = r.p[state.group] === undefined ? "(none)" : r.p[state.group];
@@ -882,7 +889,6 @@
       groups.get(g).push(r);
     }
     const table = h("table", { class: "grid", id: "group-table" });
-    const shown = viewKeys(keys.metrics, PANEL_KEYS);
     table.append(h("tr", {}, h("th", { text: "params." + state.group }), h("th", { text: "runs" }), ...shown.map((k) => h("th", { text: k }))));
     for (const [g, members] of groups) {
       table.append(h("tr", {}, h("td", { text: g }), h("td", { class: "num", text: String(members.length) }), ...shown.map((k) => {
