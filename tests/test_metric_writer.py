@@ -457,35 +457,12 @@ def test_params_and_tags_queued_before_a_failed_flush_are_kept(
     assert pairs(again.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
 
 
-def test_a_flush_after_a_background_failure_warns_once_the_points_are_safe(
-    R: QlibRecorder,
-) -> None:
-    """The documented RuntimeWarning: the writer thread failed, the caller's own flush then
-    succeeds; nothing was lost, so it warns instead of raising."""
-    with writer_settings(flush_interval=0.02):
-        R.start_exp(experiment_name="errors")
-        rec = R.get_recorder()
-        R.log_metrics(step=0, loss=0.0)
-        R.flush()
-        aside = break_metrics_dir(rec)
-        R.log_metrics(step=1, loss=1.0)
-        buf = get_writer().buffer(rec.ref)
-        wait_until(lambda: buf.error is not None, timeout=10)
-        get_writer().configure(flush_interval=60)  # no second background attempt meanwhile
-        repair_metrics_dir(rec, aside)
-        with pytest.warns(
-            RuntimeWarning, match=f"earlier background write of recorder {rec.id}"
-        ) as caught:
-            R.flush()
-        assert caught[0].filename == __file__  # pointed at the caller's flush
-        R.end_exp()
-    assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
-
-
 @pytest.mark.parametrize("how", ["flush", "recorder_flush", "end_exp", "end_run"])
 def test_the_retried_write_warning_points_at_the_callers_line(R: QlibRecorder, how: str) -> None:
-    """However the caller reaches the retried write (a flush, the end of the run, through
-    ``R`` or the recorder), the warning names the caller's own line."""
+    """The documented RuntimeWarning: the writer thread failed, the caller's own write then
+    succeeds; nothing was lost, so it warns instead of raising. However the caller reaches the
+    retried write (a flush, the end of the run, through ``R`` or the recorder), the warning
+    names the caller's own line."""
     with writer_settings(flush_interval=0.02):
         R.start_exp(experiment_name="errors")
         rec = R.get_recorder()
@@ -503,7 +480,8 @@ def test_the_retried_write_warning_points_at_the_callers_line(R: QlibRecorder, h
             "end_exp": R.end_exp,
             "end_run": functools.partial(rec.end_run, "FINISHED"),
         }
-        with pytest.warns(RuntimeWarning, match="earlier background write") as caught:
+        match = f"earlier background write of recorder {rec.id}"
+        with pytest.warns(RuntimeWarning, match=match) as caught:
             line = sys._getframe().f_lineno + 1
             calls[how]()
         assert (caught[0].filename, caught[0].lineno) == (__file__, line)
