@@ -25,6 +25,15 @@ Each time is the best of ``--repeat`` runs, with its ratio to the floor and its 
 
     python benchmarks/bench_keys.py                 # 2,500 5,000 10,000 100,000 keys
     python benchmarks/bench_keys.py --keys 1000 --repeat 1
+
+``--page`` times only what ``tracklite ui``'s runs table asks for, over HTTP from a real server
+(``--runs`` recorders of N keys each): ``every key`` is ``/api/runs`` with no ``metrics=`` (each
+row carries all its keys: what the page asked for before), ``first page`` the page's first
+request with two metric columns (their keys in each row, plus the key lists of the table) and
+``next page`` its requests while scrolling (the two keys only). Sizes in KB, times best of
+``--repeat``, ratio to ``every key``::
+
+    python benchmarks/bench_keys.py --page --keys 10000 100000 --runs 2
 """
 
 from __future__ import annotations
@@ -157,6 +166,62 @@ def measure_ui(store: Path, repeat: int) -> tuple[float, float, float]:
     return listing, summary, report
 
 
+def measure_page(keys: int, runs: int, repeat: int, root: Path) -> list[tuple[str, int, float]]:
+    """``/api/runs`` of ``runs`` recorders of ``keys`` keys: (what, bytes, seconds) each."""
+    import threading
+    import urllib.request
+
+    from tracklite import ExpManager, QlibRecorder
+    from tracklite.ui.server import serve
+
+    store = root / f"page-{keys}"
+    R = QlibRecorder(ExpManager(uri=str(store)))
+    for _ in range(runs):
+        with R.start(experiment_name="keys"):
+            R.log_metrics(step=0, **{f"metric_{i:06d}": float(i) for i in range(keys)})
+    server = serve(str(store), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    columns = f"metrics=metric_000001%0Ametric_{keys - 1:06d}"
+    asked = {
+        "every key": "",
+        "first page": f"&{columns}",
+        "next page": f"&{columns}&keys=0",
+    }
+    found = []
+    try:
+        for what, extra in asked.items():
+            url = f"http://{host}:{port}/api/runs?exps=keys&limit=200{extra}"
+            request = urllib.request.Request(url, headers={"X-Tracklite-Token": server.token})
+            size = 0
+
+            def get(request: urllib.request.Request = request) -> None:
+                nonlocal size
+                with urllib.request.urlopen(request, timeout=600) as response:
+                    size = len(response.read())
+
+            get()  # the search, once: the server keeps it for the requests of a scroll
+            took = best(get, repeat)
+            found.append((what, size, took))
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(store, ignore_errors=True)
+    return found
+
+
+def page_table(args: argparse.Namespace) -> None:
+    print(f"{'keys':>8} {'runs':>4} {'what':>10} {'KB':>9} {'s':>7} {'x every key':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for keys in args.keys:
+            found = measure_page(keys, args.runs, args.repeat, Path(tmp))
+            _, whole, whole_s = found[0]
+            for what, size, took in found:
+                ratio = f"{size / whole:.4f} size, {took / whole_s:.3f} time"
+                print(f"{keys:8,} {args.runs:4} {what:>10} {size / 1e3:9.1f} {took:7.3f} {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, nargs="*", default=[2_500, 5_000, 10_000, 100_000])
@@ -164,10 +229,15 @@ def main() -> None:
     parser.add_argument(
         "--columns", type=int, default=160, help="terminal width of `runs` (0: piped, no limit)"
     )
+    parser.add_argument("--page", action="store_true", help="only the runs table's requests")
+    parser.add_argument("--runs", type=int, default=2, help="recorders of --page")
     args = parser.parse_args()
     python = platform.python_version()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {python}")
     print(f"load: {os.getloadavg()[0]:.1f}")
+    if args.page:
+        page_table(args)
+        return
     head = f"{'keys':>8} {'json KB':>8} {'file MB':>7} {'floor s':>8}"
     whats = ("flush 1 key", "flush all", "search cold", "search warm", "runs", "runs piped")
     for what in (*whats, "runs csv", "ui runs", "ui summary", "report"):

@@ -4,10 +4,13 @@ number of keys, finding the others by name."""
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -78,6 +81,33 @@ def server(wide: str) -> Iterator[UiServer]:
     srv.server_close()
 
 
+def _get(srv: UiServer, path: str) -> bytes:
+    host, port = srv.server_address[:2]
+    request = urllib.request.Request(f"http://{host}:{port}{path}")
+    request.add_header("X-Tracklite-Token", srv.token)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body: bytes = response.read()
+    return body
+
+
+def test_a_page_of_rows_carries_only_the_keys_asked_for(server: UiServer) -> None:
+    every = _get(server, "/api/runs?exps=wide")
+    (row,) = json.loads(every)["rows"]
+    assert len(row["m"]) == KEYS  # no `metrics=`: every key, as before
+    # The table's two metric columns, and the sort's key; the key lists once per search.
+    asked = "metrics=metric_0007%0Ametric_2999%0Ametric_0100%0Anot_a_key&order=metrics.metric_0100"
+    first = _get(server, f"/api/runs?exps=wide&{asked}")
+    body = json.loads(first)
+    (row,) = body["rows"]
+    assert row["m"] == {"metric_0007": 7.0, "metric_2999": 2999.0, "metric_0100": 100.0}
+    assert row["p"]["lr"] == "0.1" and row["name"] == "wide-run"
+    assert len(body["keys"]["metrics"]) == KEYS and body["total"] == 1
+    assert body["metrics"] == ["metric_0007", "metric_2999", "metric_0100", "not_a_key"]
+    more = _get(server, f"/api/runs?exps=wide&{asked}&offset=0&keys=0")
+    assert "keys" not in json.loads(more) and len(more) < 2_000, len(more)
+    assert len(first) < len(every) / 2, (len(first), len(every))  # the key lists: ~1/3
+
+
 def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any) -> None:
     g = guarded(f"http://127.0.0.1:{server.server_address[1]}/")
     page = g.open(server.url)
@@ -89,16 +119,41 @@ def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any)
     page.wait_for_function(f"document.querySelector(\"{cell}\")?.textContent === '2999'")
     asked = [url for url in g.requests if "/api/summary" in url]
     assert asked and all("keys=metric_2999" in url for url in asked)
+    # A metric column added after the first load: the rows are asked for again, with its key.
+    page.fill("#columns-find", "metric_1500")
+    page.wait_for_function("document.querySelectorAll('#columns-metrics > div').length === 1")
+    page.check("#columns-metrics input[data-col='m:metric_1500:last']")
+    cell = "#runs-rows .cell[data-col='m:metric_1500:last']"
+    page.wait_for_function(f"document.querySelector(\"{cell}\")?.textContent === '1500'")
+    runs = [urlsplit(url) for url in g.requests if "/api/runs" in url]
+    assert all("metrics=" in url.query for url in runs), runs
+    assert "metric_1500" not in runs[0].query and "metric_1500" in runs[-1].query
+    # What the page asked for last: 8 metric keys of one row, and the key lists once.
+    answer = json.loads(_get(server, f"{runs[-1].path}?{runs[-1].query}"))
+    assert len(answer["rows"][0]["m"]) == 8 and len(answer["keys"]["metrics"]) == KEYS
     page.click("#tabs button[data-view=charts]")
     page.wait_for_selector("#charts-some")
     charts = page.eval_on_selector_all("#charts .chart", "els => els.map(e => e.dataset.key)")
-    assert "metric_2999" in charts and len(charts) == 7  # the six default columns, and it
+    assert {"metric_2999", "metric_1500"} <= set(charts) and len(charts) == 8  # 6 default, 2 added
     page.click("#tabs button[data-view=runs]")
     page.click("#runs-rows .run-link")
     page.wait_for_selector("#run-metrics")
     _find(page, "run-metrics", "#run-metrics tbody tr", "metric_1234")
     cells = page.eval_on_selector_all("#run-metrics tbody td", "tds => tds.map(t => t.textContent)")
     assert cells == ["metric_1234", "1234", "1234", "1235", "0", "2"]  # best: the max
+    page.click("#tabs button[data-view=runs]")
+    page.check("#runs-rows input.select")
+    page.click("#tabs button[data-view=compare]")
+    page.wait_for_selector("#compare-metrics tr")
+    _find(page, "compare", "#compare-metrics tr", "metric_2999")
+    cells = page.eval_on_selector_all("#compare-metrics td", "tds => tds.map(t => t.textContent)")
+    assert cells == ["metric_2999", "2999"]
+    page.select_option("#group-by", "lr")
+    page.wait_for_selector("#group-table td.num")
+    heads = page.eval_on_selector_all("#group-table th", "ths => ths.map(t => t.textContent)")
+    assert len(heads) == 2 + 8 and heads[-1] == "metric_1500", heads  # the table's columns
+    cells = page.eval_on_selector_all("#group-table td", "tds => tds.map(t => t.textContent)")
+    assert cells[-1] == "1500 [1500, 1500]", cells
     assert g.refused == [] and g.errors == []
 
 

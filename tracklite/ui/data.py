@@ -179,10 +179,14 @@ class StoreData:
 
     @staticmethod
     def rows(
-        frame: pd.DataFrame, offset: int = 0, limit: int | None = None
+        frame: pd.DataFrame,
+        offset: int = 0,
+        limit: int | None = None,
+        metrics: Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of a search frame for the page: id, exp, name, status, start, end (Unix ms),
-        m (latest metric values), p (params), t (tags); absent keys are left out."""
+        m (latest metric values: of the keys ``metrics`` only, if given), p (params), t
+        (tags); absent keys are left out."""
         import numpy as np
 
         stop = len(frame) if limit is None else min(len(frame), offset + limit)
@@ -190,10 +194,15 @@ class StoreData:
         names = [str(c) for c in part.columns.tolist()]
         # Metric values as one 2-D float block, params and tags as one object block: a run
         # may have 100,000 metric keys, so nothing is done a column at a time.
-        metric_at = [i for i, c in enumerate(names) if c.startswith("metrics.")]
+        if metrics is None:
+            metric_at = [i for i, c in enumerate(names) if c.startswith("metrics.")]
+        else:
+            at = {c: i for i, c in enumerate(names)}
+            wanted = dict.fromkeys("metrics." + k for k in metrics)
+            metric_at = [at[c] for c in wanted if c in at]
         text_at = [i for i, c in enumerate(names) if c.startswith(("params.", "tags."))]
         metric_keys = np.array([names[i][len("metrics.") :] for i in metric_at], dtype=object)
-        metrics = part.iloc[:, metric_at].to_numpy(dtype=np.float64)
+        latest = part.iloc[:, metric_at].to_numpy(dtype=np.float64)
         texts = part.iloc[:, text_at].to_numpy(dtype=object).tolist()
         text_keys = [names[i].partition(".") for i in text_at]
         info = {c: part[c].tolist() for c in ("run_id", "experiment_id", "status")}
@@ -202,8 +211,8 @@ class StoreData:
         ends = _millis(part["end_time"]) if len(part) else []
         out = []
         for i in range(len(part)):
-            present = np.flatnonzero(~np.isnan(metrics[i]))  # NaN: the run has no such metric
-            values = zip(metric_keys[present].tolist(), numbers(metrics[i][present]), strict=True)
+            present = np.flatnonzero(~np.isnan(latest[i]))  # NaN: the run has no such metric
+            values = zip(metric_keys[present].tolist(), numbers(latest[i][present]), strict=True)
             row: dict[str, Any] = {
                 "id": info["run_id"][i],
                 "exp": info["experiment_id"][i],

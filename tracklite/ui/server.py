@@ -29,6 +29,9 @@ from .data import StoreData
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_ROWS = 500  # rows per runs request at most
+#: Past this many metric keys in a runs table, its rows carry only the keys the page asks for
+#: (``metrics=``): a run may have 100,000 keys, and a page of rows would be hundreds of MB.
+ALL_KEYS_UP_TO = 200
 SEARCH_KEEP = 2.0  # seconds a search result answers page requests before it is redone
 
 
@@ -148,14 +151,15 @@ class Handler(BaseHTTPRequestHandler):
         frame = self.server.search(exps, query.get("filter", ""), order, query.get("fresh") == "1")
         offset = max(0, int(query.get("offset", "0")))
         limit = max(0, min(PAGE_ROWS, int(query.get("limit", "100"))))
-        self._send_json(
-            {
-                "total": len(frame),
-                "offset": offset,
-                "keys": data.keys(frame),
-                "rows": data.rows(frame, offset, limit),
-            }
-        )
+        keys = data.keys(frame)
+        wanted = _list(query["metrics"], "\n") if "metrics" in query else None
+        if wanted is not None and len(keys["metrics"]) <= ALL_KEYS_UP_TO:
+            wanted = None  # a narrow table: every key, as the page's views expect
+        answer: dict[str, Any] = {"total": len(frame), "offset": offset, "metrics": wanted}
+        if query.get("keys") != "0":  # the page asks for the key lists once per search
+            answer["keys"] = keys
+        answer["rows"] = data.rows(frame, offset, limit, wanted)
+        self._send_json(answer)
 
     def rows(self, query: dict[str, str]) -> None:
         data = self.server.data

@@ -128,7 +128,7 @@
 
   // A list of runs, read by position: rowAt(i) is the row or null while its page loads.
   function localList(rows, keys) {
-    return { total: rows.length, keys, rowAt: (i) => rows[i] || null, all: async () => rows, sortable: () => true };
+    return { total: rows.length, keys, metrics: null, rowAt: (i) => rows[i] || null, all: async () => rows, sortable: () => true };
   }
 
   function sortValue(row, col, summaries) {
@@ -299,12 +299,15 @@
       experiments: async () => (await api("api/experiments")).experiments,
       list: async (q, fresh) => {
         const order = orderClause(q.sort[0], q.sort[1]);
-        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", limit: PAGE };
+        // Rows carry the metric keys the page shows (a run may have 100,000); the key lists
+        // come with the first page only.
+        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", limit: PAGE, metrics: q.metrics.join("\n") };
         const first = await api("api/runs", { ...params, offset: 0, fresh: fresh ? "1" : "0" });
+        params.keys = "0";
         const pages = new Map([[0, first.rows]]);
         const loading = new Set();
         const list = {
-          total: first.total, keys: first.keys, onload: null,
+          total: first.total, keys: first.keys, metrics: first.metrics, onload: null,
           sortable: (col) => orderClause(col, "asc") !== null,
           rowAt(i) {
             const page = Math.floor(i / PAGE);
@@ -319,10 +322,12 @@
             }
             return null;
           },
-          async all() {
+          // Every row, with the metric keys `metrics` (those of the table when not given).
+          async all(metrics) {
             const out = [];
+            const asked = metrics ? { ...params, metrics: metrics.join("\n") } : params;
             for (let off = 0; off < list.total; off += 500) {
-              out.push(...(await api("api/runs", { ...params, offset: off, limit: 500 })).rows);
+              out.push(...(await api("api/runs", { ...asked, offset: off, limit: 500 })).rows);
             }
             return out;
           },
@@ -452,11 +457,29 @@
 
   function go(view) { state.view = view; saveHash(); render(); }
 
+  function listQuery() {
+    return { exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort, metrics: shownMetrics() };
+  }
+
+  // The metric keys of the table's columns and of its sort: those its rows must carry.
+  function shownMetrics() {
+    const cols = [...(state.cols || []), state.sort[0]].filter((c) => c && c.startsWith("m:"));
+    return [...new Set(cols.map((c) => splitCol(c)[1]))];
+  }
+
+  // Whether the rows of `list` carry every metric key the table shows (null: every key).
+  function carriesShown() {
+    return !list || list.metrics === null || shownMetrics().every((k) => list.metrics.includes(k));
+  }
+
   async function reload(fresh) {
     saveHash();
     try {
-      list = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, fresh);
-      if (state.cols === null) state.cols = defaultCols(list.keys);
+      list = await source.list(listQuery(), fresh);
+      if (state.cols === null) {
+        state.cols = defaultCols(list.keys);
+        if (!carriesShown()) list = await source.list(listQuery(), false);
+      }
     } catch (err) {
       list = list || localList([], { metrics: [], params: [], tags: [] });
       render();
@@ -554,7 +577,7 @@
     drawRows();
     // Live: new rows in place, so the filter being typed and the scroll position stay.
     refreshRows = async () => {
-      const fresh = await source.list({ exps: state.exps, filter: state.filter, quick: state.quick, sort: state.sort }, true);
+      const fresh = await source.list(listQuery(), true);
       if (!rowsBox.isConnected) return;
       list = fresh;
       list.onload = () => drawRows && drawRows();
@@ -614,6 +637,7 @@
   const PANEL_KEYS = 200;  // metric keys a list on the page shows at once
   const panelFind = { text: "" };  // the text of the columns panel's find box, kept across renders
   const runFind = { text: "" };  // and of the run page's
+  const compareFind = { text: "" };  // and of the comparison's
 
   // A list of metric keys, which may be 100,000 long: `box` gets draw(key) of PANEL_KEYS of
   // them, those whose name holds the text of a find box (`find`, made past PANEL_KEYS keys);
@@ -655,8 +679,9 @@
       type: "checkbox", "data-col": col, checked: (state.cols || []).includes(col),
       onchange: (ev) => {
         state.cols = ev.target.checked ? [...state.cols, col] : state.cols.filter((x) => x !== col);
-        saveHash(); render();
-        byId("columns-panel").hidden = false;
+        // A metric the rows do not carry yet: ask for the rows again, with it.
+        const shown = carriesShown() ? (saveHash(), render(), Promise.resolve()) : reload();
+        shown.then(() => { const panel = byId("columns-panel"); if (panel) panel.hidden = false; });
       },
     }), " " + colLabel(col));
     panel.append(h("h4", { text: "Metrics: last, min, max, best step" }));
@@ -699,10 +724,13 @@
   }
 
   async function chartRuns() {
-    if (state.sel.length) return { rows: await source.rowsById(state.sel), note: "" };
+    const keysOfRows = (rows) => [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
+    if (state.sel.length) { const rows = await source.rowsById(state.sel); return { rows, every: keysOfRows(rows), note: "" }; }
     const rows = [];
     for (let i = 0; i < Math.min(10, list ? list.total : 0); i++) { const r = list.rowAt(i); if (r) rows.push(r); }
-    return { rows, note: "No runs selected: the first runs of the table are shown." };
+    // Rows carrying only the table's keys: the table's key list says which others there are.
+    const every = list && list.metrics !== null ? list.keys.metrics : keysOfRows(rows);
+    return { rows, every, note: "No runs selected: the first runs of the table are shown." };
   }
 
   let liveRefresh = null;
@@ -718,9 +746,8 @@
         onchange: (ev) => { state.smooth = Number(ev.target.value); saveHash(); render(); } }), " " + state.smooth),
       errorBox);
     main.append(bar);
-    const { rows, note } = await chartRuns();
+    const { rows, every, note } = await chartRuns();
     if (note) main.append(h("p", { class: "note", text: note }));
-    const every = [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
     const keys = viewKeys(every, 24);
     if (keys.length < every.length) {
       main.append(h("p", { class: "note", id: "charts-some", text: `${keys.length} of ${every.length} metric keys: those of the table's columns (choose them under Columns)` }));
@@ -823,8 +850,11 @@
       }
       section("metrics (last value; Δ against the baseline)");
       const base = rows.find((r) => r.id === state.base);
-      for (const key of [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort()) {
-        table.append(h("tr", { "data-key": key }, h("td", { text: key }), ...rows.map((r) => {
+      // PANEL_KEYS rows of metrics at most (runs may have 100,000 keys), the others found by name.
+      const metricRows = h("tbody", { id: "compare-metrics" });
+      table.append(metricRows);
+      const { find, more } = findable([...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort(), metricRows, compareFind, "compare",
+        (key) => h("tr", { "data-key": key }, h("td", { text: key }), ...rows.map((r) => {
           const v = num(r.m[key]);
           const cell = h("td", { class: "num", text: v === undefined ? "—" : fmt(v) });
           if (base && r !== base && v !== undefined && num(base.m[key]) !== undefined) {
@@ -833,8 +863,8 @@
           }
           return cell;
         })));
-      }
-      main.append(table);
+      if (find) main.append(find);
+      main.append(table, more);
     }
     await renderGroups(main);
   }
@@ -850,7 +880,8 @@
         h("option", { value: "minmax", selected: state.band === "minmax" }, "min-max band"), h("option", { value: "std", selected: state.band === "std" }, "±1 std band")));
     main.append(h("h2", { text: "Groups" }), controls);
     if (!state.group || !list) return;
-    const all = await list.all();
+    const shown = viewKeys(keys.metrics, PANEL_KEYS);
+    const all = await list.all(shown);
     const groups = new Map();
     for (const r of all) {
       const g = r.p[state.group] === undefined ? "(none)" : r.p[state.group];
@@ -858,7 +889,6 @@
       groups.get(g).push(r);
     }
     const table = h("table", { class: "grid", id: "group-table" });
-    const shown = viewKeys(keys.metrics, PANEL_KEYS);
     table.append(h("tr", {}, h("th", { text: "params." + state.group }), h("th", { text: "runs" }), ...shown.map((k) => h("th", { text: k }))));
     for (const [g, members] of groups) {
       table.append(h("tr", {}, h("td", { text: g }), h("td", { class: "num", text: String(members.length) }), ...shown.map((k) => {
@@ -872,7 +902,7 @@
     await loadPlotly();
     const grid = h("div", { class: "charts", id: "group-charts" });
     main.append(grid);
-    for (const key of keys.metrics.slice(0, 24)) {
+    for (const key of viewKeys(keys.metrics, 24).slice(0, 24)) {
       const plot = h("div", { class: "plot" });
       grid.append(h("div", { class: "chart", "data-key": key }, h("header", {}, h("h3", { text: key })), plot));
       groupChart(plot, key, all, groups).catch(showError);
