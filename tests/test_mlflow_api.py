@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,11 @@ def test_default_experiment_and_search_experiments(uri: str) -> None:
     default = client.get_experiment("0")
     assert default.name == "Default" and default.lifecycle_stage == "active"
     a = client.create_experiment("alpha", tags={"owner": "me"})
+    # Experiments made in one millisecond tie on creation_time and then come by id, ascending
+    # (MLflow's rule): let the clock move so that "newest first" is what decides.
+    created = client.get_experiment(a).creation_time
+    while time.time() * 1000 < created + 2:
+        time.sleep(0.001)
     client.create_experiment("beta")
     with pytest.raises(MlflowException, match="Experiment 'alpha' already exists") as err:
         client.create_experiment("alpha")
