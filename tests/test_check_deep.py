@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from test_check import make_store, snapshot
-from test_check_parallel import damaged_store, share_small_experiments
+from test_check_parallel import damaged_store, findings, share_small_experiments
 from test_cli_helpers import run_cli
 
 import tracklite
@@ -121,8 +121,7 @@ def test_deep_finds_what_a_normal_check_finds(tmp_path: Path) -> None:
     normal = tracklite.check(root, workers=1)
     deep = tracklite.check(root, workers=1, deep=True)
     assert len(normal) >= 10 and chk.CORRUPT_SEGMENT in normal.kinds(), str(normal)
-    as_tuples = [(f.path, f.kind, f.message, f.fixed) for f in deep]
-    assert as_tuples == [(f.path, f.kind, f.message, f.fixed) for f in normal]
+    assert findings(deep) == findings(normal)
 
 
 def test_deep_through_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,10 +143,9 @@ def test_deep_through_worker_processes(tmp_path: Path, monkeypatch: pytest.Monke
     shared = tracklite.check(root, workers=2, deep=True)
     assert len(jobs) >= 8  # really shared out, between this process and one worker
     assert all(job[-1] is True for job in jobs)  # each job says deep
-    as_tuples = [(f.path, f.kind, f.message, f.fixed) for f in shared]
-    assert as_tuples == [(f.path, f.kind, f.message, f.fixed) for f in serial]
+    assert findings(shared) == findings(serial)
     assert snapshot(root) == before
     # Without deep the workers find none of it.
     shared_normal = tracklite.check(root, workers=2)
-    assert [(f.path, f.message) for f in shared_normal] == [(f.path, f.message) for f in normal]
+    assert findings(shared_normal) == findings(normal)
     assert victim not in [f.path for f in normal]
