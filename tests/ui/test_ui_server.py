@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -214,3 +216,22 @@ def test_the_server_writes_nothing_into_the_store(
         assert get(srv, path)[0] == 200, path
     # Not even the search summary, which other readers publish under .changes/.
     assert _tree(root) == before
+
+
+def test_a_request_the_page_drops_is_let_go_quietly(
+    server: tuple[UiServer, dict[str, str]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A browser cancels requests all the time (a newer filter replaces the last one); the
+    server lets them go without a traceback on the terminal, and goes on answering."""
+    srv, _ = server
+    host, port = srv.server_address[:2]
+    for _ in range(3):
+        with socket.create_connection((host, port), timeout=30) as sock:
+            sock.sendall(f"GET /?token={srv.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.recv(1)  # the answer has started: the page is megabytes long
+            # Close with a reset, as a cancelled fetch does, while the server is still writing.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert get(srv, "/api/experiments")[0] == 200
+    time.sleep(0.5)  # the handler threads that were writing have finished by now
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err

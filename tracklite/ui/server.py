@@ -121,8 +121,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Referrer-Policy", "no-referrer")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()  # the headers go out here, the body next
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The page dropped the request (a newer one replaced it): nobody is left to answer.
+            self.close_connection = True
 
     def _send_json(self, value: Any, code: int = 200) -> None:
         body = json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
