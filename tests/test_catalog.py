@@ -34,6 +34,8 @@ def test_whole_store_lookups(tmp_path: Path) -> None:
     [info] = catalog.recorders([exp_id], filter_string="metrics.loss < 1")
     assert (info["id"], info["name"], info["lifecycle"]) == (rec_id, "only", "active")
     assert catalog.recorders([exp_id], filter_string="metrics.loss > 1") == []
+    _, other_id = _one_run(uri)  # a second recorder, in the same experiment
+    assert sorted(catalog.recorder_ids()) == sorted([rec_id, other_id])
 
 
 def test_lifecycles_are_active_or_deleted(tmp_path: Path) -> None:

@@ -78,6 +78,14 @@ class Catalog:
 
     # ------------------------------------------------------------------ recorders
 
+    def recorder_ids(self) -> list[str]:
+        """The id of every recorder folder, readable or not, in no particular order (what a
+        shortened id must stay unambiguous against): no pairs made, nothing sorted."""
+        store = self._store
+        return [
+            rec_id for exp_id in store.experiment_ids() for rec_id in store.recorder_ids(exp_id)
+        ]
+
     def recorder_locations(self) -> list[tuple[str, str]]:
         """``(recorder_id, experiment_id)`` for every recorder folder, readable or not,
         sorted by id."""

@@ -183,9 +183,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         limit = max(limit, len(queried))
         more = headers[limit:]
         chosen = chosen[:limit]
-    short = resolve.prefix_length(
-        (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
-    )
+    short = resolve.prefix_length(catalog.recorder_ids(), (m["id"] for m in metas))
     rows = []
     for meta in metas:
         row = recorder_row(catalog, meta, short)

@@ -68,7 +68,7 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
 
     exp = resolve.experiment(catalog, args.experiment)
     metas = [m for m in (catalog.recorder(exp["id"], i) for i in ids) if m is not None]
-    short = resolve.prefix_length((r for r, _ in catalog.recorder_locations()), ids)
+    short = resolve.prefix_length(catalog.recorder_ids(), ids)
 
     ctx.print(f"store       {catalog.root}")
     ctx.print(f"experiment  {exp['name']} ({exp['id']})")

@@ -310,9 +310,7 @@ def compare(ctx: Context, args: argparse.Namespace) -> int:
         if any(m["id"] == meta["id"] for m in metas):
             raise CliError(f"recorder {meta['id']} is given twice")
         metas.append(meta)
-    short = resolve.prefix_length(
-        (r for r, _ in catalog.recorder_locations()), (m["id"] for m in metas)
-    )
+    short = resolve.prefix_length(catalog.recorder_ids(), (m["id"] for m in metas))
     rows = _compare_rows(catalog, metas, human=ctx.fmt == "table")
     if args.diff_only:
         rows = [r for r in rows if r["differs"]]

@@ -143,7 +143,7 @@ def gc(ctx: Context, args: argparse.Namespace) -> int:
 def _write_items(ctx: Context, catalog: Catalog, items: list[gc_lib.Garbage]) -> None:
     # The table shows ids as short as they stay unambiguous in the store (as `runs` does), so
     # that a row fits 80 columns; CSV and JSON carry them whole.
-    every = [r for r, _ in catalog.recorder_locations()] + catalog.experiment_ids()
+    every = catalog.recorder_ids() + catalog.experiment_ids()
     short = resolve.prefix_length(every, [_item_id(item) for item in items])
     rows: list[dict[str, Any]] = [
         {
