@@ -120,3 +120,18 @@ def disk_filler(folder: Path) -> None:
         with contextlib.suppress(OSError):
             while True:
                 handle.write(b"\0")
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal whose other side is closed (EIO marks the end
+    on Linux)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

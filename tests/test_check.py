@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _reliability import child_env, kill9, read_line, spawn
+from _reliability import child_env, kill9, read_line, read_terminal, spawn
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder, StoreError
@@ -527,16 +527,8 @@ def test_check_shows_progress_on_a_terminal(store: tuple[Path, str, str, str]) -
             check=False,
         )
         os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        written = read_terminal(master)
     finally:
         os.close(master)
     assert done.returncode == 0
-    assert b"checking" in b"".join(chunks)
+    assert b"checking" in written

@@ -214,12 +214,17 @@ def test_footers_of_small_and_large_segments(tmp_path: Path) -> None:
             segments.footer_in(opened, "large.parquet")
 
 
-def test_a_worker_error_is_raised_in_its_place(tmp_path: Path) -> None:
+def clean_job(tmp_path: Path) -> tuple[Any, ...]:
+    """A worker's job of one undamaged recorder of :func:`damaged_store`."""
     root = tmp_path / "store"
     outside = tmp_path / "outside"
     outside.mkdir()
     exp_id, ids = damaged_store(root, outside)
-    good = (str(root), exp_id, [(ids[13], True)], chk.TEMP_STALE_AFTER, time.time())
+    return (str(root), exp_id, [(ids[13], True)], chk.TEMP_STALE_AFTER, time.time())
+
+
+def test_a_worker_error_is_raised_in_its_place(tmp_path: Path) -> None:
+    good = clean_job(tmp_path)
     workers = check_workers.Workers(2)
     try:
         # Job 1 goes to the worker process, and fails there (a job of the wrong shape).
@@ -232,11 +237,7 @@ def test_a_worker_error_is_raised_in_its_place(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    exp_id, ids = damaged_store(root, outside)
-    job = (str(root), exp_id, [(ids[13], True)], chk.TEMP_STALE_AFTER, time.time())
+    job = clean_job(tmp_path)
     workers = check_workers.Workers(2)
     try:
         results = workers.map([job] * 8)

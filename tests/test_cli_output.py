@@ -7,6 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from _reliability import read_terminal
 
 from tracklite.cli import plot, tables, text
 from tracklite.cli.progress import Progress
@@ -206,7 +207,6 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
 
 def test_progress_draws_on_a_terminal() -> None:
     master, slave = os.openpty()
-    chunks: list[bytes] = []
     try:
         with (
             open(slave, "w", encoding="utf-8", closefd=True) as terminal,
@@ -214,18 +214,9 @@ def test_progress_draws_on_a_terminal() -> None:
         ):
             bar.advance(detail="one")
             bar.callback(2, 2)
-        # The terminal side is closed: read everything it wrote (EIO marks the end on Linux).
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        written = read_terminal(master).decode()  # the terminal side is closed
     finally:
         os.close(master)
-    written = b"".join(chunks).decode()
     assert "\rremoving 1/2 one" in written
     assert "removing 2/2" in written
     assert written.endswith("\r")  # the line is erased at the end

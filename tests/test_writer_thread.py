@@ -50,13 +50,20 @@ def test_the_first_use_makes_one_writer_with_a_named_thread(
     assert not thread.is_alive()
 
 
-def test_beats_come_no_more_often_than_the_interval(
-    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 5.0)
+def beating_writer(monkeypatch: pytest.MonkeyPatch, interval: float) -> MetricWriter:
+    """A writer thread of its own that beats every ``interval`` seconds and flushes only
+    when asked (the caller closes it)."""
+    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", interval)
     monkeypatch.setattr(writer_module, "_writer", None)  # a writer thread started here
     writer = get_writer()
     writer.configure(flush_interval=60)
+    return writer
+
+
+def test_beats_come_no_more_often_than_the_interval(
+    R: QlibRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = beating_writer(monkeypatch, 5.0)
     try:
         with R.start(experiment_name="beat"):
             heartbeat = R.get_recorder().ref.dir / layout.HEARTBEAT_FILE
@@ -73,10 +80,7 @@ def test_beats_come_no_more_often_than_the_interval(
 def test_a_heartbeat_that_cannot_be_written_is_reported_and_the_writer_goes_on(
     R: QlibRecorder, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(writer_module, "HEARTBEAT_INTERVAL", 0.05)
-    monkeypatch.setattr(writer_module, "_writer", None)  # a writer thread started here
-    writer = get_writer()
-    writer.configure(flush_interval=60)
+    writer = beating_writer(monkeypatch, 0.05)
     try:
         with R.start(experiment_name="beat"):
             rec = R.get_recorder()
