@@ -255,16 +255,21 @@ def test_tracking_uri_from_environment(
     assert (tmp_path / "env-store" / "0" / run.info.run_id / "recorder.json").is_file()
 
 
+def _after_millisecond(created_ms: int) -> None:
+    """Wait until the clock has left the millisecond ``created_ms`` (and the next one)."""
+    while time.time() * 1000 < created_ms + 2:
+        time.sleep(0.001)
+
+
 def test_default_experiment_and_search_experiments(uri: str) -> None:
     client = MlflowClient(uri)
     default = client.get_experiment("0")
     assert default.name == "Default" and default.lifecycle_stage == "active"
-    a = client.create_experiment("alpha", tags={"owner": "me"})
     # Experiments made in one millisecond tie on creation_time and then come by id, ascending
-    # (MLflow's rule): let the clock move so that "newest first" is what decides.
-    created = client.get_experiment(a).creation_time
-    while time.time() * 1000 < created + 2:
-        time.sleep(0.001)
+    # (MLflow's rule): let the clock move between creations so that "newest first" decides.
+    _after_millisecond(default.creation_time)
+    a = client.create_experiment("alpha", tags={"owner": "me"})
+    _after_millisecond(client.get_experiment(a).creation_time)
     client.create_experiment("beta")
     with pytest.raises(MlflowException, match="Experiment 'alpha' already exists") as err:
         client.create_experiment("alpha")
