@@ -494,6 +494,14 @@ def test_killed_process_reads_killed(uri: str) -> None:
     assert got.info.status == "KILLED" and got.data.metrics == {"x": 1.0}
     frame = mlflow.search_runs()
     assert frame.loc[frame["run_id"] == run_id, "status"].tolist() == ["KILLED"]
+    # A filter on status sees what the run reads, in both search calls.
+    killed = "attributes.status = 'KILLED'"
+    assert mlflow.search_runs(filter_string=killed)["run_id"].tolist() == [run_id]
+    assert mlflow.search_runs(filter_string="status = 'RUNNING'").empty
+    exp_id = got.info.experiment_id
+    found = MlflowClient().search_runs([exp_id], filter_string=killed)
+    assert [(r.info.run_id, r.info.status) for r in found] == [(run_id, "KILLED")]
+    assert MlflowClient().search_runs([exp_id], filter_string="status != 'KILLED'") == []
 
 
 def test_fluent_logging_after_the_client_ended_the_run(uri: str) -> None:

@@ -262,11 +262,15 @@ def read_run(store: Store, ref: RecorderRef) -> Meta:
     return meta
 
 
+# MLflow's status of a run whose process is gone (tracklite's DEAD), in runs and in searches.
+KILLED = "KILLED"
+
+
 def status_of(meta: Meta, ref: RecorderRef) -> str:
     """MLflow's status of a recorder: a RUNNING one whose process is gone reads KILLED."""
     stored = str(meta.get("status"))
     if stored == "RUNNING" and effective_status(meta, ref.dir) == DEAD:
-        return "KILLED"
+        return KILLED
     return stored
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, UsageError
-from ..liveness import RUNNING, effective_status
+from ..liveness import DEAD, RUNNING, effective_status
 from ..store.layout import default_uri
 from ..store.root import Meta, Store
 from . import cache
@@ -53,6 +53,7 @@ def search_records(
     experiment_names: str | Iterable[str] | None = None,
     use_cache: bool = True,
     write_cache: bool = True,
+    dead_status: str = DEAD,
     **mlflow_keywords: Any,
 ) -> pd.DataFrame:
     """Recorders as ``mlflow.search_runs``' DataFrame, newest first unless ``order_by`` says.
@@ -65,7 +66,9 @@ def search_records(
     NaN when absent), ``params.<key>`` and ``tags.<key>`` (str, None when absent), keys sorted.
     ``run_view_type`` is 1 (active), 2 (deleted) or 3 (all); ``max_results`` has no cap.
     ``use_cache=False`` reads every ``recorder.json`` and writes nothing; ``write_cache=False``
-    reads the search summary where there is one and writes nothing either.
+    reads the search summary where there is one and writes nothing either. ``dead_status`` is
+    the status of a RUNNING recorder whose process is gone, in the frame and for a filter on
+    ``status``: ``DEAD``, or MLflow's ``KILLED``.
 
     The store comes first, as in every module-level function; ``R.search_records`` and
     ``Experiment.search_records`` work on the store in use and take ``experiment_ids`` first,
@@ -77,7 +80,7 @@ def search_records(
     resolved = _as_store(uri)
     ids = _experiment_ids(resolved, experiment_ids, experiment_names)
     rows = _rows(resolved, ids, run_view_type, use_cache, write_cache)
-    statuses = _statuses(resolved, rows)
+    statuses = _statuses(resolved, rows, dead_status)
     chosen = _select(resolved, rows, statuses, query)
     return _frame(resolved, rows.take(chosen), statuses[chosen], drop_empty=True)
 
@@ -92,11 +95,12 @@ def matching_recorder_metas(
     run_view_type: int = ACTIVE_ONLY,
     order_by: Sequence[str] | None = None,
     use_cache: bool = True,
+    dead_status: str = DEAD,
 ) -> list[Meta]:
     """Info of the recorders matching a filter and a status, newest first, at most
-    ``max_results``: ``id``, ``name``, ``experiment_id``, ``status`` (DEAD for a RUNNING
-    recorder whose process is gone), ``start_time``, ``end_time``, ``lifecycle``, ``owner``
-    (params, tags and metrics are not included)."""
+    ``max_results``: ``id``, ``name``, ``experiment_id``, ``status`` (``dead_status`` for a
+    RUNNING recorder whose process is gone), ``start_time``, ``end_time``, ``lifecycle``,
+    ``owner`` (params, tags and metrics are not included)."""
     found = matching_recorder_columns(
         store,
         experiment_ids,
@@ -106,6 +110,7 @@ def matching_recorder_metas(
         run_view_type=run_view_type,
         order_by=order_by,
         use_cache=use_cache,
+        dead_status=dead_status,
     )
     found["owner"] = [json.loads(owner) if owner else None for owner in found["owner"]]
     return [dict(zip(found, values, strict=True)) for values in zip(*found.values(), strict=True)]
@@ -122,13 +127,14 @@ def matching_recorder_columns(
     order_by: Sequence[str] | None = None,
     use_cache: bool = True,
     fields: Sequence[str] | None = None,
+    dead_status: str = DEAD,
 ) -> dict[str, list[Any]]:
     """What :func:`matching_recorder_metas` gives, as one list per field (``owner`` as its
     JSON text; only ``fields`` if given): no dict per recorder, for listings of many."""
     query = _Query.parse(filter_string, order_by, max_results, run_view_type)
     ids = _experiment_ids(store, experiment_ids, None)
     rows = _rows(store, ids, run_view_type, use_cache)
-    statuses = _statuses(store, rows)
+    statuses = _statuses(store, rows, dead_status)
     chosen = _select(store, rows, statuses, query, status=status)
     columns = {
         "id": cache.RUN_ID,
@@ -323,9 +329,9 @@ def _with_run_names(rows: pa.Table) -> pa.Table:
     return rows.set_column(index, RUN_NAME, pc.coalesce(tags, names))
 
 
-def _statuses(store: Store, rows: pa.Table) -> npt.NDArray[np.object_]:
-    """The status to show per row: DEAD for RUNNING recorders whose process is gone (judged now,
-    never cached)."""
+def _statuses(store: Store, rows: pa.Table, dead_status: str = DEAD) -> npt.NDArray[np.object_]:
+    """The status to show per row: ``dead_status`` for RUNNING recorders whose process is gone
+    (judged now, never cached)."""
     import numpy as np
 
     statuses = _strings(rows.column(cache.STATUS))
@@ -336,7 +342,8 @@ def _statuses(store: Store, rows: pa.Table) -> npt.NDArray[np.object_]:
         owners = rows.column(cache.OWNER).take(running).to_pylist()
         for pos, rec_id, exp_id, owner in zip(running, ids, exps, owners, strict=True):
             meta = {"status": RUNNING, "owner": json.loads(owner) if owner else None}
-            statuses[pos] = effective_status(meta, store.recorder_dir(str(exp_id), str(rec_id)))
+            status = effective_status(meta, store.recorder_dir(str(exp_id), str(rec_id)))
+            statuses[pos] = dead_status if status == DEAD else status
     return statuses
 
 

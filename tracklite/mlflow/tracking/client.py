@@ -510,6 +510,7 @@ def search_run_entities(
             max_results=max_results,
             run_view_type=run_view_type,
             order_by=order_by,
+            dead_status=backend.KILLED,
         )
     except NotFoundError as exc:
         raise MlflowException(str(exc), RESOURCE_DOES_NOT_EXIST) from exc

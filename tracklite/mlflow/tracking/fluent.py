@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from ...api import exit_hooks
 from ...api.stores import store_for
-from ...liveness import DEAD
 from ...metrics.writer import RecorderBuffer, get_writer
 from ...store import artifacts
 from ...store.clock import now_ms
@@ -556,12 +555,10 @@ def search_runs(
             run_view_type=run_view_type,
             max_results=max_results,
             order_by=order_by,
+            dead_status=backend.KILLED,  # as in Run.info.status
         )
     except ValueError as exc:
         raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
-    if len(frame):
-        # MLflow's word for a run whose process is gone, as in Run.info.status.
-        frame["status"] = frame["status"].replace(DEAD, "KILLED")
     return frame
 
 
