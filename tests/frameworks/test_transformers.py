@@ -109,7 +109,8 @@ trainer = transformers.Trainer(
     callbacks=[TransformersCallback(experiment_name="ddp", run_name="ddp")],
 )
 trainer.train()
-print("done on process", args.process_index, "of", args.world_size)
+# Flushed at once: the line reaches the pipe before the worker leaves, however it is ended.
+print("done on process", args.process_index, "of", args.world_size, flush=True)
 """
 )
 
@@ -123,7 +124,7 @@ def test_ddp_logs_from_world_process_zero_only(tmp_path: Path, store_uri: str) -
     )
     (tmp_path / "ddp.py").write_text(script, encoding="utf-8")
     out = run_python(launcher, tmp_path, {"TRACKLITE_URI": store_uri, "OMP_NUM_THREADS": "1"})
-    assert "done on process 0 of 2" in out and "done on process 1 of 2" in out
+    assert "done on process 0 of 2" in out and "done on process 1 of 2" in out, out[-3000:]
     listed = runs(store_uri)
     assert len(listed) == 1  # process 1 started no run
     assert listed.loc[0, "status"] == "FINISHED"
