@@ -29,9 +29,12 @@ def _end_quietly(recorder: QlibRecorder) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every test: no inherited store location or qlib params, and the current folder is
-    ``tmp_path/cwd`` (outside any git tree), so nothing is ever written into the repository."""
-    monkeypatch.delenv("TRACKLITE_URI", raising=False)
+    """Every test: no inherited store location, qlib params, terminal width or CLI debug
+    switch, and the current folder is ``tmp_path/cwd`` (outside any git tree), so nothing is
+    ever written into the repository."""
+    # A CI runner's $COLUMNS would size every CLI table; tests that need a width set their own.
+    for name in ("TRACKLITE_URI", "TRACKLITE_DEBUG", "COLUMNS", "LINES"):
+        monkeypatch.delenv(name, raising=False)
     for key in list(os.environ):
         if key.startswith("_QLIB_"):
             monkeypatch.delenv(key)
