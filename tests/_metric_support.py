@@ -32,12 +32,12 @@ def writer_settings(**settings: Any) -> Iterator[None]:
     """Configure this process's writer for the ``with`` block, then restore its bounds."""
     writer = get_writer()
     saved = (writer.flush_interval, writer.flush_points, writer.max_points)
-    writer.configure(**settings)
     # configure() wakes the thread for one flush: let it take that wake-up now, so it does not
-    # flush in the middle of the test body on a loaded machine.
-    deadline = time.monotonic() + 10
-    while writer._wake.is_set() and writer._thread is not None and time.monotonic() < deadline:
-        time.sleep(0.001)
+    # flush in the middle of the test body on a loaded machine. A thread not started yet would
+    # keep the wake-up for its first cycle, after the test has logged: start it first.
+    writer._start_thread()
+    writer.configure(**settings)
+    wait_until(lambda: not writer._wake.is_set(), every=0.001)
     try:
         yield
     finally:
@@ -71,7 +71,7 @@ def segment_files(rec: Recorder) -> list[str]:
     return segments.segment_names(rec.ref.metrics_dir)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, every: float = 0.01) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, every: float = 0.01) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -81,9 +81,12 @@ def test_time_based_flush_is_seen_by_another_process(R: QlibRecorder, tmp_path: 
             segments.read_points(rec.ref.metrics_dir)  # pyarrow loaded before the clock starts
             print("ready", flush=True)
             sys.stdin.readline()
+            deadline = time.monotonic() + 60
             while segments.read_points(rec.ref.metrics_dir).num_rows < 200:
+                if time.monotonic() > deadline:
+                    sys.exit("the points never reached disk")
                 time.sleep(0.005)
-            print(time.time(), rec.refresh().status, flush=True)
+            print(rec.refresh().status, flush=True)
             """,
             tmp_path,
         )
@@ -94,10 +97,13 @@ def test_time_based_flush_is_seen_by_another_process(R: QlibRecorder, tmp_path: 
             R.log_metrics(step=step, a=float(step), b=-float(step))
         watcher.stdin.write("go\n")
         watcher.stdin.flush()
-        seen, status = watcher.stdout.readline().split()
-        assert watcher.wait(timeout=30) == 0, watcher.stderr.read() if watcher.stderr else ""
+        status = watcher.stdout.readline().strip()
+        assert watcher.wait(timeout=60) == 0, watcher.stderr.read() if watcher.stderr else ""
         assert status == "RUNNING"
-        assert float(seen) - start < interval + 1.0
+        # When the flush wrote (the newest segment's mtime, read before the run's end compacts
+        # them), not when the watcher, another process on a loaded machine, got to see it.
+        written = max(p.stat().st_mtime for p in rec.ref.metrics_dir.glob("*.parquet"))
+        assert written - start < interval + 1.0
 
 
 # ---------------------------------------------------------------------- many threads
@@ -252,9 +258,12 @@ def test_write_error_raised_by_next_call_and_points_kept(R: QlibRecorder) -> Non
         aside = break_metrics_dir(rec)
         raised: MetricWriteError | None = None
         step = 10
-        deadline = time.monotonic() + 10
-        while raised is None or step < 40:  # keep logging after the report, too
-            assert time.monotonic() < deadline, "the write error was never raised"
+        deadline = time.monotonic() + 60
+        # Keep logging after the report, too, until 30 calls in all were accepted: the thread
+        # fails again every 0.02 s and each failure refuses one call, so on a loaded machine
+        # (slow iterations) more of a fixed number of calls would be refused.
+        while raised is None or len(accepted) < 30:
+            assert time.monotonic() < deadline, f"raised {raised!r}, accepted {len(accepted)}"
             try:
                 R.log_metrics(step=step, loss=float(step))
                 accepted.append(step)
@@ -265,7 +274,6 @@ def test_write_error_raised_by_next_call_and_points_kept(R: QlibRecorder) -> Non
         assert rec.id in str(raised)
         assert isinstance(raised.__cause__, OSError)
         assert f"failed: {raised.__cause__}; the points are kept" in str(raised)
-        assert len(accepted) >= 30
         # Earlier points are safe on disk (set aside), later ones still in memory.
         assert sorted(on_disk(aside)["step"]) == list(range(10))
         repair_metrics_dir(rec, aside)
@@ -331,7 +339,7 @@ def test_write_error_raised_by_end_run_then_points_written(R: QlibRecorder) -> N
         repair_metrics_dir(rec, aside)
         # The accepted point is still queued and reaches disk once writing works again.
         get_writer().configure(flush_interval=0.05)
-        wait_until(lambda: len(on_disk(rec.ref)) == 2, timeout=5)
+        wait_until(lambda: len(on_disk(rec.ref)) == 2)
     assert pairs(rec.get_metric_history()) == [("loss", 0, 0.0), ("loss", 1, 1.0)]
 
 
@@ -471,7 +479,7 @@ def test_the_retried_write_warning_points_at_the_callers_line(R: QlibRecorder, h
         aside = break_metrics_dir(rec)
         R.log_metrics(step=1, loss=1.0)
         buf = get_writer().buffer(rec.ref)
-        wait_until(lambda: buf.error is not None, timeout=10)
+        wait_until(lambda: buf.error is not None)
         get_writer().configure(flush_interval=60)
         repair_metrics_dir(rec, aside)
         calls = {
@@ -496,7 +504,7 @@ def test_params_or_tags_alone_reach_disk_without_a_flush(R: QlibRecorder, what: 
     logged), within its flush interval."""
     with writer_settings(flush_interval=0.02), R.start(experiment_name="meta"):
         rec = R.get_recorder()
-        wait_until(lambda: (rec.ref.dir / "recorder.json").exists(), timeout=10)
+        wait_until(lambda: (rec.ref.dir / "recorder.json").exists())
         if what == "params":
             R.log_params(lr=0.5)
         else:
@@ -507,7 +515,7 @@ def test_params_or_tags_alone_reach_disk_without_a_flush(R: QlibRecorder, what: 
             meta = json.loads((rec.ref.dir / "recorder.json").read_text())
             return {k: v for k, v in meta[what].items() if k in expected}
 
-        wait_until(lambda: stored() == expected, timeout=10)
+        wait_until(lambda: stored() == expected)
 
 
 def test_deleting_a_tag_of_a_running_recorder(R: QlibRecorder) -> None:
@@ -535,7 +543,7 @@ def test_the_writer_thread_beats_while_nothing_is_flushed(
         heartbeat = rec.ref.dir / "heartbeat"
         past = time.time() - 1000
         os.utime(heartbeat, (past, past))
-        wait_until(lambda: heartbeat.stat().st_mtime > past + 500, timeout=10)
+        wait_until(lambda: heartbeat.stat().st_mtime > past + 500)
         assert not list(rec.ref.metrics_dir.glob("*.parquet"))
         names = [t.name for t in threading.enumerate()]
         assert "tracklite-writer" in names  # findable in a stack dump
