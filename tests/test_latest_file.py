@@ -59,9 +59,10 @@ def test_a_flush_of_one_point_does_not_rewrite_the_whole_summary(R: QlibRecorder
         stored = _recorder_json(folder)
         # recorder.json holds the one new entry; the file of 2,500 entries was not rewritten.
         assert list(stored["metrics"]) == ["m00007"]
-        # Its size is its tags' (the command line among them) and a little more, not 2,500 keys'.
+        # Its size is its params' and tags' (the command line is a param, the user and host
+        # tags) and a little more, not 2,500 keys'.
         size = len((folder / layout.RECORDER_FILE).read_bytes())
-        assert size < 2_000 + len(json.dumps(stored["tags"]))
+        assert size < 2_000 + len(json.dumps(stored["params"])) + len(json.dumps(stored["tags"]))
         after = os.stat(side)
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
         listed = R.get_recorder().list_metrics()
@@ -339,7 +340,10 @@ def test_readers_that_never_lock_see_every_key_while_a_writer_folds(tmp_path: Pa
     folder = root / exp_id / rec_id
     seen = 0.0
     reads = 0
-    while child.poll() is None or reads < 3:
+    while True:
+        # A read that starts once the child has ended sees its last step, however few reads a
+        # loaded machine allowed while it was writing.
+        ended = child.poll() is not None
         meta = json.loads((folder / layout.RECORDER_FILE).read_bytes())
         values = latest.values_of(latest.summary(folder, meta))
         assert len(values) == 1200
@@ -349,5 +353,7 @@ def test_readers_that_never_lock_see_every_key_while_a_writer_folds(tmp_path: Pa
         frame = tracklite.search_records(str(root), use_cache=False)
         assert frame.filter(like="metrics.").notna().all(axis=None)
         reads += 1
+        if ended and reads > 3:
+            break
     assert child.wait(timeout=60) == 0, child.stderr.read() if child.stderr else ""
     assert seen == 39.0 and reads > 3
