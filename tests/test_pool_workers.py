@@ -14,42 +14,54 @@ from _reliability import child_env
 from tracklite import ExpManager, QlibRecorder
 
 SCRIPT = """
-import atexit, glob, json, multiprocessing, os, sys, time
+import atexit, json, multiprocessing, os, sys, time
 from tracklite import R
 
 R.set_uri(sys.argv[1])
+MARKS = sys.argv[1] + ".marks"  # a worker marks each step the pool must not terminate before
+
+def mark(i):
+    open(os.path.join(MARKS, str(i)), "w").close()
+
+def wait_marks(n):
+    deadline = time.monotonic() + 120
+    while len(os.listdir(MARKS)) < n:
+        if time.monotonic() > deadline:
+            sys.exit(f"only {os.listdir(MARKS)} of {n} workers got there")
+        time.sleep(0.05)
 
 def busy_run(i):
     R.start_exp(experiment_name="w", recorder_name=f"w{i}")
     R.log_metrics(step=0, x=float(i))
+    mark(i)
     time.sleep(60)
 
 def busy(i):
+    mark(i)
     time.sleep(60)
+
+def slow_exit(i):
+    mark(i)
+    time.sleep(60)  # until the pool terminates it
 
 def ended_then_slow_exit(i):
     with R.start(experiment_name="w", recorder_name=f"w{i}"):
         R.log_metrics(step=0, x=float(i))
-    atexit.register(time.sleep, 1.5)  # still exiting when the pool terminates it
+    atexit.register(slow_exit, i)  # still exiting when the pool terminates it
     return i
 
 if __name__ == "__main__":
     method, mode = sys.argv[2], sys.argv[3]
+    os.mkdir(MARKS)
     if mode == "slow-exit":
         with multiprocessing.get_context(method).Pool(2, maxtasksperchild=1) as pool:
             pool.map(ended_then_slow_exit, range(2))
-            time.sleep(0.3)
+            wait_marks(2)
     elif mode == "run":  # each worker starts its own run, then the pool is left mid-task
         pool = multiprocessing.get_context(method).Pool(2)
         with pool:
             pool.map_async(busy_run, range(2))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                heartbeats = glob.glob(os.path.join(sys.argv[1], "*", "*", "heartbeat"))
-                if len(heartbeats) == 2:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.3)
+            wait_marks(2)
         print(json.dumps([p.exitcode for p in pool._pool]))
     else:  # workers forked inside the parent's run, which never start one themselves
         with R.start(experiment_name="parent"):
@@ -57,7 +69,7 @@ if __name__ == "__main__":
             pool = multiprocessing.get_context(method).Pool(2)
             with pool:
                 pool.map_async(busy, range(2))
-                time.sleep(1.0)
+                wait_marks(2)
         print(json.dumps([p.exitcode for p in pool._pool]))
 """
 
@@ -72,7 +84,7 @@ def _pool(tmp_path: Path, method: str, mode: str) -> tuple[str, str]:
         env=child_env(store),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr
