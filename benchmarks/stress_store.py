@@ -1,12 +1,13 @@
 """Concurrency stress: many processes x threads writing one store, then a full audit.
 
-Each thread loops until the deadline: start a recorder in one of a few experiments (whose
-creation races across every process), log params, tags and metrics, save an object and a file,
-end the recorder FINISHED or FAILED, and set a tag on a random finished recorder of another
-thread. Everything a call acknowledged (it returned) is written to an ack file per process.
-The audit then checks that every acknowledged point, param, tag and artifact is present
-exactly once, every recorder has the status its thread gave it, no recorder exists that no
-thread acknowledged, each experiment name exists once, and ``tracklite.check`` is clean.
+Each thread loops until the deadline, once at least: start a recorder in one of a few
+experiments (whose creation races across every process), log params, tags and metrics, save an
+object and a file, end the recorder FINISHED or FAILED, and set a tag on a random finished
+recorder of another thread. Everything a call acknowledged (it returned) is written to an ack
+file per process. The audit then checks that every acknowledged point, param, tag and artifact
+is present exactly once, every recorder has the status its thread gave it, no recorder exists
+that no thread acknowledged, each experiment name exists once, and ``tracklite.check`` is
+clean.
 
     python benchmarks/stress_store.py --processes 8 --threads 4 --seconds 30
 
@@ -52,7 +53,7 @@ def _thread_body(
     rng = random.Random(proc * 1000 + thread)
     manager = ExpManager(uri=uri)
     n = 0
-    while time.monotonic() < deadline:
+    while n == 0 or time.monotonic() < deadline:  # one recorder at least, however late it starts
         n += 1
         try:
             exp_name = rng.choice(EXPERIMENTS)

@@ -126,8 +126,12 @@ class Compactor:
         assert self._proc.stdout.readline().strip() == "ready", self._proc.stderr.read()
 
     def _loop(self, rec: Recorder) -> None:
-        while not self._stop.exists():
+        # At least one pass, as the process does before "ready": a thread first scheduled
+        # after the stop file appeared still compacts.
+        while True:
             self.removed += compaction.compact_recorder(rec.ref)
+            if self._stop.exists():
+                break
 
     def stop(self) -> int:
         """Stop the loop; returns the number of segments it removed."""
