@@ -49,6 +49,7 @@ class Guarded:
 
     def __init__(self, browser: Any, allowed: tuple[str, ...]) -> None:
         self.context = browser.new_context(viewport={"width": 1280, "height": 800})
+        self.context.set_default_timeout(60_000)  # not Playwright's 30 s: CI machines are loaded
         self.requests: list[str] = []
         self.refused: list[str] = []
         self.errors: list[str] = []
@@ -68,7 +69,7 @@ class Guarded:
 
     def open(self, url: str) -> Any:
         self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        self.page.wait_for_selector("body[data-ready='1']")
         return self.page
 
 

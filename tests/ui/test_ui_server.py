@@ -44,7 +44,7 @@ def get(srv: UiServer, path: str, token: str | None = "ok", method: str = "GET")
         url += ("&" if "?" in url else "?") + f"token={token}"
     request = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             body = response.read()
             kind = response.headers.get("Content-Type", "")
             return response.status, json.loads(body) if "json" in kind else body
@@ -137,7 +137,8 @@ with R.start(experiment_name="live", recorder_name="growing"):
 
 
 # The suite allows a loaded machine 10 s; the slow run holds the page to its 2 s promise.
-@pytest.mark.parametrize("limit_ms", [10_000, pytest.param(2_000, marks=pytest.mark.slow)])
+# The slow variant times the update; the other only sees it come (a loaded machine is slow).
+@pytest.mark.parametrize("limit_ms", [60_000, pytest.param(2_000, marks=pytest.mark.slow)])
 def test_live_page_filter_and_a_running_process(
     server: tuple[UiServer, dict[str, str]], guarded: Any, tmp_path: Path, limit_ms: int
 ) -> None:
@@ -180,7 +181,7 @@ def test_live_page_filter_and_a_running_process(
         page.click("#tabs button[data-view=runs]")
         page.fill("#filter", "")
         page.press("#filter", "Enter")
-        page.wait_for_selector(".status-DEAD", timeout=10_000)
+        page.wait_for_selector(".status-DEAD", timeout=60_000)
     finally:
         child.kill()
         child.wait()
@@ -226,12 +227,16 @@ def test_a_request_the_page_drops_is_let_go_quietly(
     srv, _ = server
     host, port = srv.server_address[:2]
     for _ in range(3):
-        with socket.create_connection((host, port), timeout=30) as sock:
+        with socket.create_connection((host, port), timeout=60) as sock:
             sock.sendall(f"GET /?token={srv.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             sock.recv(1)  # the answer has started: the page is megabytes long
             # Close with a reset, as a cancelled fetch does, while the server is still writing.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     assert get(srv, "/api/experiments")[0] == 200
-    time.sleep(0.5)  # the handler threads that were writing have finished by now
+    # The handler threads that were writing report (or not) before they end: wait for them.
+    deadline = time.monotonic() + 60
+    while any("process_request_thread" in t.name for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a request handler never ended"
+        time.sleep(0.01)
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Error" not in err, err
