@@ -61,7 +61,7 @@ def read_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 60.0) -
 def kill9(proc: subprocess.Popen[str]) -> None:
     """SIGKILL the child and reap it."""
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=60)
 
 
 def _mount(*args: str) -> bool:

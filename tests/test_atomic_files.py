@@ -41,7 +41,7 @@ def _syscalls(tmp_path: Path, calls: str) -> Iterator[list[str]]:
         ["strace", "-qq", "-e", f"trace={calls}", "-o", str(out), "-p", str(tid)],
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while _traced_by(tid) != tracer.pid:
         if tracer.poll() is not None or time.monotonic() > deadline:
             tracer.kill()
@@ -52,7 +52,7 @@ def _syscalls(tmp_path: Path, calls: str) -> Iterator[list[str]]:
         yield lines
     finally:
         tracer.send_signal(signal.SIGINT)  # detaches, having written every call it saw
-        tracer.wait(timeout=30)
+        tracer.wait(timeout=60)
         while _traced_by(tid) != 0:
             time.sleep(0.01)
         lines.extend(out.read_text().splitlines())

@@ -32,7 +32,7 @@ def test_a_lock_timeout_is_a_tracklite_error_naming_the_lock(tmp_path: Path) -> 
     def hold() -> None:
         with locked(lock):
             held.set()
-            release.wait(10)
+            release.wait(120)
 
     # Another process holding the lock: a child started by fork keeps it until told.
     ctx = multiprocessing.get_context("fork")
@@ -40,7 +40,7 @@ def test_a_lock_timeout_is_a_tracklite_error_naming_the_lock(tmp_path: Path) -> 
     child = ctx.Process(target=_hold_lock, args=(str(lock), ready, done))
     child.start()
     try:
-        assert ready.wait(20)
+        assert ready.wait(60)
         with pytest.raises(TrackliteError) as info, locked(lock, timeout=0.2):
             pass
         assert isinstance(info.value, TimeoutError)  # what code written before catches
@@ -48,12 +48,12 @@ def test_a_lock_timeout_is_a_tracklite_error_naming_the_lock(tmp_path: Path) -> 
         assert info.value.path == str(lock)
     finally:
         done.set()
-        child.join(20)
+        child.join(60)
     # Another thread of this process holding it.
     thread = threading.Thread(target=hold)
     thread.start()
     try:
-        assert held.wait(10)
+        assert held.wait(60)
         with pytest.raises(LockTimeoutError) as info, locked(lock, timeout=0.2):
             pass
         assert info.value.path == str(lock)
@@ -66,7 +66,7 @@ def test_a_lock_timeout_is_a_tracklite_error_naming_the_lock(tmp_path: Path) -> 
 def _hold_lock(path: str, ready: object, done: object) -> None:
     with locked(Path(path)):
         ready.set()  # type: ignore[attr-defined]
-        done.wait(20)  # type: ignore[attr-defined]
+        done.wait(120)  # type: ignore[attr-defined]
 
 
 def _samples(tmp_path: Path) -> list[TrackliteError]:

@@ -142,7 +142,7 @@ def test_threads_racing_to_create_an_experiment_end_with_one(store_uri: str) -> 
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
+            t.join(120)
         assert not errors, errors
         assert len(ids) == 6 and len(set(ids)) == 1
         assert experiments_named(Path(store_uri), name) == ids[:1]

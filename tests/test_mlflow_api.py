@@ -554,7 +554,7 @@ def test_dashboard_shows_fluent_runs(uri: str) -> None:
 
         def get(path: str) -> Any:
             url = f"http://{host}:{port}{path}&token={srv.token}"
-            with urllib.request.urlopen(url, timeout=30) as response:
+            with urllib.request.urlopen(url, timeout=60) as response:
                 return json.loads(response.read())
 
         runs = get("/api/runs?exps=seen")
