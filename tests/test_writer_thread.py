@@ -70,9 +70,13 @@ def test_beats_come_no_more_often_than_the_interval(
             past = time.time_ns() - 1000 * 10**9
             os.utime(heartbeat, ns=(past, past))
             wait_until(lambda: heartbeat.stat().st_mtime_ns != past)  # one beat
+            last = writer._last_beat
             os.utime(heartbeat, ns=(past, past))
             time.sleep(0.5)  # the next beat is due about 5 s after the last one
-            assert heartbeat.stat().st_mtime_ns == past
+            untouched = heartbeat.stat().st_mtime_ns == past
+            # Judged while the next beat was not due yet: a test stalled for seconds sees it.
+            if time.monotonic() < last + 5.0:
+                assert untouched
     finally:
         writer.close()
 
