@@ -31,7 +31,7 @@ base, me = Path(sys.argv[1]), int(sys.argv[2])
 rounds, interval = int(sys.argv[3]), float(sys.argv[4])
 (base / f"ready-{me}").write_text("")
 go = base / "go"
-deadline = time.time() + 60
+deadline = time.time() + 300
 while not go.exists():
     if time.time() > deadline:
         sys.exit("no go signal")
@@ -83,7 +83,7 @@ def test_processes_racing_to_create_an_experiment_end_with_one(tmp_path: Path) -
         for k in range(WORKERS)
     ]
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 300
         while not all((base / f"ready-{k}").exists() for k in range(WORKERS)):
             assert time.time() < deadline, "workers did not start"
             assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]

@@ -94,7 +94,7 @@ def test_reused_pid_reads_dead(store: Path) -> None:
     kill9(proc)
     impostor = _spawn_with_pid(proc.pid)
     if impostor is None:
-        impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         time.sleep(0.2)
         rec_dir = store / exp_id / rec_id
         meta = atomic.read_json(rec_dir / layout.RECORDER_FILE)
@@ -116,7 +116,7 @@ def _spawn_with_pid(pid: int) -> subprocess.Popen[bytes] | None:
             knob.write_text(str(pid - 1))
         except OSError:
             return None
-        child = subprocess.Popen(["sleep", "60"])
+        child = subprocess.Popen(["sleep", "600"])
         if child.pid == pid:
             return child
         child.kill()
@@ -127,7 +127,7 @@ def _spawn_with_pid(pid: int) -> subprocess.Popen[bytes] | None:
 def test_pid_reuse_without_exact_start_uses_start_time(tmp_path: Path) -> None:
     """Owners written without ``pid_start`` (non-Linux writers): a pid whose process started
     after the run did is not the owner; one that started before may be."""
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         time.sleep(0.1)
         owner = {k: v for k, v in liveness.owner_record().items() if k != "pid_start"}

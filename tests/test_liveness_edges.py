@@ -81,7 +81,7 @@ def test_owner_without_exact_start_is_judged_by_the_run_start() -> None:
     assert owners.pid_is_owner({"pid": parent, "started": "not a time"}) is True
     assert owners.pid_is_owner({"pid": parent, "started": 12}) is True
     # A process that started within the slack after the run is still taken as the owner.
-    sleeper = subprocess.Popen(["sleep", "60"])
+    sleeper = subprocess.Popen(["sleep", "600"])
     try:
         stat = owners._proc_stat(sleeper.pid)
         assert stat is not None
@@ -131,7 +131,7 @@ def test_without_procfs_a_pid_that_exists_is_alive(
 ) -> None:
     """Where there is no /proc (macOS), only whether the pid exists can be seen."""
     monkeypatch.setattr(owners, "_PROC", tmp_path / "no-proc")
-    sleeper = subprocess.Popen(["sleep", "60"])
+    sleeper = subprocess.Popen(["sleep", "600"])
     try:
         status = Path(f"/proc/{sleeper.pid}/status")
         deadline = time.monotonic() + 60

@@ -88,7 +88,7 @@ def test_processes_resume_and_log_into_one_recorder(R: QlibRecorder, tmp_path: P
     time.sleep(0.3)
     go.touch()
     for proc in procs:
-        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     history = fresh_recorder(R.get_uri(), rec.id, "multi").get_metric_history()
     expected = [("shared", s, s * 0.5) for s in range(workers * calls)]
     expected += [(f"p{i}", i * calls + j, float(j)) for i in range(workers) for j in range(calls)]

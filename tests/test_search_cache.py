@@ -202,7 +202,7 @@ def test_a_folder_added_by_hand_in_the_listing_tick(store: Store) -> None:
 
 def test_liveness_is_judged_at_read_time(store: Store, tmp_path: Path) -> None:
     exp_id = store.create_experiment("e")["id"]
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         owner = liveness.owner_record()
         owner["pid"] = child.pid
