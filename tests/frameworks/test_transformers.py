@@ -109,8 +109,14 @@ trainer = transformers.Trainer(
     callbacks=[TransformersCallback(experiment_name="ddp", run_name="ddp")],
 )
 trainer.train()
-# Flushed at once: the line reaches the pipe before the worker leaves, however it is ended.
-print("done on process", args.process_index, "of", args.world_size, flush=True)
+# One write of the whole line: both workers share the launcher's pipe, unbuffered, and a
+# print of several pieces can be cut by the other worker's output.
+sys.stdout.write(f"done on process {args.process_index} of {args.world_size}\n")
+sys.stdout.flush()
+# As torch's documentation asks of every worker: Gloo's threads still running while the
+# interpreter finalizes can abort a worker (SIGABRT) after its work is done.
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
 """
 )
 
