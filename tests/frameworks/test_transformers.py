@@ -111,7 +111,7 @@ trainer = transformers.Trainer(
 trainer.train()
 # One write of the whole line: both workers share the launcher's pipe, unbuffered, and a
 # print of several pieces can be cut by the other worker's output.
-sys.stdout.write(f"done on process {args.process_index} of {args.world_size}\n")
+sys.stdout.write(f"done on process {args.process_index} of {args.world_size}\\n")
 sys.stdout.flush()
 # As torch's documentation asks of every worker: Gloo's threads still running while the
 # interpreter finalizes can abort a worker (SIGABRT) after its work is done.
