@@ -76,6 +76,10 @@ IMAGE_BYTES = 2 * 1024 * 1024
 DIGEST_BUCKETS = 1000  # thinning of the curves read only for their summaries
 DIGESTS_KEPT = 4096  # (run, thinning) digests remembered by a server
 _READERS = 4  # Arrow decodes outside the GIL: a few threads read several recorders at once
+#: A group chart averages the curves of this many runs per group at most (the first in the
+#: table's order): the server reads groups x this many runs per key, not the whole table.
+GROUP_SAMPLE = 20
+NO_GROUP = "(none)"  # the group of the runs without the param grouped by
 
 
 class OutsideArtifacts(PermissionError):
@@ -229,6 +233,57 @@ class StoreData:
                     row["p" if group == "params" else "t"][key] = str(value)
             out.append(row)
         return out
+
+    @staticmethod
+    def groups(
+        frame: pd.DataFrame,
+        by: str,
+        metrics: Iterable[str],
+        curves: Iterable[str] = (),
+        sample: int = GROUP_SAMPLE,
+    ) -> dict[str, Any]:
+        """The runs of a search frame grouped by param ``by`` (:data:`NO_GROUP` for the runs
+        without it), groups in the order they first appear in the frame, column-wise: values,
+        counts (runs per group), stats (per metric key, per statistic, a list over groups:
+        :func:`last_value_stats` of the runs' last values, None where a group has none) and
+        curves (per key of ``curves``, per group: ``of``, its runs having the key, and
+        ``sample``, the first ``sample`` of them as indices into ``runs``, [id, experiment])."""
+        import numpy as np
+        import pandas as pd
+
+        codes, values = pd.factorize(_group_labels(frame, by), sort=False)
+        count = len(values)
+        keys = list(dict.fromkeys(metrics))
+        table = frame.reindex(columns=["metrics." + k for k in keys]).to_numpy(dtype=np.float64)
+        stats = last_value_stats(table, codes, count)
+        found = ~np.isnan(stats["n"])  # a key's groups with at least one finite last value
+        out_stats = {
+            key: {
+                name: _or_none(numbers(column[:, i]), found[:, i]) for name, column in stats.items()
+            }
+            for i, key in enumerate(keys)
+        }
+        picked: dict[int, int] = {}  # frame position -> index in the answer's runs
+        out_curves = {}
+        for key in dict.fromkeys(curves):
+            column = "metrics." + key
+            have = (
+                frame[column].notna().to_numpy() if column in frame else np.zeros(len(frame), bool)
+            )
+            of, first = _first_per_group(codes[have], np.flatnonzero(have), count, sample)
+            out_curves[key] = {
+                "of": of,
+                "sample": [[picked.setdefault(at, len(picked)) for at in runs] for runs in first],
+            }
+        ids, exps = frame["run_id"].to_numpy(), frame["experiment_id"].to_numpy()
+        return {
+            "total": len(frame),
+            "values": [str(v) for v in values],
+            "counts": np.bincount(codes, minlength=count).tolist(),
+            "stats": out_stats,
+            "curves": out_curves,
+            "runs": [[str(ids[at]), str(exps[at])] for at in picked],
+        }
 
     # ------------------------------------------------------------------ metric points
 
@@ -442,6 +497,64 @@ def _signature(metrics_dir: os.PathLike[str] | str) -> tuple[tuple[str, int, int
                 info = entry.stat(follow_symlinks=False)
                 found.append((entry.name, info.st_size, info.st_mtime_ns))
     return tuple(sorted(found))
+
+
+def last_value_stats(table: Any, codes: Any, count: int) -> dict[str, Any]:
+    """Per group (``codes``: 0 to ``count - 1`` per row) and column of a float array: n, mean,
+    median, min, max and std of the finite values (absent and infinite ones left out; NaN
+    where a group has none; std is the population's). Arrays of groups x columns."""
+    import numpy as np
+    import pandas as pd
+
+    finite = pd.DataFrame(np.where(np.isfinite(table), table, np.nan))
+    grouped = finite.groupby(codes, sort=True)
+    found = {
+        "n": grouped.count(),
+        "mean": grouped.mean(),
+        "median": grouped.median(),
+        "min": grouped.min(),
+        "max": grouped.max(),
+        "std": grouped.std(ddof=0),
+    }
+    out = {n: p.reindex(range(count)).to_numpy(np.float64, copy=True) for n, p in found.items()}
+    out["n"][out["n"] == 0] = np.nan
+    # Equal values have no spread, whatever rounding a mean of them leaves (the page agrees).
+    out["std"][out["min"] == out["max"]] = 0.0
+    return out
+
+
+def _group_labels(frame: pd.DataFrame, by: str) -> pd.Series[Any]:
+    """Each run's value of param ``by`` as text, :data:`NO_GROUP` for the runs without it."""
+    import pandas as pd
+
+    column = "params." + by
+    if column not in frame:
+        return pd.Series([NO_GROUP] * len(frame), dtype=object)
+    values: pd.Series[Any] = frame[column].astype(object)
+    labels: pd.Series[Any] = values.where(values.notna(), NO_GROUP).astype(str)
+    return labels.reset_index(drop=True)
+
+
+def _first_per_group(
+    codes: Any, positions: Any, count: int, first: int
+) -> tuple[list[int], list[list[int]]]:
+    """Per group: how many of ``positions`` it has, and the first ``first`` of them."""
+    import numpy as np
+    import pandas as pd
+
+    rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    kept = rank < first
+    lists: list[list[int]] = [[] for _ in range(count)]
+    for code, at in zip(codes[kept].tolist(), positions[kept].tolist(), strict=True):
+        lists[code].append(at)  # positions ascend: each list is in the table's order
+    return np.bincount(codes, minlength=count).tolist(), lists
+
+
+def _or_none(values: list[Any], present: Any) -> list[Any]:
+    """``values`` with None where not ``present`` (strict JSON has no NaN)."""
+    for i in (~present).nonzero()[0].tolist():
+        values[i] = None
+    return values
 
 
 def _preview(handle: IO[bytes], path: str) -> dict[str, Any]:

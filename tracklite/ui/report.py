@@ -20,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..store.ref import RecorderRef
 from . import page
-from .data import LOWER_IS_BETTER, StoreData, summaries_of
+from .data import GROUP_SAMPLE, LOWER_IS_BETTER, StoreData, summaries_of
 from .thin import Digest
 from .thin import digest as thinned
 
@@ -89,7 +89,9 @@ def report(
         trust_pickles=trust_pickles,
         progress=progress,
     )
-    html, _ = page.render({"mode": "report", "version": __version__}, data)
+    html, _ = page.render(
+        {"mode": "report", "version": __version__, "group_sample": GROUP_SAMPLE}, data
+    )
     result = Report(html, len(data["runs"]))
     if output is not None:
         result.save(output)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from .._version import __version__
 from ..errors import NotFoundError
 from . import page
-from .data import StoreData
+from .data import GROUP_SAMPLE, StoreData
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_ROWS = 500  # rows per runs request at most
@@ -137,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
     def index(self, query: dict[str, str]) -> None:
         if self.server.html is None:
             self.server.html, self.server.policy = page.render(
-                {"mode": "live", "version": __version__}
+                {"mode": "live", "version": __version__, "group_sample": GROUP_SAMPLE}
             )
         self._send(
             self.server.html.encode(),
@@ -148,11 +148,16 @@ class Handler(BaseHTTPRequestHandler):
     def experiments(self, query: dict[str, str]) -> None:
         self._send_json({"experiments": self.server.data.experiments()})
 
-    def runs(self, query: dict[str, str]) -> None:
+    def _frame(self, query: dict[str, str]) -> Any:
+        """The search frame of the table the query names (exps, filter, order, fresh)."""
         data = self.server.data
         exps = tuple(data.experiment_ids(_list(query.get("exps"))))
         order = tuple(_list(query.get("order"), "\n"))
-        frame = self.server.search(exps, query.get("filter", ""), order, query.get("fresh") == "1")
+        return self.server.search(exps, query.get("filter", ""), order, query.get("fresh") == "1")
+
+    def runs(self, query: dict[str, str]) -> None:
+        data = self.server.data
+        frame = self._frame(query)
         offset = max(0, int(query.get("offset", "0")))
         limit = max(0, min(PAGE_ROWS, int(query.get("limit", "100"))))
         keys = data.keys(frame)
@@ -164,6 +169,16 @@ class Handler(BaseHTTPRequestHandler):
             answer["keys"] = keys
         answer["rows"] = data.rows(frame, offset, limit, wanted)
         self._send_json(answer)
+
+    def groups(self, query: dict[str, str]) -> None:
+        """The table's runs grouped by param ``by``, computed here from the search frame: the
+        page needs the groups, not every row (100,000 runs would be 200 requests)."""
+        by = query.get("by", "")
+        if not by:
+            raise ValueError("groups needs by=<param key>")
+        metrics = _list(query.get("metrics"), "\n")
+        curves = _list(query.get("curves"), "\n")
+        self._send_json(self.server.data.groups(self._frame(query), by, metrics, curves))
 
     def rows(self, query: dict[str, str]) -> None:
         data = self.server.data
@@ -228,6 +243,7 @@ ROUTES: dict[str, Callable[[Handler, dict[str, str]], None]] = {
     "/": Handler.index,
     "/api/experiments": Handler.experiments,
     "/api/runs": Handler.runs,
+    "/api/groups": Handler.groups,
     "/api/rows": Handler.rows,
     "/api/summary": Handler.summary,
     "/api/series": Handler.series,

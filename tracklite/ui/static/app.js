@@ -10,6 +10,8 @@
   const TOKEN = new URLSearchParams(location.search).get("token") || "";
   const ROW_H = 26;
   const PAGE = 200;
+  const GROUP_SAMPLE = CONFIG.group_sample || 20;  // runs per group whose curves a group chart averages
+  const STATS = ["n", "mean", "median", "min", "max", "std"];
   const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -128,7 +130,28 @@
 
   // A list of runs, read by position: rowAt(i) is the row or null while its page loads.
   function localList(rows, keys) {
-    return { total: rows.length, keys, metrics: null, rowAt: (i) => rows[i] || null, all: async () => rows, sortable: () => true };
+    return { total: rows.length, keys, metrics: null, rowAt: (i) => rows[i] || null, sortable: () => true,
+      groups: async (by, metrics, curveKeys) => groupRows(rows, by, metrics, curveKeys) };
+  }
+
+  // `rows` grouped by param `by` in the order they come (runs without it: "(none)"): per group
+  // its number of runs, the stats of each metric key's last values, and per curve key the runs
+  // having it (`of`) and the first GROUP_SAMPLE of them (`sample`). The server's /api/groups
+  // gives the same for a live table (see liveSource).
+  function groupRows(rows, by, metrics, curveKeys) {
+    const at = new Map();
+    for (const r of rows) {
+      const value = r.p[by] === undefined ? "(none)" : r.p[by];
+      if (!at.has(value)) at.set(value, []);
+      at.get(value).push(r);
+    }
+    const groups = [...at].map(([value, members]) => ({ value, runs: members.length,
+      stats: Object.fromEntries(metrics.map((k) => [k, stats(members.map((r) => num(r.m[k])))])),
+      curves: Object.fromEntries(curveKeys.map((k) => {
+        const have = members.filter((r) => k in r.m);
+        return [k, { of: have.length, sample: have.slice(0, GROUP_SAMPLE) }];
+      })) }));
+    return { total: rows.length, groups };
   }
 
   function sortValue(row, col, summaries) {
@@ -322,14 +345,21 @@
             }
             return null;
           },
-          // Every row, with the metric keys `metrics` (those of the table when not given).
-          async all(metrics) {
-            const out = [];
-            const asked = metrics ? { ...params, metrics: metrics.join("\n") } : params;
-            for (let off = 0; off < list.total; off += 500) {
-              out.push(...(await api("api/runs", { ...asked, offset: off, limit: 500 })).rows);
-            }
-            return out;
+          // The groups of groupRows, computed by the server from its search: never every row.
+          async groups(by, metrics, curveKeys) {
+            const body = await api("api/groups", { exps: params.exps, filter: params.filter, order: params.order, by,
+              metrics: metrics.join("\n"), curves: curveKeys.join("\n") });
+            const runs = body.runs.map(([id, exp]) => ({ id, exp }));
+            const groups = body.values.map((value, i) => ({ value, runs: body.counts[i],
+              stats: Object.fromEntries(metrics.map((k) => {
+                const s = body.stats[k];
+                return [k, s.n[i] ? Object.fromEntries(STATS.map((name) => [name, num(s[name][i])])) : null];
+              })),
+              curves: Object.fromEntries(curveKeys.map((k) => {
+                const c = body.curves[k];
+                return [k, { of: c.of[i], sample: c.sample[i].map((j) => runs[j]) }];
+              })) }));
+            return { total: body.total, groups };
           },
         };
         return list;
@@ -820,12 +850,17 @@
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
   }
 
+  // The STATS of the finite values of `xs` (null if none); std is the population's. The
+  // server's last_value_stats (data.py) computes the same for a live table.
   function stats(xs) {
     const vals = xs.filter((v) => Number.isFinite(v));
     if (!vals.length) return null;
-    const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
-    const std = Math.sqrt(vals.reduce((a, b) => a + (b - mean) * (b - mean), 0) / vals.length);
-    return { n: vals.length, mean, median: median(vals), min: Math.min(...vals), max: Math.max(...vals), std };
+    let sum = 0, min = Infinity, max = -Infinity;
+    for (const v of vals) { sum += v; if (v < min) min = v; if (v > max) max = v; }  // no spread: 100,000 values
+    const mean = sum / vals.length;
+    // Equal values have no spread, whatever rounding their mean leaves (the server agrees).
+    const std = min === max ? 0 : Math.sqrt(vals.reduce((a, b) => a + (b - mean) * (b - mean), 0) / vals.length);
+    return { n: vals.length, mean, median: median(vals), min, max, std };
   }
 
   async function renderCompare(main) {
@@ -881,37 +916,40 @@
     main.append(h("h2", { text: "Groups" }), controls);
     if (!state.group || !list) return;
     const shown = viewKeys(keys.metrics, PANEL_KEYS);
-    const all = await list.all(shown);
-    const groups = new Map();
-    for (const r of all) {
-      const g = r.p[state.group] === undefined ? "(none)" : r.p[state.group];
-      if (!groups.has(g)) groups.set(g, []);
-      groups.get(g).push(r);
-    }
+    const charted = viewKeys(keys.metrics, 24).slice(0, 24);
+    const { total, groups } = await list.groups(state.group, shown, charted);
     const table = h("table", { class: "grid", id: "group-table" });
     table.append(h("tr", {}, h("th", { text: "params." + state.group }), h("th", { text: "runs" }), ...shown.map((k) => h("th", { text: k }))));
-    for (const [g, members] of groups) {
-      table.append(h("tr", {}, h("td", { text: g }), h("td", { class: "num", text: String(members.length) }), ...shown.map((k) => {
-        const s = stats(members.map((r) => num(r.m[k])).filter((v) => v !== undefined));
+    for (const g of groups) {
+      table.append(h("tr", {}, h("td", { text: g.value }), h("td", { class: "num", text: String(g.runs) }), ...shown.map((k) => {
+        const s = g.stats[k];
         if (!s) return h("td", { text: "—" });
         const band = state.band === "std" ? `± ${fmt(s.std)}` : `[${fmt(s.min)}, ${fmt(s.max)}]`;
         return h("td", { class: "num", text: `${fmt(s[state.agg])} ${band}` });
       })));
     }
-    main.append(h("p", { class: "note", text: `over all ${all.length} runs of the table; last values` }), table);
+    main.append(h("p", { class: "note", text: `over all ${total} runs of the table; last values` }), table);
     await loadPlotly();
     const grid = h("div", { class: "charts", id: "group-charts" });
     main.append(grid);
-    for (const key of viewKeys(keys.metrics, 24).slice(0, 24)) {
+    for (const key of charted) {
       const plot = h("div", { class: "plot" });
-      grid.append(h("div", { class: "chart", "data-key": key }, h("header", {}, h("h3", { text: key })), plot));
-      groupChart(plot, key, all, groups).catch(showError);
+      const note = h("span", { class: "sample-note note" });
+      const box = h("div", { class: "chart", "data-key": key }, h("header", {}, h("h3", { text: key }), note), plot);
+      grid.append(box);
+      groupChart(box, plot, note, key, groups).catch(showError);
     }
   }
 
-  async function groupChart(plot, key, all, groups) {
+  // Per group, the curves of its first GROUP_SAMPLE runs having `key`: the server reads
+  // groups x GROUP_SAMPLE runs per key, whatever the size of the table.
+  async function groupChart(box, plot, note, key, groups) {
     const BINS = 100;
-    const curves = await source.series(all.filter((r) => key in r.m), key, BINS);
+    const sampled = groups.flatMap((g) => g.curves[key].sample);
+    const of = groups.reduce((a, g) => a + g.curves[key].of, 0);
+    box.dataset.sampled = String(sampled.length);
+    if (sampled.length < of) note.textContent = `curves from ${sampled.length.toLocaleString("en-US")} of ${of.toLocaleString("en-US")} runs: the first ${GROUP_SAMPLE} per group`;
+    const curves = await source.series(sampled, key, BINS);
     const byId = new Map(curves.map((c) => [c.id, c]));
     let lo = Infinity, hi = -Infinity;
     for (const c of curves) if (c.step.length) { lo = Math.min(lo, c.step[0], ...[c.step[c.step.length - 1]]); hi = Math.max(hi, c.step[c.step.length - 1]); }
@@ -919,10 +957,10 @@
     const span = hi > lo ? hi - lo : 1;
     const traces = [];
     let i = 0;
-    for (const [g, members] of groups) {
+    for (const g of groups) {
       // Per run, the mean of its points in each of BINS step bins; then the group's statistic.
       const perBin = Array.from({ length: BINS }, () => []);
-      for (const r of members) {
+      for (const r of g.curves[key].sample) {
         const c = byId.get(r.id);
         if (!c) continue;
         const sums = new Float64Array(BINS), ns = new Uint32Array(BINS);
@@ -945,8 +983,8 @@
       });
       const color = COLORS[i++ % COLORS.length];
       traces.push({ x: xs.concat([...xs].reverse()), y: high.concat([...low].reverse()), type: "scatter", fill: "toself",
-        line: { width: 0 }, fillcolor: color + "33", hoverinfo: "skip", showlegend: false, legendgroup: g });
-      traces.push({ x: xs, y: mid, type: "scatter", mode: "lines", name: `${plotlyText(g)} (${members.length})`, line: { color }, legendgroup: g });
+        line: { width: 0 }, fillcolor: color + "33", hoverinfo: "skip", showlegend: false, legendgroup: g.value });
+      traces.push({ x: xs, y: mid, type: "scatter", mode: "lines", name: `${plotlyText(g.value)} (${g.runs})`, line: { color }, legendgroup: g.value });
     }
     await Plotly.react(plot, traces, { margin: { l: 50, r: 10, t: 10, b: 40 }, legend: { orientation: "h" }, xaxis: { title: { text: "step" } } },
       { displaylogo: false, responsive: true });
