@@ -856,7 +856,7 @@
     const vals = xs.filter((v) => Number.isFinite(v));
     if (!vals.length) return null;
     let sum = 0, min = Infinity, max = -Infinity;
-    for (const v of vals) { sum += v; if (v < min) min = v; if (v > max) max = v; }  // no spread: 100,000 values
+    for (const v of vals) { sum += v; if (v < min) min = v; if (v > max) max = v; }  // not Math.min(...vals): 100,000 arguments overflow the stack
     const mean = sum / vals.length;
     // Equal values have no spread, whatever rounding their mean leaves (the server agrees).
     const std = min === max ? 0 : Math.sqrt(vals.reduce((a, b) => a + (b - mean) * (b - mean), 0) / vals.length);
