@@ -10,13 +10,16 @@ Each figure is printed beside a floor measured in the same run on the same data:
 - ui first rows: opening the live page until the first rows are drawn, against
   ``tracklite.search_records`` alone on the same store;
 - long curves: the server's thinned answer drawn by plotly in chromium, against reading the
-  points with pyarrow; the server's read-and-thin time is printed too.
+  points with pyarrow; the server's read-and-thin time is printed too;
+- group by a param: the server's ``/api/groups`` against fetching every row through
+  ``/api/runs`` pages of 500, as the page did before grouping moved to the server (the
+  requests only: the page's own grouping of the rows is left out, to the old way's favour).
 
 Usage: ``python benchmarks/bench_ui.py [--runs 1000 --keys 10 --steps 10000 --recorders
-100000 --long-runs 50 --long-points 1000000]`` (the defaults are the targets; use smaller
-numbers for a quick look). Stores are built under a temporary folder, through tracklite's own
-store and segment writer, and removed afterwards. Needs plotly, playwright and
-/usr/bin/chromium.
+100000 --long-runs 50 --long-points 1000000 --group-runs 20000]`` (the defaults are the
+targets; use smaller numbers for a quick look). Stores are built under a temporary folder,
+through tracklite's own store and segment writer, and removed afterwards. Needs plotly,
+playwright and /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -325,6 +328,75 @@ def bench_long(work: Path, runs: int, points: int, rows: list[list[str]]) -> Non
     rows.append(["  drawn again (plotly warmed up)", f"{redraw / 1000:.2f} s", "", "", ""])
 
 
+def bench_groups(work: Path, count: int, rows: list[list[str]]) -> None:
+    import json
+    import statistics
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from tracklite.ui.data import GROUP_SAMPLE
+    from tracklite.ui.server import PAGE_ROWS, serve
+
+    root = work / "groups-store"
+    print(f"building {count} recorders ...", flush=True)
+    build_many(root, count)
+    server = serve(str(root), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    table = {"token": server.token, "exps": "", "filter": "", "order": "metrics.loss ASC"}
+
+    def ask(path: str, **more: Any) -> Any:
+        url = f"http://{host}:{port}{path}?{urlencode({**table, **more})}"
+        with urllib.request.urlopen(url, timeout=600) as answer:
+            return json.loads(answer.read())
+
+    def grouped() -> Any:
+        return ask("/api/groups", by="lr", metrics="loss", curves="loss")
+
+    def every_row() -> int:
+        total, offset, got = 1, 0, 0
+        while offset < total:
+            page = ask("/api/runs", offset=offset, limit=PAGE_ROWS, metrics="loss", keys="0")
+            total, offset, got = page["total"], offset + PAGE_ROWS, got + len(page["rows"])
+        return got
+
+    def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+        found = []
+        for _ in range(3):
+            server.searches.clear()  # each way starts from a search, as after the table's
+            found.append(seconds(call))
+        return statistics.median(t for t, _ in found), found[-1][1]
+
+    try:
+        ask("/api/runs", limit=1)  # the search summary read once, as by the table
+        new, answer = timed(grouped)
+        old, fetched = timed(every_row)
+    finally:
+        server.shutdown()
+        server.server_close()
+    groups = len(answer["values"])
+    read = sum(len(sample) for sample in answer["curves"]["loss"]["sample"])
+    rows.append(
+        [
+            f"ui group by a param, {count:,} runs ({groups} groups): /api/groups",
+            f"{new:.2f} s",
+            f"{old:.2f} s (every row: {-(-fetched // PAGE_ROWS)} /api/runs pages, as before)",
+            f"{old / new:.0f}x faster",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            f"  runs whose curves a group chart reads (first {GROUP_SAMPLE} per group)",
+            f"{read:,}",
+            f"{fetched:,} (every run, as before)",
+            "",
+            "",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -333,9 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recorders", type=int, default=100_000)
     parser.add_argument("--long-runs", type=int, default=50)
     parser.add_argument("--long-points", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["report", "many", "long"], action="append")
+    parser.add_argument("--group-runs", type=int, default=20_000)
+    parser.add_argument("--only", choices=["report", "many", "long", "groups"], action="append")
     args = parser.parse_args(argv)
-    only = set(args.only or ["report", "many", "long"])
+    only = set(args.only or ["report", "many", "long", "groups"])
     rows: list[list[str]] = []
     work = Path(tempfile.mkdtemp(prefix="tracklite-bench-ui-"))
     try:
@@ -345,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_many(work, args.recorders, rows)
         if "long" in only:
             bench_long(work, args.long_runs, args.long_points, rows)
+        if "groups" in only:
+            bench_groups(work, args.group_runs, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
