@@ -177,3 +177,34 @@ def test_live_groups_match_the_report_and_read_a_sample(
         per_group = pd.Series([group_of[r] for r in runs]).value_counts()
         assert len(runs) == 43 and per_group.max() == GROUP_SAMPLE, per_group
     assert live.refused == [] and live.errors == [] and offline.errors == []
+
+
+def test_an_answer_for_an_earlier_view_draws_nothing_beside_the_current_one(
+    guarded: Any, server: UiServer
+) -> None:
+    """The grouping is changed while the first /api/groups is on its way: that answer,
+    arriving last, must not add a second group table to the page."""
+    live = guarded(f"http://127.0.0.1:{server.server_address[1]}/")
+    page = live.page
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.fallback()  # on to the recording route, which lets it through
+        else:
+            held.append(route)  # answered only when the test says so
+
+    page.route("**/api/groups*", hold_the_first)
+    view = {"view": "compare", "group": "opt", "sort": ["m:loss:last", "asc"]}
+    page.goto(server.url + "#" + quote(json.dumps(view)))
+    page.wait_for_function("document.querySelector('#group-agg') !== null")
+    while not held:
+        page.wait_for_timeout(20)  # lets Playwright deliver the intercepted request
+    page.select_option("#group-agg", "median")
+    page.wait_for_selector("#group-table td.num")
+    with page.expect_response("**/api/groups*"):
+        held[0].fallback()
+    page.wait_for_load_state("networkidle")  # the earlier render has drawn what it would
+    assert page.locator("#group-table").count() == 1
+    assert page.eval_on_selector("#group-agg", "s => s.value") == "median"
+    assert live.refused == [] and live.errors == []

@@ -522,7 +522,10 @@
 
   function render() {
     renderTabs();
-    const main = clear(byId("main"));
+    // A view of its own per render: an earlier render that resumes after an await (a slow
+    // answer) then draws into its own detached view, never beside this one.
+    const main = h("div", { class: "view" });
+    clear(byId("main")).append(main);
     errorBox = h("span", { class: "error", id: "error" });
     if (state.view === "charts") return renderCharts(main);
     if (state.view === "compare") return renderCompare(main);
