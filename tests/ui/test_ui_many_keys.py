@@ -4,13 +4,14 @@ number of keys, finding the others by name."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -22,15 +23,17 @@ from tracklite.ui.server import UiServer, serve
 KEYS = 3_000
 
 
-def _store(root: Path, keys: int) -> str:
-    """One run of experiment ``wide``: keys ``metric_0000`` ... , key ``i`` logged as ``i + 1``
-    at step 0 and ``i`` at step 1 (so its min is ``i``, at step 1)."""
+def _store(root: Path, keys: int, runs: int = 1) -> str:
+    """Runs ``wide-run``, ``wide-run-1``... of experiment ``wide``: keys ``metric_0000`` ... ,
+    key ``i`` logged as ``i + 1`` at step 0 and ``i + j / 2`` at step 1 in run ``j`` (so in
+    the first run its min is ``i``, at step 1)."""
     uri = str(root / "store")
     R = QlibRecorder(ExpManager(uri=uri))
-    with R.start(experiment_name="wide", recorder_name="wide-run"):
-        R.log_metrics(step=0, **{f"metric_{i:04d}": float(i + 1) for i in range(keys)})
-        R.log_metrics(step=1, **{f"metric_{i:04d}": float(i) for i in range(keys)})
-        R.log_params(lr=0.1)
+    for j in range(runs):
+        with R.start(experiment_name="wide", recorder_name="wide-run" + (f"-{j}" if j else "")):
+            R.log_metrics(step=0, **{f"metric_{i:04d}": float(i + 1) for i in range(keys)})
+            R.log_metrics(step=1, **{f"metric_{i:04d}": i + j / 2 for i in range(keys)})
+            R.log_params(lr=0.1)
     return uri
 
 
@@ -71,14 +74,28 @@ def test_rows_summaries_and_report_make_no_call_a_key(wide: str, tmp_path: Path)
     assert calls[0] - fewer[0] < KEYS / 10, (calls[0], fewer[0])
 
 
-@pytest.fixture
-def server(wide: str) -> Iterator[UiServer]:
-    srv = serve(wide, "127.0.0.1", 0)
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two runs of :data:`KEYS` keys each."""
+    return _store(tmp_path_factory.mktemp("pair"), KEYS, runs=2)
+
+
+@contextlib.contextmanager
+def _serving(uri: str) -> Iterator[UiServer]:
+    srv = serve(uri, "127.0.0.1", 0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server(wide: str) -> Iterator[UiServer]:
+    with _serving(wide) as srv:
+        yield srv
 
 
 def _get(srv: UiServer, path: str) -> bytes:
@@ -111,6 +128,96 @@ def test_a_page_of_rows_carries_only_the_keys_asked_for(server: UiServer) -> Non
     texts = len(json.dumps(row["p"])) + len(json.dumps(row["t"]))
     assert "keys" not in page and len(more) < 2_000 + texts, (len(more), texts)
     assert len(first) < len(every) / 2, (len(first), len(every))  # the key lists: ~1/3
+
+
+def _ids(srv: UiServer) -> dict[str, str]:
+    """The runs' ids by name."""
+    rows = json.loads(_get(srv, "/api/runs?exps=wide"))["rows"]
+    return {row["name"]: row["id"] for row in sorted(rows, key=lambda row: row["name"])}
+
+
+def _texts(rows: list[dict[str, Any]]) -> int:
+    """The bytes of the rows' params and tags (the command line is a param, the user a tag)."""
+    return sum(len(json.dumps(row["p"])) + len(json.dumps(row["t"])) for row in rows)
+
+
+def test_selected_runs_carry_only_the_keys_asked_for(pair: str) -> None:
+    with _serving(pair) as srv:
+        ids = ",".join(_ids(srv).values())
+        every = json.loads(_get(srv, f"/api/rows?ids={ids}"))
+        assert [len(row["m"]) for row in every["rows"]] == [KEYS, KEYS]  # no `metrics=`
+        asked = "metrics=metric_0007%0Ametric_2999%0Anot_a_key"
+        answer = _get(srv, f"/api/rows?ids={ids}&{asked}")
+    body = json.loads(answer)
+    assert {row["name"]: row["m"] for row in body["rows"]} == {
+        "wide-run": {"metric_0007": 7.0, "metric_2999": 2999.0},
+        "wide-run-1": {"metric_0007": 7.5, "metric_2999": 2999.5},
+    }
+    assert body["metrics"] == ["metric_0007", "metric_2999", "not_a_key"]
+    assert body["keys"]["metrics"] == [f"metric_{i:04d}" for i in range(KEYS)]
+    assert body["keys"]["params"][-1] == "lr" and all(r["p"]["lr"] == "0.1" for r in body["rows"])
+    # Every key's name once, and a few hundred bytes a row besides its params and tags.
+    names = len(json.dumps(body["keys"], ensure_ascii=False))
+    assert len(answer) < names + 2 * 500 + _texts(body["rows"]), (len(answer), names)
+    assert every["metrics"] is None
+
+
+def test_selected_runs_of_a_narrow_store_carry_every_key(tmp_path: Path) -> None:
+    with _serving(_store(tmp_path, 10, runs=2)) as srv:
+        body = json.loads(
+            _get(srv, f"/api/rows?ids={','.join(_ids(srv).values())}&metrics=metric_0007")
+        )
+    assert body["metrics"] is None and [len(row["m"]) for row in body["rows"]] == [10, 10]
+    assert body["keys"]["metrics"] == [f"metric_{i:04d}" for i in range(10)]
+
+
+def test_compare_and_charts_ask_for_the_keys_they_show(pair: str, guarded: Any) -> None:
+    with _serving(pair) as srv:
+        ids = list(_ids(srv).values())  # wide-run first: the baseline
+        # Two metric columns chosen, both runs selected, the first pinned: straight to Compare.
+        view = {"view": "compare", "cols": ["m:metric_0007:last", "m:metric_1500:last"]}
+        view.update(sel=ids, base=ids[0], exps=[])
+        g = guarded(f"http://127.0.0.1:{srv.server_address[1]}/")
+        page = g.open(srv.url + "#" + quote(json.dumps(view)))
+        page.wait_for_selector("#compare-metrics tr")
+        keys = page.eval_on_selector_all(
+            "#compare-metrics tr", "trs => trs.map(t => t.dataset.key)"
+        )
+        # The table's columns first, then the first keys by name: 200 rows, a box for the rest.
+        assert keys[:4] == ["metric_0007", "metric_1500", "metric_0000", "metric_0001"]
+        assert len(keys) == 200 and "metric_2999" not in keys
+        assert _cells(page, "metric_1500") == ["metric_1500", "1500", "1500.5+0.5"]
+        assert _cells(page, "metric_0198") == ["metric_0198", "198", "198.5+0.5"]
+        _find(page, "compare", "#compare-metrics tr", "metric_2999")
+        found = "#compare-metrics tr[data-key=metric_2999]"
+        page.wait_for_function(f"document.querySelector('{found}')?.children.length === 3")
+        assert _cells(page, "metric_2999") == ["metric_2999", "2999", "2999.5+0.5"]
+        page.fill("#compare-find", "")
+        page.click("#tabs button[data-view=charts]")
+        page.wait_for_selector("#charts-some")
+        assert page.text_content("#charts-some").startswith("2 of 3000 metric keys")
+        drawn = "#charts .chart[data-curves='2']"
+        page.wait_for_function(f'document.querySelectorAll("{drawn}").length === 2')
+        charts = page.eval_on_selector_all("#charts .chart", "els => els.map(e => e.dataset.key)")
+        assert charts == ["metric_0007", "metric_1500"]
+        asked = [urlsplit(url) for url in g.requests if "/api/rows" in url]
+        queries = [parse_qs(url.query) for url in asked]
+        assert len(asked) >= 3 and all("metrics" in q for q in queries), queries
+        # The key found is asked for alone; no answer carried every key.
+        assert ["metric_2999"] in [q["metrics"] for q in queries]
+        for url in asked:
+            answer = _get(srv, f"{url.path}?{url.query}")
+            rows = json.loads(answer)["rows"]
+            assert len(rows) == 2 and all(len(row["m"]) <= 200 for row in rows)
+            assert len(answer) < 20 * KEYS, len(answer)  # every key of 2 runs: ~230 KB
+    assert g.refused == [] and g.errors == []
+
+
+def _cells(page: Any, key: str) -> list[str]:
+    """The texts of Compare's row of metric ``key``."""
+    row = f"#compare-metrics tr[data-key={key}] td"
+    texts: list[str] = page.eval_on_selector_all(row, "tds => tds.map(t => t.textContent)")
+    return texts
 
 
 def test_the_page_finds_any_of_thousands_of_keys(server: UiServer, guarded: Any) -> None:

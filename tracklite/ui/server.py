@@ -29,8 +29,9 @@ from .data import GROUP_SAMPLE, StoreData
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_ROWS = 500  # rows per runs request at most
-#: Past this many metric keys in a runs table, its rows carry only the keys the page asks for
-#: (``metrics=``): a run may have 100,000 keys, and a page of rows would be hundreds of MB.
+#: Past this many metric keys in a runs table or a set of selected runs, their rows carry only
+#: the keys the page asks for (``metrics=``): a run may have 100,000 keys, and a page of rows
+#: would be hundreds of MB.
 ALL_KEYS_UP_TO = 200
 SEARCH_KEEP = 2.0  # seconds a search result answers page requests before it is redone
 
@@ -161,9 +162,7 @@ class Handler(BaseHTTPRequestHandler):
         offset = max(0, int(query.get("offset", "0")))
         limit = max(0, min(PAGE_ROWS, int(query.get("limit", "100"))))
         keys = data.keys(frame)
-        wanted = _list(query["metrics"], "\n") if "metrics" in query else None
-        if wanted is not None and len(keys["metrics"]) <= ALL_KEYS_UP_TO:
-            wanted = None  # a narrow table: every key, as the page's views expect
+        wanted = _carried(query, keys)
         answer: dict[str, Any] = {"total": len(frame), "offset": offset, "metrics": wanted}
         if query.get("keys") != "0":  # the page asks for the key lists once per search
             answer["keys"] = keys
@@ -183,7 +182,10 @@ class Handler(BaseHTTPRequestHandler):
     def rows(self, query: dict[str, str]) -> None:
         data = self.server.data
         frame = data.search(data.experiment_ids(None), "", None, run_ids=_list(query.get("ids")))
-        self._send_json({"keys": data.keys(frame), "rows": data.rows(frame)})
+        keys = data.keys(frame)
+        wanted = _carried(query, keys)  # as for a page of /api/runs
+        rows = data.rows(frame, 0, None, wanted)
+        self._send_json({"keys": keys, "metrics": wanted, "rows": rows})
 
     def summary(self, query: dict[str, str]) -> None:
         data = self.server.data
@@ -256,6 +258,15 @@ ROUTES: dict[str, Callable[[Handler, dict[str, str]], None]] = {
 
 def _list(value: str | None, sep: str = ",") -> list[str]:
     return [part for part in (value or "").split(sep) if part]
+
+
+def _carried(query: dict[str, str], keys: dict[str, list[str]]) -> list[str] | None:
+    """The metric keys each row of an answer carries: those of ``metrics=`` when its runs have
+    more than :data:`ALL_KEYS_UP_TO` keys, else (or without ``metrics=``) every key (None), as
+    the page's views expect of a narrow table."""
+    if "metrics" not in query or len(keys["metrics"]) <= ALL_KEYS_UP_TO:
+        return None
+    return _list(query["metrics"], "\n")
 
 
 def _run(item: str) -> tuple[str, str | None]:

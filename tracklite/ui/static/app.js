@@ -245,7 +245,11 @@
         });
         return localList(keyed.map((p) => p[1]), keysOf(data.runs.filter((r) => wanted.has(r.exp))));
       },
-      rowsById: async (ids) => ids.filter((id) => byRun.has(id)).map((id) => data.runs[byRun.get(id)]),
+      // Every key of the rows, as the server's answer for runs with few keys (see pickRows).
+      rowsById: async (ids) => {
+        const rows = ids.filter((id) => byRun.has(id)).map((id) => data.runs[byRun.get(id)]);
+        return { rows, keys: keysOf(rows), metrics: null };
+      },
       summaries: async (ids) => Object.fromEntries(ids.map((id) => [id, data.summaries[id] || {}])),
       series: async (rows, key) => {
         const d = await curves();
@@ -364,7 +368,10 @@
         };
         return list;
       },
-      rowsById: async (ids) => ids.length ? (await api("api/rows", { ids: ids.join(",") })).rows : [],
+      // Past 200 metric keys in these runs, the rows carry the keys `metrics` only (a run may
+      // have 100,000); the key lists of these runs come along.
+      rowsById: async (ids, metrics) => ids.length ? api("api/rows", { ids: ids.join(","), metrics: metrics.join("\n") })
+        : { rows: [], keys: keysOf([]), metrics: null },
       // Only the keys asked for: a run may have 100,000 metric keys.
       summaries: async (ids, rows, keys) => {
         const lacks = (r) => !summaryCache.has(r.id) || keys.some((k) => k in r.m && !(k in summaryCache.get(r.id)));
@@ -675,9 +682,12 @@
   // A list of metric keys, which may be 100,000 long: `box` gets draw(key) of PANEL_KEYS of
   // them, those whose name holds the text of a find box (`find`, made past PANEL_KEYS keys);
   // `more` says when there are others.
-  function findable(keys, box, kept, name, draw) {
+  // With `load`, the keys found are drawn once load(keys) has fetched what draw needs of them.
+  function findable(keys, box, kept, name, draw, load) {
     const more = h("p", { class: "note", id: `${name}-more`, text: `more metric keys than these ${PANEL_KEYS}: type part of a name to find it` });
+    let turn = 0;
     const fill = () => {
+      const mine = ++turn;
       const wanted = kept.text.toLowerCase();
       const found = [];
       for (const k of keys) {
@@ -685,9 +695,14 @@
         found.push(k);
         if (found.length > PANEL_KEYS) break;
       }
-      clear(box);
-      for (const k of found.slice(0, PANEL_KEYS)) box.append(draw(k));
-      more.hidden = found.length <= PANEL_KEYS;
+      const shown = found.slice(0, PANEL_KEYS);
+      const put = () => {
+        if (mine !== turn) return;  // typed on while these loaded: the newer find draws
+        clear(box);
+        for (const k of shown) box.append(draw(k));
+        more.hidden = found.length <= PANEL_KEYS;
+      };
+      if (load) load(shown).then(put, showError); else put();
     };
     const find = keys.length <= PANEL_KEYS ? null : h("input", { type: "search", id: `${name}-find`, value: kept.text,
       placeholder: `find among ${keys.length} metric keys`, oninput: (ev) => { kept.text = ev.target.value; fill(); } });
@@ -700,9 +715,37 @@
   function viewKeys(keys, fallback) {
     if (keys.length <= PANEL_KEYS) return keys;
     const present = new Set(keys);
-    const chosen = (state.cols || []).filter((c) => c.startsWith("m:")).map((c) => splitCol(c)[1]);
-    const shown = [...new Set(chosen)].filter((k) => present.has(k));
+    const shown = chosenKeys().filter((k) => present.has(k));
     return shown.length ? shown : keys.slice(0, fallback);
+  }
+
+  // `keys` in the order Compare lists them: past PANEL_KEYS keys, those of the table's metric
+  // columns first, then the others by name.
+  function chosenFirst(keys) {
+    if (keys.length <= PANEL_KEYS) return keys;
+    const present = new Set(keys);
+    return [...new Set([...chosenKeys().filter((k) => present.has(k)), ...keys])];
+  }
+
+  function chosenKeys() { return [...new Set((state.cols || []).filter((c) => c.startsWith("m:")).map((c) => splitCol(c)[1]))]; }
+
+  function tableKeys() { return list ? list.keys.metrics : []; }
+
+  // The rows of runs `ids` carrying the metric keys `want` at least (a report's: every key),
+  // `every` metric key of these runs, and carry(keys), which fetches the values of keys not
+  // carried yet (found by name) into the same rows.
+  async function pickRows(ids, want) {
+    const first = await source.rowsById(ids, want);
+    const carried = first.metrics === null ? null : new Set(first.metrics);
+    const carry = async (keys) => {
+      const missing = carried === null ? [] : keys.filter((k) => !carried.has(k));
+      if (!missing.length) return;
+      const more = await source.rowsById(ids, missing);
+      const at = new Map(more.rows.map((r) => [r.id, r]));
+      for (const r of first.rows) if (at.has(r.id)) Object.assign(r.m, at.get(r.id).m);
+      for (const k of missing) carried.add(k);
+    };
+    return { rows: first.rows, every: first.keys.metrics, carry };
   }
 
   function columnsPanel() {
@@ -758,7 +801,8 @@
 
   async function chartRuns() {
     const keysOfRows = (rows) => [...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort();
-    if (state.sel.length) { const rows = await source.rowsById(state.sel); return { rows, every: keysOfRows(rows), note: "" }; }
+    // The selected runs carry the keys charted (as viewKeys picks them among the table's).
+    if (state.sel.length) { const { rows, every } = await pickRows(state.sel, viewKeys(tableKeys(), 24)); return { rows, every, note: "" }; }
     const rows = [];
     for (let i = 0; i < Math.min(10, list ? list.total : 0); i++) { const r = list.rowAt(i); if (r) rows.push(r); }
     // Rows carrying only the table's keys: the table's key list says which others there are.
@@ -867,8 +911,9 @@
   }
 
   async function renderCompare(main) {
-    const rows = await source.rowsById(state.sel);
-    if (state.base && !rows.some((r) => r.id === state.base)) rows.unshift(...await source.rowsById([state.base]));
+    const ids = state.base && !state.sel.includes(state.base) ? [...state.sel, state.base] : state.sel;
+    // The rows carry the keys listed first; carry() fetches those found by name.
+    const { rows, every, carry } = await pickRows(ids, chosenFirst(tableKeys()).slice(0, PANEL_KEYS));
     rows.sort((a, b) => (b.id === state.base) - (a.id === state.base));
     main.append(h("div", { class: "toolbar" }, h("span", { text: `${rows.length} runs compared` }), errorBox));
     if (!rows.length) {
@@ -891,7 +936,7 @@
       // PANEL_KEYS rows of metrics at most (runs may have 100,000 keys), the others found by name.
       const metricRows = h("tbody", { id: "compare-metrics" });
       table.append(metricRows);
-      const { find, more } = findable([...new Set(rows.flatMap((r) => Object.keys(r.m)))].sort(), metricRows, compareFind, "compare",
+      const { find, more } = findable(chosenFirst(every), metricRows, compareFind, "compare",
         (key) => h("tr", { "data-key": key }, h("td", { text: key }), ...rows.map((r) => {
           const v = num(r.m[key]);
           const cell = h("td", { class: "num", text: v === undefined ? "—" : fmt(v) });
@@ -900,7 +945,7 @@
             cell.append(h("span", { class: "delta", text: (d >= 0 ? "+" : "") + fmt(d) }));
           }
           return cell;
-        })));
+        })), carry);
       if (find) main.append(find);
       main.append(table, more);
     }
