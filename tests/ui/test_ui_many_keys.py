@@ -148,6 +148,7 @@ def test_selected_runs_carry_only_the_keys_asked_for(pair: str) -> None:
         assert [len(row["m"]) for row in every["rows"]] == [KEYS, KEYS]  # no `metrics=`
         asked = "metrics=metric_0007%0Ametric_2999%0Anot_a_key"
         answer = _get(srv, f"/api/rows?ids={ids}&{asked}")
+        found = _get(srv, f"/api/rows?ids={ids}&metrics=metric_2999&keys=0")
     body = json.loads(answer)
     assert {row["name"]: row["m"] for row in body["rows"]} == {
         "wide-run": {"metric_0007": 7.0, "metric_2999": 2999.0},
@@ -160,6 +161,9 @@ def test_selected_runs_carry_only_the_keys_asked_for(pair: str) -> None:
     names = len(json.dumps(body["keys"], ensure_ascii=False))
     assert len(answer) < names + 2 * 500 + _texts(body["rows"]), (len(answer), names)
     assert every["metrics"] is None
+    values = json.loads(found)  # the values of a key found by name: no key lists
+    assert "keys" not in values and [len(row["m"]) for row in values["rows"]] == [1, 1]
+    assert len(found) < 2 * 500 + _texts(values["rows"]), len(found)
 
 
 def test_selected_runs_of_a_narrow_store_carry_every_key(tmp_path: Path) -> None:
@@ -203,8 +207,8 @@ def test_compare_and_charts_ask_for_the_keys_they_show(pair: str, guarded: Any) 
         asked = [urlsplit(url) for url in g.requests if "/api/rows" in url]
         queries = [parse_qs(url.query) for url in asked]
         assert len(asked) >= 3 and all("metrics" in q for q in queries), queries
-        # The key found is asked for alone; no answer carried every key.
-        assert ["metric_2999"] in [q["metrics"] for q in queries]
+        # The key found is asked for alone, without the key lists; no answer carried every key.
+        assert (["metric_2999"], ["0"]) in [(q["metrics"], q["keys"]) for q in queries]
         for url in asked:
             answer = _get(srv, f"{url.path}?{url.query}")
             rows = json.loads(answer)["rows"]

@@ -184,8 +184,10 @@ class Handler(BaseHTTPRequestHandler):
         frame = data.search(data.experiment_ids(None), "", None, run_ids=_list(query.get("ids")))
         keys = data.keys(frame)
         wanted = _carried(query, keys)  # as for a page of /api/runs
-        rows = data.rows(frame, 0, None, wanted)
-        self._send_json({"keys": keys, "metrics": wanted, "rows": rows})
+        answer: dict[str, Any] = {"metrics": wanted, "rows": data.rows(frame, 0, None, wanted)}
+        if query.get("keys") != "0":  # not when the page fetches the values of a key found
+            answer["keys"] = keys
+        self._send_json(answer)
 
     def summary(self, query: dict[str, str]) -> None:
         data = self.server.data

@@ -369,8 +369,9 @@
         return list;
       },
       // Past 200 metric keys in these runs, the rows carry the keys `metrics` only (a run may
-      // have 100,000); the key lists of these runs come along.
-      rowsById: async (ids, metrics) => ids.length ? api("api/rows", { ids: ids.join(","), metrics: metrics.join("\n") })
+      // have 100,000); the key lists of these runs come along unless `lists` is false.
+      rowsById: async (ids, metrics, lists) => ids.length
+        ? api("api/rows", { ids: ids.join(","), metrics: metrics.join("\n"), keys: lists === false ? "0" : "1" })
         : { rows: [], keys: keysOf([]), metrics: null },
       // Only the keys asked for: a run may have 100,000 metric keys.
       summaries: async (ids, rows, keys) => {
@@ -740,7 +741,7 @@
     const carry = async (keys) => {
       const missing = carried === null ? [] : keys.filter((k) => !carried.has(k));
       if (!missing.length) return;
-      const more = await source.rowsById(ids, missing);
+      const more = await source.rowsById(ids, missing, false);  // the values only: no key lists again
       const at = new Map(more.rows.map((r) => [r.id, r]));
       for (const r of first.rows) if (at.has(r.id)) Object.assign(r.m, at.get(r.id).m);
       for (const k of missing) carried.add(k);
