@@ -30,8 +30,12 @@ Each time is the best of ``--repeat`` runs, with its ratio to the floor and its 
 (``--runs`` recorders of N keys each): ``every key`` is ``/api/runs`` with no ``metrics=`` (each
 row carries all its keys: what the page asked for before), ``first page`` the page's first
 request with two metric columns (their keys in each row, plus the key lists of the table) and
-``next page`` its requests while scrolling (the two keys only). Sizes in KB, times best of
-``--repeat``, ratio to ``every key``::
+``next page`` its requests while scrolling (the two keys only). Then ``/api/rows`` of the
+runs (the selected runs of *Compare* and *Charts*): ``rows every key`` with no ``metrics=``
+(what the page asked for before), ``rows Compare`` with the 200 keys Compare lists first (the
+two columns, then the first keys by name), ``rows Charts`` with the two columns' keys and
+``rows found`` with one key found by name (its values only: ``keys=0``). Sizes in KB, times
+best of ``--repeat``, ratio to ``every key`` (to ``rows every key`` for ``/api/rows``)::
 
     python benchmarks/bench_keys.py --page --keys 10000 100000 --runs 2
 """
@@ -49,6 +53,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Cache rows younger than the racy window are re-read on every search; the benchmark times a
 # settled store, so the window is closed (before tracklite is imported).
@@ -183,16 +188,26 @@ def measure_page(keys: int, runs: int, repeat: int, root: Path) -> list[tuple[st
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
-    columns = f"metrics=metric_000001%0Ametric_{keys - 1:06d}"
+    two = ["metric_000001", f"metric_{keys - 1:06d}"]
+    columns = "metrics=" + "%0A".join(two)
+    runs_of = "/api/runs?exps=keys&limit=200"
     asked = {
-        "every key": "",
-        "first page": f"&{columns}",
-        "next page": f"&{columns}&keys=0",
+        "every key": runs_of,
+        "first page": f"{runs_of}&{columns}",
+        "next page": f"{runs_of}&{columns}&keys=0",
     }
     found = []
     try:
-        for what, extra in asked.items():
-            url = f"http://{host}:{port}/api/runs?exps=keys&limit=200{extra}"
+        ids = ",".join(str(row["id"]) for row in _get_json(server, runs_of)["rows"])
+        compare = [*two, *(f"metric_{i:06d}" for i in range(keys))]
+        compare = list(dict.fromkeys(compare))[:200]
+        rows_of = f"/api/rows?ids={ids}"
+        asked["rows every key"] = rows_of
+        asked["rows Compare"] = f"{rows_of}&metrics=" + "%0A".join(compare)
+        asked["rows Charts"] = f"{rows_of}&{columns}"
+        asked["rows found"] = f"{rows_of}&metrics=metric_{keys // 2:06d}&keys=0"
+        for what, path in asked.items():
+            url = f"http://{host}:{port}{path}"
             request = urllib.request.Request(url, headers={"X-Tracklite-Token": server.token})
             size = 0
 
@@ -211,15 +226,26 @@ def measure_page(keys: int, runs: int, repeat: int, root: Path) -> list[tuple[st
     return found
 
 
+def _get_json(server: Any, path: str) -> Any:
+    import urllib.request
+
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}{path}"
+    request = urllib.request.Request(url, headers={"X-Tracklite-Token": server.token})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
 def page_table(args: argparse.Namespace) -> None:
-    print(f"{'keys':>8} {'runs':>4} {'what':>10} {'KB':>9} {'s':>7} {'x every key':>11}")
+    print(f"{'keys':>8} {'runs':>4} {'what':>14} {'KB':>9} {'s':>7} {'x every key':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for keys in args.keys:
             found = measure_page(keys, args.runs, args.repeat, Path(tmp))
-            _, whole, whole_s = found[0]
             for what, size, took in found:
+                if what in ("every key", "rows every key"):
+                    whole, whole_s = size, took
                 ratio = f"{size / whole:.4f} size, {took / whole_s:.3f} time"
-                print(f"{keys:8,} {args.runs:4} {what:>10} {size / 1e3:9.1f} {took:7.3f} {ratio}")
+                print(f"{keys:8,} {args.runs:4} {what:>14} {size / 1e3:9.1f} {took:7.3f} {ratio}")
 
 
 def main() -> None:
