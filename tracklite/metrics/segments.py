@@ -181,30 +181,47 @@ def replaces_of(footer: pq.FileMetaData) -> list[str]:
     return list(json.loads(raw)) if raw else []  # most segments replace nothing
 
 
-def read_file(path: Path) -> pa.Table:
-    """One segment's table.
+def read_file(path: Path, key: str | None = None) -> pa.Table:
+    """One segment's table (only the points of metric ``key``, if given).
 
     Through ``ParquetFile`` rather than ``pq.read_table``, whose dataset machinery imports
     pandas: half a second in the writer thread, and an error when a run ends at interpreter
     exit (nothing may start a thread's atexit registration then).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     # A native file, not a Python one: buffers read from a Python file are Python objects, and
     # the decoding thread pool may drop the last of them after read() returned; at interpreter
     # exit that needs the GIL from a dying interpreter, and the process aborts.
     with pa.OSFile(str(path), "rb") as handle:
-        return pq.ParquetFile(handle).read(use_threads=False)
+        segment = pq.ParquetFile(handle)
+        if key is None:
+            return segment.read(use_threads=False)
+        # The key column's statistics skip the row groups that cannot hold the key.
+        groups = [i for i in range(segment.num_row_groups) if _may_hold(segment, i, key)]
+        table = segment.read_row_groups(groups, use_threads=False)
+    return table.filter(pc.equal(table["key"], pa.scalar(key, pa.string())))
+
+
+def _may_hold(segment: pq.ParquetFile, group: int, key: str) -> bool:
+    """Whether row group ``group`` may hold points of ``key`` (by its key statistics)."""
+    stats = segment.metadata.row_group(group).column(0).statistics
+    low, high = (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
+    if low is None or high is None:
+        return True
+    return bool(low <= key <= high)
 
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def read_points(metrics_dir: Path) -> pa.Table:
-    """Every point of one recorder as one table, in logging order, each point once."""
+def read_points(metrics_dir: Path, key: str | None = None) -> pa.Table:
+    """Every point of one recorder (of metric ``key`` only, if given) as one table, in logging
+    order, each point once."""
     for _attempt in range(100):
-        table = read_named(metrics_dir, segment_names(metrics_dir))
+        table = read_named(metrics_dir, segment_names(metrics_dir), key)
         if table is not None:
             return table
         # A compaction removed a listed segment after we listed the folder; its points are
@@ -212,8 +229,9 @@ def read_points(metrics_dir: Path) -> pa.Table:
     raise OSError(f"metrics of {metrics_dir} kept changing while being read")  # pragma: no cover
 
 
-def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
-    """The points of the named segments (replaced ones skipped), or None if one vanished."""
+def read_named(metrics_dir: Path, names: list[str], key: str | None = None) -> pa.Table | None:
+    """The points of the named segments (replaced ones skipped; of ``key`` only, if given), or
+    None if one vanished."""
     import pyarrow as pa
 
     tables: dict[str, pa.Table] = {}
@@ -225,7 +243,7 @@ def read_named(metrics_dir: Path, names: list[str]) -> pa.Table | None:
         except FileNotFoundError:
             return None
         try:
-            table = read_file(Path(safefs.Dir.fd_path(fd)))
+            table = read_file(Path(safefs.Dir.fd_path(fd)), key)
         finally:
             os.close(fd)
         tables[name] = table

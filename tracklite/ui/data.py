@@ -75,6 +75,10 @@ PREVIEW_ROWS = 20
 IMAGE_BYTES = 2 * 1024 * 1024
 DIGEST_BUCKETS = 1000  # thinning of the curves read only for their summaries
 DIGESTS_KEPT = 4096  # (run, thinning) digests remembered by a server
+STATS_KEPT = 65_536  # (run, key) min/max/best step remembered by a server for sorting
+#: The statistics of a metric key a runs table sorts by from its points (``last`` comes with
+#: the search), as the page names them.
+POINT_STATS = ("min", "max", "best_step")
 _READERS = 4  # Arrow decodes outside the GIL: a few threads read several recorders at once
 #: A group chart averages the curves of this many runs per group at most (the first in the
 #: table's order): the server reads groups x this many runs per key, not the whole table.
@@ -108,6 +112,7 @@ class StoreData:
     def __init__(self, uri: str | os.PathLike[str]) -> None:
         self._lock = threading.Lock()
         self._digests: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
+        self._stats: dict[tuple[str, str], tuple[Any, dict[str, float]]] = {}
         self.store = Store.from_uri(uri)
         if not self.store.exists():
             raise NotFoundError(f"no tracklite store at {self.store.root}")
@@ -373,6 +378,57 @@ class StoreData:
 
         with ThreadPoolExecutor(_READERS) as pool:
             return {ref.recorder_id: d for ref, d in zip(refs, pool.map(digest, refs), strict=True)}
+
+    def sorted_by_stat(
+        self, frame: pd.DataFrame, stat: str, key: str, descending: bool = False
+    ) -> pd.DataFrame:
+        """The runs of a search frame ordered by ``stat`` (one of :data:`POINT_STATS`) of metric
+        ``key``, the number the table shows for it; runs without it last, in either direction,
+        and ties in the frame's order."""
+        import numpy as np
+
+        if stat not in POINT_STATS:
+            raise ValueError(f"cannot sort by {stat!r}: one of {', '.join(POINT_STATS)}")
+        refs = [
+            RecorderRef(self.store.root, str(exp), str(run))
+            for exp, run in zip(frame["experiment_id"], frame["run_id"], strict=True)
+        ]
+        found = self.point_stats(refs, key)
+        values = np.array([s.get(stat, np.nan) for s in found], dtype=np.float64)
+        present = np.flatnonzero(~np.isnan(values))
+        ranked = np.argsort(-values[present] if descending else values[present], kind="stable")
+        order = np.r_[present[ranked], np.flatnonzero(np.isnan(values))]
+        ordered: pd.DataFrame = frame.iloc[order.tolist()]  # (read by position, not label)
+        return ordered
+
+    def point_stats(self, refs: Sequence[RecorderRef], key: str) -> list[dict[str, float]]:
+        """Per run: min, max and best step of metric ``key`` as :func:`summaries_of` defines
+        them ({} without a finite point of it), from the points of that key only; remembered
+        per run until its metric files change, as :meth:`digests` are."""
+        from ..metrics import segments
+        from .thin import extremes, grouped
+
+        def stats(ref: RecorderRef) -> dict[str, float]:
+            signature = _signature(ref.metrics_dir)
+            with self._lock:
+                hit = self._stats.get((ref.recorder_id, key))
+            if hit is not None and hit[0] == signature:
+                return hit[1]
+            points = grouped(segments.read_points(ref.metrics_dir, key))
+            out: dict[str, float] = {}
+            if points.names:
+                low, high, best = extremes(points, LOWER_IS_BETTER)
+                if not math.isnan(low[0]):
+                    best_step = float(points.step[best[0]])
+                    out = {"min": float(low[0]), "max": float(high[0]), "best_step": best_step}
+            with self._lock:
+                if len(self._stats) >= STATS_KEPT:
+                    self._stats.pop(next(iter(self._stats)))  # the oldest
+                self._stats[(ref.recorder_id, key)] = (signature, out)
+            return out
+
+        with ThreadPoolExecutor(_READERS) as pool:
+            return list(pool.map(stats, refs))
 
     def csv(self, refs: Sequence[RecorderRef], key: str) -> str:
         """Every point of ``key`` of the runs, uncapped: run_id, step, value, timestamp."""

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from .._version import __version__
 from ..errors import NotFoundError
 from . import page
-from .data import GROUP_SAMPLE, StoreData
+from .data import GROUP_SAMPLE, POINT_STATS, StoreData
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_ROWS = 500  # rows per runs request at most
@@ -34,6 +34,9 @@ PAGE_ROWS = 500  # rows per runs request at most
 #: would be hundreds of MB.
 ALL_KEYS_UP_TO = 200
 SEARCH_KEEP = 2.0  # seconds a search result answers page requests before it is redone
+#: A table sorted by a metric's min, max or best step reads that key's points of every run:
+#: past this many runs the server refuses (a filter narrows the table).
+STAT_SORT_RUNS = 5000
 
 
 class UiServer(ThreadingHTTPServer):
@@ -58,20 +61,41 @@ class UiServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={self.token}"
 
-    def search(self, exps: tuple[str, ...], filt: str, order: tuple[str, ...], fresh: bool) -> Any:
+    def search(
+        self,
+        exps: tuple[str, ...],
+        filt: str,
+        order: tuple[str, ...],
+        fresh: bool,
+        stat: tuple[str, bool, str] | None = None,
+    ) -> Any:
         """The search frame, reused for the page requests of one scroll (redone when older than
-        :data:`SEARCH_KEEP` or when the page asks for fresh rows)."""
-        key = (exps, filt, order)
+        :data:`SEARCH_KEEP` or when the page asks for fresh rows); ordered by a statistic of a
+        metric's points when ``stat`` (statistic, descending, key) is given."""
+        key = (exps, filt, order, stat)
         with self.lock:
             hit = self.searches.get(key)
         if hit is not None and not fresh and time.monotonic() - hit[0] < SEARCH_KEEP:
             return hit[1]
         frame = self.data.search(list(exps), filt, order)
+        if stat is not None:
+            frame = self._by_stat(frame, *stat)
         with self.lock:
             if len(self.searches) > 8:
                 self.searches.clear()
             self.searches[key] = (time.monotonic(), frame)
         return frame
+
+    def _by_stat(self, frame: Any, stat: str, descending: bool, key: str) -> Any:
+        """``frame`` ordered by ``stat`` of metric ``key``, or a ValueError (a 400) past
+        :data:`STAT_SORT_RUNS` runs: that order reads every run's points of the key."""
+        if len(frame) > STAT_SORT_RUNS:
+            raise ValueError(
+                f"sorting by {key} ({stat.replace('_', ' ')}) reads every run's points: "
+                f"{len(frame):,} runs is more than {STAT_SORT_RUNS:,}; narrow the table "
+                "with a filter"
+            )
+        return self.data.sorted_by_stat(frame, stat, key, descending)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -150,11 +174,13 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json({"experiments": self.server.data.experiments()})
 
     def _frame(self, query: dict[str, str]) -> Any:
-        """The search frame of the table the query names (exps, filter, order, fresh)."""
+        """The search frame of the table the query names (exps, filter, order, stat, fresh)."""
         data = self.server.data
         exps = tuple(data.experiment_ids(_list(query.get("exps"))))
         order = tuple(_list(query.get("order"), "\n"))
-        return self.server.search(exps, query.get("filter", ""), order, query.get("fresh") == "1")
+        stat = _stat(query.get("stat", ""))
+        fresh = query.get("fresh") == "1"
+        return self.server.search(exps, query.get("filter", ""), order, fresh, stat)
 
     def runs(self, query: dict[str, str]) -> None:
         data = self.server.data
@@ -269,6 +295,18 @@ def _carried(query: dict[str, str], keys: dict[str, list[str]]) -> list[str] | N
     if "metrics" not in query or len(keys["metrics"]) <= ALL_KEYS_UP_TO:
         return None
     return _list(query["metrics"], "\n")
+
+
+def _stat(value: str) -> tuple[str, bool, str] | None:
+    """``stat=<min|max|best_step>:<asc|desc>:<metric key>`` (the key last: it may hold any
+    character) as (statistic, descending, key): the table ordered by that statistic of each
+    run's points of the key, after the search's own order (``order=``) for ties; None without."""
+    if not value:
+        return None
+    stat, direction, key = [*value.split(":", 2), "", ""][:3]
+    if stat not in POINT_STATS or direction not in ("asc", "desc") or not key:
+        raise ValueError(f"stat must be <{'|'.join(POINT_STATS)}>:<asc|desc>:<key>, not {value!r}")
+    return stat, direction == "desc", key
 
 
 def _run(item: str) -> tuple[str, str | None]:

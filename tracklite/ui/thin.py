@@ -136,18 +136,7 @@ def digest(table: pa.Table, buckets: int, lower_is_better: re.Pattern[str]) -> D
     if count == 0:
         none = np.zeros(0)
         return Digest([], at, [], step, value, points.time, none, none, none, none, none > 0)
-    finite = np.where(np.isfinite(value), value, np.nan)
-    low, high = np.fmin.reduceat(finite, starts), np.fmax.reduceat(finite, starts)
-
-    def first(extreme: Any) -> Any:
-        # Per key, the first position holding its extreme (meaningless where it is NaN).
-        hits = np.flatnonzero(finite == np.repeat(extreme, sizes))
-        if not len(hits):
-            return starts
-        return hits[np.minimum(np.searchsorted(hits, starts), len(hits) - 1)]
-
-    lower = np.array([hit is not None for hit in map(lower_is_better.search, points.names)])
-    best = np.where(lower, first(low), first(high))
+    low, high, best = extremes(points, lower_is_better)
     return Digest(
         points.names,
         at,
@@ -161,6 +150,28 @@ def digest(table: pa.Table, buckets: int, lower_is_better: re.Pattern[str]) -> D
         step[best],
         ~np.isnan(low),
     )
+
+
+def extremes(points: Points, lower_is_better: re.Pattern[str]) -> tuple[Any, Any, Any]:
+    """Per key of ``points`` (at least one): the smallest and largest finite value (NaN where
+    none is finite) and the position of the first point reaching the best of them (the
+    smallest for keys ``lower_is_better`` finds in, else the largest)."""
+    import numpy as np
+
+    starts, value = points.starts, points.value
+    sizes = points.ends - starts
+    finite = np.where(np.isfinite(value), value, np.nan)
+    low, high = np.fmin.reduceat(finite, starts), np.fmax.reduceat(finite, starts)
+
+    def first(extreme: Any) -> Any:
+        # Per key, the first position holding its extreme (meaningless where it is NaN).
+        hits = np.flatnonzero(finite == np.repeat(extreme, sizes))
+        if not len(hits):
+            return starts
+        return hits[np.minimum(np.searchsorted(hits, starts), len(hits) - 1)]
+
+    lower = np.array([hit is not None for hit in map(lower_is_better.search, points.names)])
+    return low, high, np.where(lower, first(low), first(high))
 
 
 def m4(x: npt.NDArray[np.int64], y: npt.NDArray[np.float64], buckets: int) -> Any:

@@ -319,6 +319,14 @@
     return null;
   }
 
+  // The server's `stat` for a metric's min, max or best-step column (its points, not the
+  // search, order those): "min:asc:loss"; "" for every other column.
+  function statParam(col, dir) {
+    const [kind, key, part] = splitCol(col);
+    if (kind !== "m" || part === "last") return "";
+    return `${part === "best" ? "best_step" : part}:${dir === "desc" ? "desc" : "asc"}:${key}`;
+  }
+
   function liveSource() {
     const summaryCache = new Map();
     return {
@@ -328,14 +336,15 @@
         const order = orderClause(q.sort[0], q.sort[1]);
         // Rows carry the metric keys the page shows (a run may have 100,000); the key lists
         // come with the first page only.
-        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", limit: PAGE, metrics: q.metrics.join("\n") };
+        const params = { exps: q.exps.join(","), filter: q.filter || "", order: order || "", stat: statParam(q.sort[0], q.sort[1]),
+          limit: PAGE, metrics: q.metrics.join("\n") };
         const first = await api("api/runs", { ...params, offset: 0, fresh: fresh ? "1" : "0" });
         params.keys = "0";
         const pages = new Map([[0, first.rows]]);
         const loading = new Set();
         const list = {
           total: first.total, keys: first.keys, metrics: first.metrics, onload: null,
-          sortable: (col) => orderClause(col, "asc") !== null,
+          sortable: (col) => orderClause(col, "asc") !== null || statParam(col, "asc") !== "",
           rowAt(i) {
             const page = Math.floor(i / PAGE);
             const rows = pages.get(page);
@@ -351,7 +360,7 @@
           },
           // The groups of groupRows, computed by the server from its search: never every row.
           async groups(by, metrics, curveKeys) {
-            const body = await api("api/groups", { exps: params.exps, filter: params.filter, order: params.order, by,
+            const body = await api("api/groups", { exps: params.exps, filter: params.filter, order: params.order, stat: params.stat, by,
               metrics: metrics.join("\n"), curves: curveKeys.join("\n") });
             const runs = body.runs.map(([id, exp]) => ({ id, exp }));
             const groups = body.values.map((value, i) => ({ value, runs: body.counts[i],
@@ -514,11 +523,16 @@
     saveHash();
     try {
       list = await source.list(listQuery(), fresh);
+      list.sort = state.sort;
       if (state.cols === null) {
         state.cols = defaultCols(list.keys);
         if (!carriesShown()) list = await source.list(listQuery(), false);
+        list.sort = state.sort;
       }
     } catch (err) {
+      // A refused order (the server's bound on sorting by points) keeps the rows shown: their
+      // sort comes back with them, so the headers say what the table shows.
+      if (list && list.sort) { state.sort = list.sort; saveHash(); }
       list = list || localList([], { metrics: [], params: [], tags: [] });
       render();
       showError(err);
@@ -621,6 +635,7 @@
       const fresh = await source.list(listQuery(), true);
       if (!rowsBox.isConnected) return;
       list = fresh;
+      list.sort = state.sort;
       list.onload = () => drawRows && drawRows();
       rowsBox.style.height = `${list.total * ROW_H}px`;
       const count = byId("count");
