@@ -13,10 +13,14 @@ Each figure is printed beside a floor measured in the same run on the same data:
   points with pyarrow; the server's read-and-thin time is printed too;
 - group by a param: the server's ``/api/groups`` against fetching every row through
   ``/api/runs`` pages of 500, as the page did before grouping moved to the server (the
-  requests only: the page's own grouping of the rows is left out, to the old way's favour).
+  requests only: the page's own grouping of the rows is left out, to the old way's favour);
+- sort by a metric's min: the server's ``/api/runs`` ordered by each run's min of one key,
+  first (reading that key's points) and repeated (files unchanged), against pyarrow reading
+  the same key's points of the same runs (``pq.read_table`` with a key filter, one thread).
 
 Usage: ``python benchmarks/bench_ui.py [--runs 1000 --keys 10 --steps 10000 --recorders
-100000 --long-runs 50 --long-points 1000000 --group-runs 20000]`` (the defaults are the
+100000 --long-runs 50 --long-points 1000000 --group-runs 20000 --sort-runs 2000]`` (the
+defaults are the
 targets; use smaller numbers for a quick look). Stores are built under a temporary folder,
 through tracklite's own store and segment writer, and removed afterwards. Needs plotly,
 playwright and /usr/bin/chromium.
@@ -397,6 +401,59 @@ def bench_groups(work: Path, count: int, rows: list[list[str]]) -> None:
     )
 
 
+def bench_stat_sort(work: Path, runs: int, rows: list[list[str]]) -> None:
+    import json
+    import urllib.request
+    from urllib.parse import urlencode
+
+    import pyarrow.parquet as pq
+
+    from tracklite.ui.server import serve
+
+    root = work / "sort-store"
+    print(f"building {runs} recorders x 10 keys x 1,000 steps ...", flush=True)
+    refs = build(root, runs, 10, 1000, "sort")
+    key = "metric_0"
+
+    def floor() -> int:
+        total = 0
+        for exp, rec in refs:
+            folder = root / exp / rec / "metrics"
+            for name in os.listdir(folder):
+                total += pq.read_table(folder / name, filters=[("key", "=", key)]).num_rows
+        return total
+
+    server = serve(str(root), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    query = {"token": server.token, "stat": f"min:asc:{key}", "limit": 100, "fresh": 1}
+    url = f"http://{host}:{port}/api/runs?{urlencode(query)}"
+
+    def sort() -> int:
+        with urllib.request.urlopen(url, timeout=600) as answer:
+            return int(json.loads(answer.read())["total"])
+
+    try:
+        read, points = seconds(floor)
+        first, total = seconds(sort)
+        again, _ = seconds(sort)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert total == runs, total
+    rows.append(
+        [
+            f"ui sort by {key}'s min, {runs:,} runs x 10 keys x 1,000 steps: first",
+            f"{first:.2f} s",
+            f"{read:.2f} s (pyarrow reads the key's {points:,} points)",
+            f"{first / read:.1f}x",
+            "",
+        ]
+    )
+    ratio = f"{again / read:.2f}x"
+    rows.append(["  the same sort again (files unchanged)", f"{again:.2f} s", "", ratio, ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -406,9 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-runs", type=int, default=50)
     parser.add_argument("--long-points", type=int, default=1_000_000)
     parser.add_argument("--group-runs", type=int, default=20_000)
-    parser.add_argument("--only", choices=["report", "many", "long", "groups"], action="append")
+    parser.add_argument("--sort-runs", type=int, default=2000)
+    sections = ["report", "many", "long", "groups", "sort"]
+    parser.add_argument("--only", choices=sections, action="append")
     args = parser.parse_args(argv)
-    only = set(args.only or ["report", "many", "long", "groups"])
+    only = set(args.only or sections)
     rows: list[list[str]] = []
     work = Path(tempfile.mkdtemp(prefix="tracklite-bench-ui-"))
     try:
@@ -420,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_long(work, args.long_runs, args.long_points, rows)
         if "groups" in only:
             bench_groups(work, args.group_runs, rows)
+        if "sort" in only:
+            bench_stat_sort(work, args.sort_runs, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
