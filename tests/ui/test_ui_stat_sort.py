@@ -176,30 +176,6 @@ def test_sorting_by_points_is_refused_past_the_bound(
     assert get(server, "/api/runs", exps="sorts", stat="median:asc:loss")[0] == 400
 
 
-def test_the_points_of_one_key_skip_the_row_groups_without_it(tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from tracklite.metrics import segments
-
-    folder = tmp_path / "metrics"
-    folder.mkdir()
-    keys = ["a"] * 4 + ["b"] * 4 + ["c"] * 4  # a key's points in long runs, as logged
-    table = pa.table(
-        {
-            "key": keys,
-            "step": list(range(12)),
-            "value": [float(v) for v in range(12)],
-            "timestamp": pa.array([1_700_000_000_000] * 12).cast(pa.timestamp("ms", tz="UTC")),
-        },
-        schema=segments.schema(),
-    )
-    pq.write_table(table, folder / "0001.parquet", row_group_size=4)  # a row group a key
-    assert segments.read_points(folder, "b")["step"].to_pylist() == [4, 5, 6, 7]
-    assert segments.read_points(folder, "z").num_rows == 0
-    assert segments.read_points(folder).num_rows == 12
-
-
 def _rows(page: Any) -> list[str]:
     return page.eval_on_selector_all(
         "#runs-rows .trow", "rows => rows.map(r => r.querySelector('.run-link').textContent)"

@@ -207,7 +207,9 @@ def read_file(path: Path, key: str | None = None) -> pa.Table:
 
 def _may_hold(segment: pq.ParquetFile, group: int, key: str) -> bool:
     """Whether row group ``group`` may hold points of ``key`` (by its key statistics)."""
-    stats = segment.metadata.row_group(group).column(0).statistics
+    # By name, not position: the statistics follow the column wherever the schema puts it.
+    column = segment.schema_arrow.get_field_index("key")
+    stats = segment.metadata.row_group(group).column(column).statistics
     low, high = (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
     if low is None or high is None:
         return True
