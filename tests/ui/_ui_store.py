@@ -1,10 +1,15 @@
-"""Stores the page's tests look at, written through tracklite's own API."""
+"""Stores the page's tests look at, written through tracklite's own API, and a server over
+one."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from tracklite import ExpManager, QlibRecorder
+from tracklite.ui.server import UiServer, serve
 
 XSS_NAME = "<b>b</b><img src=x onerror=\"window.__pwned='name'\">"
 XSS_PARAM = "<script>window.__pwned='param'</script>"
@@ -38,3 +43,16 @@ def build_store(root: Path) -> dict[str, str]:
         R.save_objects(**{"model.pkl": {"weights": [1, 2]}})
         ids["xss"] = R.get_recorder().id
     return ids
+
+
+@contextlib.contextmanager
+def serving(uri: str | Path) -> Iterator[UiServer]:
+    """A ``tracklite ui`` server over ``uri`` on a free local port, in a thread of its own,
+    shut down after the block."""
+    srv = serve(str(uri), "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()

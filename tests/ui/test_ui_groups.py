@@ -4,7 +4,6 @@ group table against the report's, and group charts reading a bounded sample of e
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,11 +13,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pandas as pd
 import pytest
+from _ui_store import serving
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder
 from tracklite.ui.data import GROUP_SAMPLE
-from tracklite.ui.server import UiServer, serve
+from tracklite.ui.server import UiServer
 
 pytest.importorskip("plotly")
 
@@ -59,12 +59,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]
 
 @pytest.fixture(scope="module")
 def server(store: tuple[Path, pd.DataFrame]) -> Iterator[UiServer]:
-    srv = serve(str(store[0]), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(store[0]) as srv:
+        yield srv
 
 
 def get(srv: UiServer, path: str, token: str | None = "ok") -> tuple[int, Any]:

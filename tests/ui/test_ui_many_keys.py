@@ -4,9 +4,7 @@ number of keys, finding the others by name."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +12,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from _ui_store import serving
 
 from tests._calls import python_calls
 from tracklite import ExpManager, QlibRecorder
 from tracklite.ui.data import StoreData
-from tracklite.ui.server import UiServer, serve
+from tracklite.ui.server import UiServer
 
 KEYS = 3_000
 
@@ -80,21 +79,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _store(tmp_path_factory.mktemp("pair"), KEYS, runs=2)
 
 
-@contextlib.contextmanager
-def _serving(uri: str) -> Iterator[UiServer]:
-    srv = serve(uri, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
-
 @pytest.fixture
 def server(wide: str) -> Iterator[UiServer]:
-    with _serving(wide) as srv:
+    with serving(wide) as srv:
         yield srv
 
 
@@ -142,7 +129,7 @@ def _texts(rows: list[dict[str, Any]]) -> int:
 
 
 def test_selected_runs_carry_only_the_keys_asked_for(pair: str) -> None:
-    with _serving(pair) as srv:
+    with serving(pair) as srv:
         ids = ",".join(_ids(srv).values())
         every = json.loads(_get(srv, f"/api/rows?ids={ids}"))
         assert [len(row["m"]) for row in every["rows"]] == [KEYS, KEYS]  # no `metrics=`
@@ -167,7 +154,7 @@ def test_selected_runs_carry_only_the_keys_asked_for(pair: str) -> None:
 
 
 def test_selected_runs_of_a_narrow_store_carry_every_key(tmp_path: Path) -> None:
-    with _serving(_store(tmp_path, 10, runs=2)) as srv:
+    with serving(_store(tmp_path, 10, runs=2)) as srv:
         body = json.loads(
             _get(srv, f"/api/rows?ids={','.join(_ids(srv).values())}&metrics=metric_0007")
         )
@@ -176,7 +163,7 @@ def test_selected_runs_of_a_narrow_store_carry_every_key(tmp_path: Path) -> None
 
 
 def test_compare_and_charts_ask_for_the_keys_they_show(pair: str, guarded: Any) -> None:
-    with _serving(pair) as srv:
+    with serving(pair) as srv:
         ids = list(_ids(srv).values())  # wide-run first: the baseline
         # Two metric columns chosen, both runs selected, the first pinned: straight to Compare.
         view = {"view": "compare", "cols": ["m:metric_0007:last", "m:metric_1500:last"]}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ui_store import build_store
+from _ui_store import build_store, serving
 
 from tracklite.ui.server import UiServer, serve
 
@@ -27,12 +27,8 @@ pytest.importorskip("plotly")
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[UiServer, dict[str, str]]]:
     ids = build_store(tmp_path / "store")
-    srv = serve(str(tmp_path / "store"), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv, ids
-    srv.shutdown()
-    srv.server_close()
+    with serving(tmp_path / "store") as srv:
+        yield srv, ids
 
 
 def get(srv: UiServer, path: str, token: str | None = "ok", method: str = "GET") -> tuple[int, Any]:

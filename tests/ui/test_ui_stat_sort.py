@@ -5,7 +5,6 @@ the live page's order against the report's."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,11 +15,12 @@ from urllib.parse import quote, urlencode
 import numpy as np
 import pandas as pd
 import pytest
+from _ui_store import serving
 
 import tracklite
 from tracklite import ExpManager, QlibRecorder
 from tracklite.ui import server as ui_server
-from tracklite.ui.server import UiServer, serve
+from tracklite.ui.server import UiServer
 
 pytest.importorskip("plotly")
 
@@ -82,12 +82,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]
 
 @pytest.fixture
 def server(store: tuple[Path, pd.DataFrame]) -> Iterator[UiServer]:
-    srv = serve(str(store[0]), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(store[0]) as srv:
+        yield srv
 
 
 def get(srv: UiServer, path: str, **query: str) -> tuple[int, Any]:
@@ -142,22 +138,16 @@ def test_a_new_minimum_logged_by_a_running_run_reorders(tmp_path: Path) -> None:
         with R.start(experiment_name="sorts", recorder_name=f"done-{i}"):
             for step in range(5):
                 R.log_metrics(step=step, loss=1.0 + i + step / 10)
-    srv = serve(str(root), "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        with R.start(experiment_name="sorts", recorder_name="running"):
-            for step in range(5):
-                R.log_metrics(step=step, loss=5.0 - step / 10)
-            R.get_recorder().flush()
-            before = names(srv, stat="min:asc:loss", fresh="1")
-            assert before == ["done-0", "done-1", "done-2", "running"]
-            R.log_metrics(step=5, loss=0.5)  # a new minimum, and its last value
-            R.get_recorder().flush()
-            assert names(srv, stat="min:asc:loss", fresh="1")[0] == "running"
-            assert names(srv, stat="max:asc:loss", fresh="1")[-1] == "running"  # max unchanged
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serving(root) as srv, R.start(experiment_name="sorts", recorder_name="running"):
+        for step in range(5):
+            R.log_metrics(step=step, loss=5.0 - step / 10)
+        R.get_recorder().flush()
+        before = names(srv, stat="min:asc:loss", fresh="1")
+        assert before == ["done-0", "done-1", "done-2", "running"]
+        R.log_metrics(step=5, loss=0.5)  # a new minimum, and its last value
+        R.get_recorder().flush()
+        assert names(srv, stat="min:asc:loss", fresh="1")[0] == "running"
+        assert names(srv, stat="max:asc:loss", fresh="1")[-1] == "running"  # max unchanged
 
 
 def test_sorting_by_points_is_refused_past_the_bound(

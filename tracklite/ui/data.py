@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..errors import NotFoundError, UnsafeLinkError
 from ..liveness import effective_status
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from .thin import Digest
+
+T = TypeVar("T")
 
 #: Metric keys whose best value is the smallest; every other key's best is its largest.
 LOWER_IS_BETTER = re.compile(
@@ -344,16 +346,11 @@ class StoreData:
         from ..metrics import segments
         from .thin import digest as thinned
 
-        def digest(ref: RecorderRef) -> dict[str, Any]:
-            signature = _signature(ref.metrics_dir)
-            with self._lock:
-                hit = self._digests.get((ref.recorder_id, buckets))
-            if hit is not None and hit[0] == signature:
-                return hit[1]
+        def read(ref: RecorderRef) -> dict[str, Any]:
             found = thinned(segments.read_points(ref.metrics_dir), buckets, LOWER_IS_BETTER)
             # Whole arrays to lists once, then a slice a key: a run may have 100,000 keys.
             steps, values, times = found.step.tolist(), numbers(found.value), found.time.tolist()
-            out = {
+            return {
                 key: {
                     "total": total,
                     "step": steps[start:end],
@@ -370,11 +367,10 @@ class StoreData:
                     strict=True,
                 )
             }
-            with self._lock:
-                if len(self._digests) >= DIGESTS_KEPT:
-                    self._digests.pop(next(iter(self._digests)))  # the oldest
-                self._digests[(ref.recorder_id, buckets)] = (signature, out)
-            return out
+
+        def digest(ref: RecorderRef) -> dict[str, Any]:
+            made = (ref.recorder_id, buckets)
+            return self._remembered(self._digests, made, ref, read, DIGESTS_KEPT)
 
         with ThreadPoolExecutor(_READERS) as pool:
             return {ref.recorder_id: d for ref, d in zip(refs, pool.map(digest, refs), strict=True)}
@@ -408,12 +404,7 @@ class StoreData:
         from ..metrics import segments
         from .thin import extremes, grouped
 
-        def stats(ref: RecorderRef) -> dict[str, float]:
-            signature = _signature(ref.metrics_dir)
-            with self._lock:
-                hit = self._stats.get((ref.recorder_id, key))
-            if hit is not None and hit[0] == signature:
-                return hit[1]
+        def read(ref: RecorderRef) -> dict[str, float]:
             points = grouped(segments.read_points(ref.metrics_dir, key))
             out: dict[str, float] = {}
             if points.names:
@@ -421,14 +412,35 @@ class StoreData:
                 if not math.isnan(low[0]):
                     best_step = float(points.step[best[0]])
                     out = {"min": float(low[0]), "max": float(high[0]), "best_step": best_step}
-            with self._lock:
-                if len(self._stats) >= STATS_KEPT:
-                    self._stats.pop(next(iter(self._stats)))  # the oldest
-                self._stats[(ref.recorder_id, key)] = (signature, out)
             return out
+
+        def stats(ref: RecorderRef) -> dict[str, float]:
+            return self._remembered(self._stats, (ref.recorder_id, key), ref, read, STATS_KEPT)
 
         with ThreadPoolExecutor(_READERS) as pool:
             return list(pool.map(stats, refs))
+
+    def _remembered(
+        self,
+        memo: dict[Any, tuple[Any, T]],
+        name: Any,
+        ref: RecorderRef,
+        read: Callable[[RecorderRef], T],
+        kept: int,
+    ) -> T:
+        """``read(ref)``, remembered in ``memo`` under ``name`` until the run's metric files
+        change (the oldest entry dropped past ``kept``)."""
+        signature = _signature(ref.metrics_dir)
+        with self._lock:
+            hit = memo.get(name)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        out = read(ref)
+        with self._lock:
+            if len(memo) >= kept:
+                memo.pop(next(iter(memo)))  # the oldest
+            memo[name] = (signature, out)
+        return out
 
     def csv(self, refs: Sequence[RecorderRef], key: str) -> str:
         """Every point of ``key`` of the runs, uncapped: run_id, step, value, timestamp."""
