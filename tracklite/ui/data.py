@@ -84,7 +84,7 @@ POINT_STATS = ("min", "max", "best_step")
 _READERS = 4  # Arrow decodes outside the GIL: a few threads read several recorders at once
 #: A group chart averages the curves of this many runs per group at most (the first in the
 #: table's order): the server reads groups x this many runs per key, not the whole table.
-GROUP_SAMPLE = 20
+GROUP_SAMPLE = 100
 NO_GROUP = "(none)"  # the group of the runs without the param grouped by
 
 

@@ -10,7 +10,7 @@
   const TOKEN = new URLSearchParams(location.search).get("token") || "";
   const ROW_H = 26;
   const PAGE = 200;
-  const GROUP_SAMPLE = CONFIG.group_sample || 20;  // runs per group whose curves a group chart averages
+  const GROUP_SAMPLE = CONFIG.group_sample || 100;  // runs per group whose curves a group chart averages
   const STATS = ["n", "mean", "median", "min", "max", "std"];
   const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#7f7f7f", "#bcbd22", "#17becf"];
