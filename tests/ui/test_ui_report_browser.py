@@ -153,7 +153,7 @@ def test_virtual_scrolling_draws_only_visible_rows(guarded: Any, tmp_path: Path,
         "series": {"buckets": 16, "index": [], "step": ["f8", True, EMPTY],
                    "value": ["f4", False, EMPTY], "time": ["f8", True, EMPTY]},
     }  # fmt: skip
-    html, _ = ui_page.render({"mode": "report"}, data)
+    html, _ = ui_page.render("report", data)
     path = tmp_path / "big.html"
     path.write_text(html)
     g = guarded("file://")

@@ -20,7 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
 from ..errors import UsageError
+from .data import GROUP_SAMPLE
 
 EXTRA_HINT = 'pip install "tracklite[ui]"'
 
@@ -69,11 +71,12 @@ def embed_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def render(config: dict[str, Any], data: dict[str, Any] | None = None) -> tuple[str, str]:
-    """The page's HTML and its Content-Security-Policy. ``config["mode"]`` is ``report``
-    (``data`` embedded, no network) or ``live`` (data from the server it came from)."""
+def render(mode: str, data: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The page's HTML and its Content-Security-Policy. ``mode`` is ``report`` (``data``
+    embedded, no network) or ``live`` (data from the server it came from)."""
+    config = {"mode": mode, "version": __version__, "group_sample": GROUP_SAMPLE}
     nonce = secrets.token_urlsafe(16)
-    live = config.get("mode") == "live"
+    live = mode == "live"
     policy = "; ".join(
         [
             "default-src 'none'",

@@ -17,10 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
 from ..store.ref import RecorderRef
 from . import page
-from .data import GROUP_SAMPLE, LOWER_IS_BETTER, StoreData, summaries_of
+from .data import LOWER_IS_BETTER, StoreData, summaries_of
 from .thin import Digest
 from .thin import digest as thinned
 
@@ -89,9 +88,7 @@ def report(
         trust_pickles=trust_pickles,
         progress=progress,
     )
-    html, _ = page.render(
-        {"mode": "report", "version": __version__, "group_sample": GROUP_SAMPLE}, data
-    )
+    html, _ = page.render("report", data)
     result = Report(html, len(data["runs"]))
     if output is not None:
         result.save(output)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from .._version import __version__
 from ..errors import NotFoundError
 from . import page
-from .data import GROUP_SAMPLE, POINT_STATS, StoreData
+from .data import POINT_STATS, StoreData
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_ROWS = 500  # rows per runs request at most
@@ -161,9 +161,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def index(self, query: dict[str, str]) -> None:
         if self.server.html is None:
-            self.server.html, self.server.policy = page.render(
-                {"mode": "live", "version": __version__, "group_sample": GROUP_SAMPLE}
-            )
+            self.server.html, self.server.policy = page.render("live")
         self._send(
             self.server.html.encode(),
             "text/html; charset=utf-8",
